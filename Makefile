@@ -1,0 +1,67 @@
+# kgdistill: two commands for a newcomer, `make demo` and `make test`.
+# Both set up what they need: a virtualenv in .venv (torch and friends come from
+# a pip cache under ~/.cache/kgdistill, so a second set-up downloads nothing) and
+# a Neo4j server (jars cached under ~/.cache/kgdistill/neo4j, started on demand).
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+CACHE  ?= $(HOME)/.cache/kgdistill
+PIP    := $(BIN)/pip --cache-dir $(CACHE)/pip --disable-pip-version-check
+STAMP  := $(VENV)/.installed
+PYTEST_ARGS ?=
+
+.PHONY: help venv demo test test-unit test-integration test-e2e lint format bench neo4j-start neo4j-stop clean
+
+help:
+	@echo "make demo    set up, start Neo4j, run the main job on the bundled EComm data"
+	@echo "make test    set up, then the whole suite (unit, integration on a real Neo4j, e2e)"
+	@echo "make lint    ruff and mypy"
+	@echo "make bench   the benchmark scripts in bench/"
+
+$(STAMP): pyproject.toml
+	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found; install Python 3.11+"; exit 1; }
+	$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11) and "error: kgdistill needs Python 3.11 or newer")'
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(PIP) install --upgrade pip setuptools wheel
+	$(PIP) install -e '.[dev]'
+	touch $(STAMP)
+
+venv: $(STAMP)
+
+demo: venv
+	$(BIN)/kgdistill neo4j start
+	$(BIN)/kgdistill load ecomm
+
+test: venv
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+test-unit: venv
+	$(BIN)/python -m pytest tests/unit $(PYTEST_ARGS)
+
+test-integration: venv
+	$(BIN)/python -m pytest tests/integration $(PYTEST_ARGS)
+
+test-e2e: venv
+	$(BIN)/python -m pytest tests/e2e $(PYTEST_ARGS)
+
+lint: venv
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy kgstore kgdistill
+
+format: venv
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+bench: venv
+	@for script in bench/*.py; do echo "== $$script"; $(BIN)/python $$script || exit 1; done
+
+neo4j-start: venv
+	$(BIN)/kgdistill neo4j start
+
+neo4j-stop: venv
+	$(BIN)/kgdistill neo4j stop
+
+clean:
+	rm -rf .pytest_cache .mypy_cache .ruff_cache build *.egg-info

@@ -1,0 +1,5 @@
+import sys
+
+from kgdistill.cli import main
+
+sys.exit(main())

@@ -1,0 +1,57 @@
+"""`kgdistill ...`: one thin command per job, each a call into library functions.
+
+Every command module exposes ``register(subparsers)``; this module only builds
+the parser, runs the chosen command and turns known errors into one clear line
+and a non-zero exit code.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from kgdistill import __version__
+from kgdistill.cli import common, neo4j
+
+COMMANDS = (neo4j,)
+
+EXIT_OK = 0
+EXIT_ERROR = 1
+EXIT_USAGE = 2
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="kgdistill",
+        description=(
+            "Make a Neo4j product knowledge graph predict, cheaply: extract subgraphs with "
+            "Cypher, train a graph-attention teacher, distil it into a small student, and "
+            "write the student's predictions back into Neo4j as scored relationships.\n\n"
+            "Neo4j: NEO4J_URI/NEO4J_USER/NEO4J_PASSWORD/NEO4J_DATABASE name any server; "
+            "without them kgdistill runs its own (see `kgdistill neo4j --help`)."
+        ),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"kgdistill {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for module in COMMANDS:
+        module.register(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args) or EXIT_OK)
+    except KeyboardInterrupt:
+        print("kgdistill: interrupted", file=sys.stderr)
+        return 130
+    except common.KNOWN_ERRORS as exc:
+        print(f"kgdistill {args.command}: error: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

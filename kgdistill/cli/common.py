@@ -1,0 +1,97 @@
+"""Options and helpers shared by every command."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any
+
+from kgdistill.config import Config, load_config
+from kgdistill.settings import ConfigError
+from kgstore.connection import Neo4jConnectionError, Neo4jSettings, QueryRunner, settings_from_env
+from kgstore.cypher import CypherError
+from kgstore.server import Neo4jServerError
+
+KNOWN_ERRORS: tuple[type[BaseException], ...] = (
+    ConfigError,
+    CypherError,
+    Neo4jServerError,
+    Neo4jConnectionError,
+    FileNotFoundError,
+)
+
+
+def register_error(*errors: type[BaseException]) -> None:
+    """Error types a command module raises for bad input; they print as one line, exit 1."""
+    global KNOWN_ERRORS
+    KNOWN_ERRORS = (*KNOWN_ERRORS, *errors)
+
+
+def add_config_options(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("configuration")
+    group.add_argument(
+        "--config",
+        metavar="FILE",
+        help="TOML configuration file (default: ./kgdistill.toml when it exists)",
+    )
+    group.add_argument(
+        "--set",
+        dest="sets",
+        action="append",
+        default=[],
+        metavar="SECTION.KEY=VALUE",
+        help="override one configuration key (repeatable); beats the file and the environment",
+    )
+
+
+def add_output_options(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("output")
+    group.add_argument("--quiet", "-q", action="store_true", help="no progress bars or chatter")
+    group.add_argument(
+        "--json", action="store_true", help="print one JSON object as the result (implies --quiet)"
+    )
+
+
+def config_from_args(args: argparse.Namespace, flags: dict[str, Any] | None = None) -> Config:
+    return load_config(getattr(args, "config", None), sets=getattr(args, "sets", []), flags=flags)
+
+
+def quiet(args: argparse.Namespace) -> bool:
+    return bool(getattr(args, "quiet", False) or getattr(args, "json", False))
+
+
+def say(args: argparse.Namespace, message: str) -> None:
+    if not quiet(args):
+        print(message, file=sys.stderr)
+
+
+def emit_json(payload: Any) -> None:
+    json.dump(payload, sys.stdout, indent=2, default=str)
+    sys.stdout.write("\n")
+
+
+def neo4j_settings(config: Config) -> Neo4jSettings:
+    return settings_from_env(config.neo4j)
+
+
+def connect(config: Config, args: argparse.Namespace | None = None) -> QueryRunner:
+    """Connect to NEO4J_URI, or to the project-managed server (started when needed)."""
+    from kgstore import server
+
+    settings = None
+    try:
+        settings = neo4j_settings(config)
+    except Neo4jServerError:
+        settings = None
+    if settings is None or settings.managed:
+        status = server.status(config.neo4j, query_version=False)
+        if not status.running:
+            progress = (lambda m: None) if args is not None and quiet(args) else _stderr
+            server.start(config.neo4j, progress=progress)
+        settings = neo4j_settings(config)
+    return QueryRunner.connect(settings)
+
+
+def _stderr(message: str) -> None:
+    print(message, file=sys.stderr)

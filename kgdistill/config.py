@@ -1,0 +1,50 @@
+"""The application's configuration: one frozen dataclass per section, composed here.
+
+Each section's dataclass lives beside the code it configures (``kgstore`` for
+the database, ``distill`` for learning); this module only wires them together
+and applies the precedence rules of :mod:`kgdistill.settings`.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from kgdistill.settings import ConfigError, build, env_layer, flag_layer, read_toml
+from kgstore.server import ServerConfig
+
+__all__ = ["Config", "ConfigError", "load_config"]
+
+DEFAULT_FILE = "kgdistill.toml"
+
+
+@dataclass(frozen=True)
+class Config:
+    neo4j: ServerConfig = field(default_factory=ServerConfig)
+
+
+def load_config(
+    path: str | Path | None = None,
+    *,
+    environ: Mapping[str, str] | None = None,
+    sets: list[str] | None = None,
+    flags: Mapping[str, Any] | None = None,
+) -> Config:
+    """Defaults < ``path`` (or ./kgdistill.toml when present) < environment < ``--set`` < flags.
+
+    ``flags`` is a nested dict of values the command line gave explicitly.
+    """
+    env = os.environ if environ is None else environ
+    layers: list[tuple[str, Mapping[str, Any]]] = []
+    file = Path(path) if path else (Path(DEFAULT_FILE) if Path(DEFAULT_FILE).is_file() else None)
+    if file is not None:
+        layers.append((str(file), read_toml(file)))
+    layers.append(("the environment", env_layer(Config, env)))
+    if sets:
+        layers.append(("--set", flag_layer(sets)))
+    if flags:
+        layers.append(("the command line", flags))
+    return build(Config, layers)

@@ -1,0 +1,214 @@
+"""Typed, frozen configuration from a TOML file, environment variables and CLI flags.
+
+Precedence, lowest first: dataclass defaults, the TOML file, environment
+variables ``KGDISTILL_<SECTION>__<KEY>`` (e.g. ``KGDISTILL_NEO4J__BOLT_PORT``;
+nested sections add ``__``), then flags (``--set section.key=value`` and each
+command's own flags). An unknown key or a value of the wrong type is a
+:class:`ConfigError` that names the key and where it came from.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import tomllib
+import types
+import typing
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+ENV_PREFIX = "KGDISTILL_"
+
+
+class ConfigError(ValueError):
+    """A configuration key or value that cannot be used; the message names it and its source."""
+
+
+def build(cls: type[T], layers: list[tuple[str, Mapping[str, Any]]]) -> T:
+    """Build dataclass ``cls`` from layers of nested dicts, later layers winning.
+
+    Each layer is ``(source, data)``; ``source`` ("kgdistill.toml", "environment",
+    "--set") appears in error messages.
+    """
+    merged: dict[str, tuple[str, Any]] = {}
+    for source, data in layers:
+        _flatten(cls, data, "", source, merged)
+    return _construct(cls, "", merged)
+
+
+def _fields(cls: type) -> dict[str, dataclasses.Field[Any]]:
+    return {f.name: f for f in dataclasses.fields(cls) if f.init}
+
+
+def _hints(cls: type) -> dict[str, Any]:
+    return typing.get_type_hints(cls)
+
+
+def _flatten(
+    cls: type, data: Mapping[str, Any], prefix: str, source: str, out: dict[str, tuple[str, Any]]
+) -> None:
+    fields = _fields(cls)
+    hints = _hints(cls)
+    for key, value in data.items():
+        name = key.replace("-", "_")
+        dotted = f"{prefix}{name}"
+        if name not in fields:
+            known = ", ".join(sorted(f"{prefix}{k}" for k in fields))
+            raise ConfigError(f"unknown key '{dotted}' in {source}; known keys here: {known}")
+        hint = hints[name]
+        if dataclasses.is_dataclass(hint):
+            if not isinstance(value, Mapping):
+                raise ConfigError(f"'{dotted}' in {source} must be a table of keys, not {value!r}")
+            _flatten(typing.cast(type, hint), value, f"{dotted}.", source, out)
+        else:
+            out[dotted] = (source, value)
+
+
+def _construct(cls: type[T], prefix: str, merged: dict[str, tuple[str, Any]]) -> T:
+    kwargs: dict[str, Any] = {}
+    hints = _hints(cls)
+    for name in _fields(cls):
+        dotted = f"{prefix}{name}"
+        hint = hints[name]
+        if dataclasses.is_dataclass(hint):
+            kwargs[name] = _construct(typing.cast(type, hint), f"{dotted}.", merged)
+        elif dotted in merged:
+            source, raw = merged[dotted]
+            kwargs[name] = coerce(raw, hint, dotted, source)
+    try:
+        return cls(**kwargs)
+    except (TypeError, ValueError) as exc:
+        where = prefix.rstrip(".") or "configuration"
+        raise ConfigError(f"invalid [{where}]: {exc}") from exc
+
+
+def coerce(raw: Any, hint: Any, key: str, source: str) -> Any:
+    """Turn ``raw`` (a TOML value or a string from the environment or a flag) into ``hint``."""
+    origin = typing.get_origin(hint)
+    args = typing.get_args(hint)
+    fail = ConfigError(f"'{key}' from {source}: {raw!r} is not a valid {_type_name(hint)}")
+    if origin in (typing.Union, types.UnionType):
+        empty = raw is None or (isinstance(raw, str) and raw.strip().lower() in ("", "none"))
+        if empty and type(None) in args:
+            return None
+        for arg in (a for a in args if a is not type(None)):
+            try:
+                return coerce(raw, arg, key, source)
+            except ConfigError:
+                continue
+        raise fail
+    if origin is typing.Literal:
+        for option in args:
+            if raw == option or (isinstance(raw, str) and str(option) == raw.strip()):
+                return option
+        raise ConfigError(
+            f"'{key}' from {source}: {raw!r} is not one of {', '.join(map(repr, args))}"
+        )
+    if origin is tuple:
+        items = raw
+        if isinstance(raw, str):
+            items = [part.strip() for part in raw.split(",") if part.strip()]
+        if not isinstance(items, (list, tuple)):
+            raise fail
+        inner = args[0] if args else str
+        return tuple(coerce(item, inner, key, source) for item in items)
+    if hint is bool:
+        if isinstance(raw, bool):
+            return raw
+        if isinstance(raw, str) and raw.strip().lower() in ("1", "true", "yes", "on"):
+            return True
+        if isinstance(raw, str) and raw.strip().lower() in ("0", "false", "no", "off"):
+            return False
+        raise fail
+    if hint is int:
+        if isinstance(raw, bool):
+            raise fail
+        if isinstance(raw, int):
+            return raw
+        try:
+            return int(str(raw).strip().replace("_", ""))
+        except ValueError:
+            raise fail from None
+    if hint is float:
+        if isinstance(raw, bool):
+            raise fail
+        try:
+            value = float(str(raw).strip()) if isinstance(raw, str) else float(raw)
+        except (TypeError, ValueError):
+            raise fail from None
+        return value
+    if hint is str:
+        if isinstance(raw, (dict, list)):
+            raise fail
+        return str(raw)
+    if hint is Path:
+        return Path(str(raw)).expanduser()
+    return raw
+
+
+def _type_name(hint: Any) -> str:
+    return getattr(hint, "__name__", None) or str(hint).replace("typing.", "")
+
+
+def read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with open(path, "rb") as fh:
+            return tomllib.load(fh)
+    except FileNotFoundError:
+        raise ConfigError(f"configuration file {path} does not exist") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: {exc}") from None
+
+
+def env_layer(cls: type, environ: Mapping[str, str]) -> dict[str, Any]:
+    """Nested dict from ``KGDISTILL_SECTION__KEY=value`` variables that name known sections.
+
+    Variables with one underscore after the prefix (``KGDISTILL_HOME``) are not
+    configuration keys and are left alone.
+    """
+    data: dict[str, Any] = {}
+    for name, value in environ.items():
+        if not name.startswith(ENV_PREFIX) or "__" not in name:
+            continue
+        parts = [p.lower() for p in name[len(ENV_PREFIX) :].split("__")]
+        if parts[0] not in _fields(cls):
+            raise ConfigError(
+                f"environment variable {name} names no configuration section "
+                f"(sections: {', '.join(sorted(_fields(cls)))})"
+            )
+        node = data
+        for part in parts[:-1]:
+            node = node.setdefault(part, {})
+        node[parts[-1]] = value
+    return data
+
+
+def flag_layer(assignments: list[str]) -> dict[str, Any]:
+    """Nested dict from ``section.key=value`` strings (``--set``)."""
+    data: dict[str, Any] = {}
+    for item in assignments:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"--set {item!r}: expected section.key=value")
+        parts = [p.strip() for p in key.split(".")]
+        node = data
+        for part in parts[:-1]:
+            node = node.setdefault(part, {})
+        node[parts[-1]] = value
+    return data
+
+
+def to_dict(config: Any) -> dict[str, Any]:
+    """A plain dict (for reports and artifacts); tuples become lists, Paths strings."""
+
+    def plain(value: Any) -> Any:
+        if dataclasses.is_dataclass(value) and not isinstance(value, type):
+            return {f.name: plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
+        if isinstance(value, (tuple, list)):
+            return [plain(v) for v in value]
+        if isinstance(value, Path):
+            return str(value)
+        return value
+
+    return typing.cast(dict[str, Any], plain(config))

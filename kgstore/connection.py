@@ -1,0 +1,220 @@
+"""The one boundary to the database: connection settings and the QueryRunner.
+
+Everything above this module takes and returns plain data. Statements come from
+`cypher/` by name (:mod:`kgstore.cypher`); values travel only as parameters.
+Writes run in managed transactions (``execute_write``), which the driver
+retries on transient errors, so every write statement must be idempotent.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from neo4j import Driver, GraphDatabase, ManagedTransaction
+from neo4j.exceptions import AuthError, Neo4jError, ServiceUnavailable
+
+from kgstore.server import USER, ServerConfig, read_password
+
+
+class Neo4jConnectionError(RuntimeError):
+    """Neo4j could not be reached or refused the credentials; the message never holds a password."""
+
+
+@dataclass(frozen=True)
+class Neo4jSettings:
+    uri: str
+    user: str = USER
+    password: str = field(default="", repr=False)
+    database: str | None = None
+    managed: bool = False  # the project-managed server, not one NEO4J_URI names
+
+    def describe(self) -> str:
+        where = f"{self.uri} (database {self.database})" if self.database else self.uri
+        return f"{where} as {self.user}" + (" [project-managed]" if self.managed else "")
+
+
+def settings_from_env(
+    server: ServerConfig | None = None, environ: Mapping[str, str] | None = None
+) -> Neo4jSettings:
+    """``NEO4J_URI``/``NEO4J_USER``/``NEO4J_PASSWORD``/``NEO4J_DATABASE`` when set, else the
+    project-managed server described by ``server``."""
+    env = os.environ if environ is None else environ
+    database = env.get("NEO4J_DATABASE") or None
+    if env.get("NEO4J_URI"):
+        return Neo4jSettings(
+            uri=env["NEO4J_URI"],
+            user=env.get("NEO4J_USER", USER),
+            password=env.get("NEO4J_PASSWORD", ""),
+            database=database,
+        )
+    cfg = server or ServerConfig()
+    return Neo4jSettings(
+        uri=cfg.bolt_uri, user=USER, password=read_password(cfg), database=database, managed=True
+    )
+
+
+def env_lines(settings: Neo4jSettings) -> list[str]:
+    """``export`` lines for shell scripts (``eval "$(kgdistill neo4j env)"``)."""
+    import shlex
+
+    lines = [
+        f"export NEO4J_URI={shlex.quote(settings.uri)}",
+        f"export NEO4J_USER={shlex.quote(settings.user)}",
+        f"export NEO4J_PASSWORD={shlex.quote(settings.password)}",
+    ]
+    if settings.database:
+        lines.append(f"export NEO4J_DATABASE={shlex.quote(settings.database)}")
+    return lines
+
+
+class QueryRunner:
+    """Runs named or literal statements against one Neo4j database.
+
+    Use as a context manager; :meth:`connect` verifies the connection first and
+    turns driver failures into :class:`Neo4jConnectionError`.
+    """
+
+    def __init__(self, driver: Driver, settings: Neo4jSettings) -> None:
+        self._driver = driver
+        self.settings = settings
+
+    @classmethod
+    def connect(cls, settings: Neo4jSettings) -> QueryRunner:
+        driver = GraphDatabase.driver(
+            settings.uri, auth=(settings.user, settings.password), connection_timeout=15
+        )
+        try:
+            driver.verify_connectivity()
+        except AuthError as exc:
+            driver.close()
+            raise Neo4jConnectionError(
+                f"Neo4j at {settings.uri} refused user '{settings.user}': wrong password? "
+                "Check NEO4J_USER/NEO4J_PASSWORD (or `kgdistill neo4j env`)."
+            ) from exc
+        except (ServiceUnavailable, OSError, Neo4jError) as exc:
+            driver.close()
+            hint = (
+                "start it with `kgdistill neo4j start`"
+                if settings.managed
+                else "check NEO4J_URI and that the server is up"
+            )
+            raise Neo4jConnectionError(
+                f"cannot reach Neo4j at {settings.uri}: {type(exc).__name__}; {hint}."
+            ) from exc
+        return cls(driver, settings)
+
+    def close(self) -> None:
+        self._driver.close()
+
+    def __enter__(self) -> QueryRunner:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @property
+    def driver(self) -> Driver:
+        return self._driver
+
+    def session(self, **kwargs: Any) -> Any:
+        return self._driver.session(database=self.settings.database, **kwargs)
+
+    # -- reads -----------------------------------------------------------------
+    def read(self, query: str, **params: Any) -> list[dict[str, Any]]:
+        """All records as dicts (for small results; extraction streams instead)."""
+        records, _, _ = self._driver.execute_query(
+            query,
+            params,
+            database_=self.settings.database,
+            routing_="r",
+        )
+        return [record.data() for record in records]
+
+    def read_value(self, query: str, **params: Any) -> Any:
+        rows = self.read(query, **params)
+        if not rows:
+            return None
+        return next(iter(rows[0].values()))
+
+    def stream(self, query: str, **params: Any) -> Iterator[list[Any]]:
+        """Yield each record's values as a list, in a read transaction that stays open
+        while the caller iterates (for paging through large results)."""
+        with self.session(default_access_mode="READ") as session:
+            result = session.run(query, params)
+            for record in result:
+                yield list(record.values())
+
+    # -- writes ----------------------------------------------------------------
+    def write(self, query: str, **params: Any) -> dict[str, int]:
+        """One statement in one managed write transaction; returns the update counters."""
+
+        def work(tx: ManagedTransaction) -> dict[str, int]:
+            summary = tx.run(query, params).consume()
+            return _counters(summary.counters)
+
+        with self.session() as session:
+            return dict(session.execute_write(work))
+
+    def write_tx(self, work: Callable[[ManagedTransaction], Any]) -> Any:
+        """Run ``work`` in one managed (retried) write transaction. It must be idempotent."""
+        with self.session() as session:
+            return session.execute_write(work)
+
+    def write_batches(
+        self,
+        query: str,
+        rows: Sequence[Mapping[str, Any]] | Iterable[Mapping[str, Any]],
+        *,
+        batch_size: int = 5000,
+        params: Mapping[str, Any] | None = None,
+        on_batch: Callable[[int], None] | None = None,
+    ) -> dict[str, int]:
+        """``UNWIND $rows AS row ...`` in batches, one managed transaction per batch.
+
+        ``on_batch(n)`` is called after each committed batch (for progress bars).
+        Returns the summed update counters.
+        """
+        if batch_size < 1:
+            raise ValueError("batch_size must be >= 1")
+        totals: dict[str, int] = {}
+        extra = dict(params or {})
+
+        def work(tx: ManagedTransaction, batch: list[Mapping[str, Any]]) -> dict[str, int]:
+            summary = tx.run(query, {**extra, "rows": batch}).consume()
+            return _counters(summary.counters)
+
+        with self.session() as session:
+            batch: list[Mapping[str, Any]] = []
+            for row in rows:
+                batch.append(row)
+                if len(batch) >= batch_size:
+                    _add(totals, session.execute_write(work, batch))
+                    if on_batch:
+                        on_batch(len(batch))
+                    batch = []
+            if batch:
+                _add(totals, session.execute_write(work, batch))
+                if on_batch:
+                    on_batch(len(batch))
+        return totals
+
+
+def _counters(counters: Any) -> dict[str, int]:
+    names = (
+        "nodes_created",
+        "nodes_deleted",
+        "relationships_created",
+        "relationships_deleted",
+        "properties_set",
+        "constraints_added",
+        "indexes_added",
+    )
+    return {name: int(getattr(counters, name, 0)) for name in names}
+
+
+def _add(totals: dict[str, int], more: Mapping[str, int]) -> None:
+    for key, value in more.items():
+        totals[key] = totals.get(key, 0) + value

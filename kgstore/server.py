@@ -1,0 +1,588 @@
+"""Provision and run a local Neo4j Community server as a plain Java process.
+
+No Docker needed: Maven copies the Neo4j 5.26 Community jars from Maven Central
+into a per-user cache once (``neo4j/pom.xml`` names them); every later start
+reuses the cache offline. Each *instance* (``default`` for users, one per test
+session) has its own config, data, logs, pid file and generated password.
+
+Layout under the cache (``~/.cache/kgdistill`` or ``$KGDISTILL_HOME``)::
+
+    neo4j/<version>/lib/*.jar        the server, shared by every instance
+    neo4j/<version>/lib/.complete    written last: a cache without it is redone
+    neo4j/instances/<name>/conf/neo4j.conf
+    neo4j/instances/<name>/{data,logs,run}/
+    neo4j/instances/<name>/password  0600, generated on first start
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from kgstore.resources import cache_home, project_path
+
+DEFAULT_VERSION = "5.26.30"
+MAIN_CLASS = "org.neo4j.server.CommunityEntryPoint"
+ADMIN_CLASS = "org.neo4j.cli.AdminTool"
+USER = "neo4j"
+
+# What bin/neo4j passes to the JVM for Neo4j 5 on Java 17 (from its default neo4j.conf).
+_JVM_FLAGS = (
+    "-XX:+UseG1GC",
+    "-XX:-OmitStackTraceInFastThrow",
+    "-XX:+UnlockExperimentalVMOptions",
+    "-XX:+TrustFinalNonStaticFields",
+    "-XX:+DisableExplicitGC",
+    "-Djdk.nio.maxCachedBufferSize=1024",
+    "-Dio.netty.tryReflectionSetAccessible=true",
+    "-Djdk.tls.ephemeralDHKeySize=2048",
+    "-Djdk.tls.rejectClientInitiatedRenegotiation=true",
+    "-Dlog4j2.disable.jmx=true",
+    "-Dfile.encoding=UTF-8",
+    "--add-opens=java.base/java.nio=ALL-UNNAMED",
+    "--add-opens=java.base/java.io=ALL-UNNAMED",
+    "--add-opens=java.base/sun.nio.ch=ALL-UNNAMED",
+)
+
+Progress = Callable[[str], None]
+
+# Servers this process started, kept so that the Popen objects live as long as
+# the servers do (stop() reaps them; nothing warns about a "still running" child).
+_CHILDREN: dict[int, subprocess.Popen[bytes]] = {}
+
+
+class Neo4jServerError(RuntimeError):
+    """The local server could not be provisioned, started or stopped; the message says why."""
+
+
+@dataclass(frozen=True)
+class ServerConfig:
+    """The project-managed Neo4j server. Ports bind to 127.0.0.1 only."""
+
+    version: str = DEFAULT_VERSION
+    instance: str = "default"
+    bolt_port: int = 7687
+    http_port: int = 7474
+    heap: str = "1g"
+    pagecache: str = "1g"
+    start_timeout_s: float = 180.0
+    stop_timeout_s: float = 30.0
+    home: str = ""  # empty: the per-user cache (see kgstore.resources.cache_home)
+    instances_dir: str = ""  # empty: <home>/neo4j/instances (tests use a temporary folder)
+
+    def __post_init__(self) -> None:
+        for port in (self.bolt_port, self.http_port):
+            if not 1 <= port <= 65535:
+                raise ValueError(f"port {port} is out of range 1..65535")
+        if self.bolt_port == self.http_port:
+            raise ValueError("bolt_port and http_port must differ")
+        if not re.fullmatch(r"[A-Za-z0-9_.-]{1,64}", self.instance):
+            raise ValueError(f"instance name {self.instance!r}: letters, digits, '.', '_', '-'")
+        for name in ("heap", "pagecache"):
+            if not re.fullmatch(r"\d+[kmgKMG]?", getattr(self, name)):
+                raise ValueError(f"{name} {getattr(self, name)!r}: expected a size like 512m or 2g")
+
+    # -- paths ---------------------------------------------------------------
+    @property
+    def root(self) -> Path:
+        return Path(self.home).expanduser() if self.home else cache_home()
+
+    @property
+    def dist_dir(self) -> Path:
+        return self.root / "neo4j" / self.version
+
+    @property
+    def lib_dir(self) -> Path:
+        return self.dist_dir / "lib"
+
+    @property
+    def instance_dir(self) -> Path:
+        base = (
+            Path(self.instances_dir).expanduser()
+            if self.instances_dir
+            else self.root / "neo4j" / "instances"
+        )
+        return base / self.instance
+
+    @property
+    def conf_dir(self) -> Path:
+        return self.instance_dir / "conf"
+
+    @property
+    def data_dir(self) -> Path:
+        return self.instance_dir / "data"
+
+    @property
+    def logs_dir(self) -> Path:
+        return self.instance_dir / "logs"
+
+    @property
+    def pid_file(self) -> Path:
+        return self.instance_dir / "run" / "neo4j.pid"
+
+    @property
+    def password_file(self) -> Path:
+        return self.instance_dir / "password"
+
+    @property
+    def console_log(self) -> Path:
+        return self.logs_dir / "console.log"
+
+    @property
+    def bolt_uri(self) -> str:
+        return f"bolt://127.0.0.1:{self.bolt_port}"
+
+    @property
+    def http_uri(self) -> str:
+        return f"http://127.0.0.1:{self.http_port}"
+
+
+@dataclass(frozen=True)
+class ServerStatus:
+    running: bool
+    pid: int | None
+    bolt_uri: str
+    http_uri: str
+    provisioned: bool
+    data_dir: Path
+    logs_dir: Path
+    version: str | None = None
+    edition: str | None = None
+    already_running: bool = False
+
+    def lines(self) -> list[str]:
+        state = "running" if self.running else "not running"
+        out = [f"Neo4j: {state}"]
+        if self.running:
+            out.append(f"  version:  {self.version or '?'} ({self.edition or '?'} edition)")
+            out.append(f"  pid:      {self.pid}")
+        out += [
+            f"  bolt:     {self.bolt_uri}",
+            f"  http:     {self.http_uri}",
+            f"  data:     {self.data_dir}",
+            f"  logs:     {self.logs_dir}",
+            f"  server jars: {'cached' if self.provisioned else 'not provisioned yet'}",
+        ]
+        return out
+
+
+# -- prerequisites -------------------------------------------------------------
+def java_version(java: str = "java") -> int:
+    """The major version of ``java``; raises Neo4jServerError when it is missing or unusable."""
+    exe = shutil.which(java)
+    if exe is None:
+        raise Neo4jServerError(
+            "Java is not installed (no 'java' on PATH). Neo4j 5.26 needs Java 17 or 21: "
+            "install OpenJDK 17 (Debian/Ubuntu: apt-get install openjdk-17-jre-headless), "
+            "or point NEO4J_URI at a Neo4j you already run."
+        )
+    proc = subprocess.run([exe, "-version"], capture_output=True, text=True, check=False)
+    match = re.search(r'version "(\d+)(?:\.(\d+))?', proc.stderr + proc.stdout)
+    if not match:
+        raise Neo4jServerError(f"cannot read the Java version from '{exe} -version'")
+    major = int(match.group(1))
+    if major == 1 and match.group(2):  # "1.8" style
+        major = int(match.group(2))
+    if major < 17:
+        raise Neo4jServerError(
+            f"Java {major} found at {exe}, but Neo4j 5.26 needs Java 17 or 21: install "
+            "OpenJDK 17 and put it first on PATH (or set JAVA_HOME/bin first on PATH)."
+        )
+    return major
+
+
+def is_provisioned(cfg: ServerConfig) -> bool:
+    return (cfg.lib_dir / ".complete").is_file()
+
+
+def provision(cfg: ServerConfig, progress: Progress = print) -> Path:
+    """Copy the Neo4j server jars into the cache with Maven, once. Returns the lib dir.
+
+    Maven writes into a temporary folder that is renamed into place and marked
+    complete only after success, so a failed or interrupted download never
+    leaves a cache that looks complete.
+    """
+    if is_provisioned(cfg):
+        return cfg.lib_dir
+    mvn = shutil.which("mvn")
+    if mvn is None:
+        raise Neo4jServerError(
+            "Maven is not installed (no 'mvn' on PATH); it fetches the Neo4j server once. "
+            "Install it (Debian/Ubuntu: apt-get install maven) or point NEO4J_URI at a "
+            "Neo4j you already run."
+        )
+    pom = project_path("neo4j/pom.xml")
+    cfg.dist_dir.mkdir(parents=True, exist_ok=True)
+    staging = cfg.dist_dir / f"lib.partial-{os.getpid()}"
+    shutil.rmtree(staging, ignore_errors=True)
+    progress(f"Fetching Neo4j {cfg.version} Community from Maven Central (once) ...")
+    cmd = [
+        mvn,
+        "-B",
+        "-q",
+        "-f",
+        str(pom),
+        f"-Dneo4j.version={cfg.version}",
+        "dependency:copy-dependencies",
+        "-DincludeScope=runtime",
+        f"-DoutputDirectory={staging}",
+    ]
+    proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    if proc.returncode != 0:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise Neo4jServerError(_maven_failure(proc.stdout + proc.stderr, cfg.version))
+    jars = sorted(p.name for p in staging.glob("*.jar"))
+    if not any(name.startswith(f"neo4j-{cfg.version}") for name in jars):
+        shutil.rmtree(staging, ignore_errors=True)
+        raise Neo4jServerError(f"Maven finished but neo4j-{cfg.version}.jar is missing")
+    shutil.rmtree(cfg.lib_dir, ignore_errors=True)
+    staging.rename(cfg.lib_dir)
+    (cfg.lib_dir / ".complete").write_text("\n".join(jars) + "\n", encoding="utf-8")
+    progress(f"Neo4j {cfg.version}: {len(jars)} jars cached in {cfg.lib_dir}")
+    return cfg.lib_dir
+
+
+def _maven_failure(output: str, version: str) -> str:
+    tail = "\n".join(line for line in output.splitlines() if "ERROR" in line)[-1500:]
+    network = re.search(
+        r"Could not transfer|UnknownHost|Unknown host|Connection refused|Network is unreachable|"
+        r"timed out|Connect to .* failed|resolution will not be reattempted",
+        output,
+    )
+    if re.search(r"Could not find artifact|could not be resolved: .*neo4j", output) and not network:
+        return f"Maven Central has no Neo4j {version}: check the version.\n{tail}"
+    if network:
+        return (
+            "cannot reach Maven Central to fetch the Neo4j server (needed once; later starts "
+            "work offline). Check the network or a proxy in ~/.m2/settings.xml, or point "
+            f"NEO4J_URI at a Neo4j you already run.\n{tail}"
+        )
+    return f"Maven failed to fetch Neo4j {version}:\n{tail}"
+
+
+# -- configuration and secrets -------------------------------------------------
+def ensure_password(cfg: ServerConfig) -> str:
+    """The instance's password, generated on first use and stored 0600."""
+    path = cfg.password_file
+    if path.is_file():
+        return path.read_text(encoding="utf-8").strip()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    password = secrets.token_urlsafe(24)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        fh.write(password + "\n")
+    return password
+
+
+def read_password(cfg: ServerConfig) -> str:
+    if not cfg.password_file.is_file():
+        raise Neo4jServerError(
+            f"no password for the Neo4j instance '{cfg.instance}' yet: run "
+            "`kgdistill neo4j start` first, or set NEO4J_URI/NEO4J_PASSWORD"
+        )
+    return cfg.password_file.read_text(encoding="utf-8").strip()
+
+
+def write_conf(cfg: ServerConfig) -> Path:
+    cfg.conf_dir.mkdir(parents=True, exist_ok=True)
+    for d in (cfg.data_dir, cfg.logs_dir, cfg.pid_file.parent):
+        d.mkdir(parents=True, exist_ok=True)
+    conf = cfg.conf_dir / "neo4j.conf"
+    conf.write_text(
+        "\n".join(
+            [
+                "# Written by kgdistill on every start; edit ServerConfig instead.",
+                "server.default_listen_address=127.0.0.1",
+                "server.default_advertised_address=127.0.0.1",
+                f"server.bolt.listen_address=127.0.0.1:{cfg.bolt_port}",
+                f"server.bolt.advertised_address=127.0.0.1:{cfg.bolt_port}",
+                "server.http.enabled=true",
+                f"server.http.listen_address=127.0.0.1:{cfg.http_port}",
+                "server.https.enabled=false",
+                "dbms.security.auth_enabled=true",
+                f"server.memory.heap.initial_size={cfg.heap}",
+                f"server.memory.heap.max_size={cfg.heap}",
+                f"server.memory.pagecache.size={cfg.pagecache}",
+                "dbms.memory.transaction.total.max=0",
+                f"server.directories.data={cfg.data_dir}",
+                f"server.directories.logs={cfg.logs_dir}",
+                f"server.directories.run={cfg.pid_file.parent}",
+                f"server.directories.plugins={cfg.instance_dir / 'plugins'}",
+                f"server.directories.import={cfg.instance_dir / 'import'}",
+                "dbms.usage_report.enabled=false",
+                "db.logs.query.enabled=OFF",
+                "",
+            ]
+        ),
+        encoding="utf-8",
+    )
+    return conf
+
+
+def _set_initial_password(cfg: ServerConfig, password: str) -> None:
+    env = dict(os.environ, NEO4J_HOME=str(cfg.instance_dir), NEO4J_CONF=str(cfg.conf_dir))
+    proc = subprocess.run(
+        [
+            "java",
+            "-cp",
+            f"{cfg.lib_dir}/*",
+            ADMIN_CLASS,
+            "dbms",
+            "set-initial-password",
+            password,
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+    )
+    if proc.returncode != 0:
+        output = (proc.stdout + proc.stderr).replace(password, "***")
+        raise Neo4jServerError(f"setting the initial Neo4j password failed:\n{output[-1500:]}")
+
+
+# -- processes and ports -------------------------------------------------------
+def _read_pid(cfg: ServerConfig) -> int | None:
+    try:
+        pid = int(cfg.pid_file.read_text().strip())
+    except (FileNotFoundError, ValueError):
+        return None
+    return pid if _is_our_process(pid, cfg) else None
+
+
+def _is_our_process(pid: int, cfg: ServerConfig) -> bool:
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except OSError:
+        try:
+            os.kill(pid, 0)
+        except OSError:
+            return False
+        return True  # no /proc (macOS): trust the pid file
+    args = [a.decode(errors="replace") for a in cmdline]
+    if MAIN_CLASS not in args:
+        return False
+    # A zombie has an empty cmdline; a reused pid runs something else.
+    return any(a == f"--home-dir={cfg.instance_dir}" for a in args)
+
+
+def port_in_use(port: int, host: str = "127.0.0.1") -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return True
+    return False
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def log_tail(cfg: ServerConfig, lines: int = 30) -> str:
+    chunks = []
+    for path in (cfg.logs_dir / "neo4j.log", cfg.console_log):
+        if path.is_file():
+            text = path.read_text(encoding="utf-8", errors="replace").splitlines()[-lines:]
+            chunks.append(f"--- {path} (last {len(text)} lines)\n" + "\n".join(text))
+    return "\n".join(chunks) or "(no server log was written)"
+
+
+# -- life cycle ----------------------------------------------------------------
+def status(cfg: ServerConfig, query_version: bool = True) -> ServerStatus:
+    pid = _read_pid(cfg)
+    version = edition = None
+    if pid is not None and query_version:
+        with contextlib.suppress(Exception):
+            version, edition = _components(cfg, read_password(cfg))
+    return ServerStatus(
+        running=pid is not None,
+        pid=pid,
+        bolt_uri=cfg.bolt_uri,
+        http_uri=cfg.http_uri,
+        provisioned=is_provisioned(cfg),
+        data_dir=cfg.data_dir,
+        logs_dir=cfg.logs_dir,
+        version=version,
+        edition=edition,
+    )
+
+
+def _components(cfg: ServerConfig, password: str, timeout: float = 5.0) -> tuple[str, str]:
+    from neo4j import GraphDatabase
+
+    # A plain session, not execute_query: no retries (and no retry warnings) while
+    # the server is still coming up.
+    with (
+        GraphDatabase.driver(
+            cfg.bolt_uri, auth=(USER, password), connection_timeout=timeout
+        ) as driver,
+        driver.session(database="system") as session,
+    ):
+        records = list(
+            session.run(
+                "CALL dbms.components() YIELD name, versions, edition "
+                "RETURN name, versions[0] AS version, edition"
+            )
+        )
+    for record in records:
+        if record["name"] == "Neo4j Kernel":
+            return str(record["version"]), str(record["edition"])
+    raise RuntimeError("dbms.components() returned no Neo4j Kernel")
+
+
+def start(cfg: ServerConfig, progress: Progress = print) -> ServerStatus:
+    """Start the server in the background and wait until it answers ``RETURN 1`` over Bolt.
+
+    Starting a running server returns its status with ``already_running=True``.
+    """
+    current = status(cfg)
+    if current.running:
+        return ServerStatus(**{**current.__dict__, "already_running": True})
+    java_version()
+    provision(cfg, progress)
+    for port, name in ((cfg.bolt_port, "Bolt"), (cfg.http_port, "HTTP")):
+        if port_in_use(port):
+            raise Neo4jServerError(
+                f"{name} port {port} on 127.0.0.1 is already in use by another process. "
+                f"Stop that process or choose another port (kgdistill neo4j start "
+                f"--{name.lower()}-port N, or KGDISTILL_NEO4J__{name.upper()}_PORT)."
+            )
+    write_conf(cfg)
+    fresh = not (cfg.data_dir / "databases").exists()
+    password = ensure_password(cfg)
+    if fresh:
+        _set_initial_password(cfg, password)
+    heap = cfg.heap.lower()
+    cmd = [
+        "java",
+        f"-Xms{heap}",
+        f"-Xmx{heap}",
+        *_JVM_FLAGS,
+        "-cp",
+        f"{cfg.lib_dir}/*",
+        MAIN_CLASS,
+        f"--home-dir={cfg.instance_dir}",
+        f"--config-dir={cfg.conf_dir}",
+    ]
+    progress(f"Starting Neo4j {cfg.version} on {cfg.bolt_uri} ...")
+    with open(cfg.console_log, "ab") as log:
+        proc = subprocess.Popen(
+            cmd,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            cwd=cfg.instance_dir,
+            start_new_session=True,
+        )
+    _CHILDREN[proc.pid] = proc
+    cfg.pid_file.write_text(f"{proc.pid}\n")
+    deadline = time.monotonic() + cfg.start_timeout_s
+    last_error = "no answer yet"
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            _CHILDREN.pop(proc.pid, None)
+            cfg.pid_file.unlink(missing_ok=True)
+            raise Neo4jServerError(
+                f"Neo4j exited during start-up (exit code {proc.returncode}).\n{log_tail(cfg)}"
+            )
+        if not port_in_use(cfg.bolt_port):
+            time.sleep(0.3)
+            continue
+        try:
+            version, edition = _components(cfg, password, timeout=2.0)
+        except Exception as exc:  # not up yet: the driver raises several kinds
+            last_error = type(exc).__name__
+            time.sleep(0.5)
+            continue
+        return ServerStatus(
+            running=True,
+            pid=proc.pid,
+            bolt_uri=cfg.bolt_uri,
+            http_uri=cfg.http_uri,
+            provisioned=True,
+            data_dir=cfg.data_dir,
+            logs_dir=cfg.logs_dir,
+            version=version,
+            edition=edition,
+        )
+    _terminate(proc.pid, cfg.stop_timeout_s)
+    cfg.pid_file.unlink(missing_ok=True)
+    raise Neo4jServerError(
+        f"Neo4j did not answer on {cfg.bolt_uri} within {cfg.start_timeout_s:.0f}s "
+        f"(last error: {last_error}); it was stopped.\n{log_tail(cfg)}"
+    )
+
+
+def stop(cfg: ServerConfig, progress: Progress = print) -> bool:
+    """Stop gracefully (SIGTERM), then forcefully after ``stop_timeout_s``. False if not running."""
+    pid = _read_pid(cfg)
+    if pid is None:
+        cfg.pid_file.unlink(missing_ok=True)
+        return False
+    progress(f"Stopping Neo4j (pid {pid}) ...")
+    _terminate(pid, cfg.stop_timeout_s)
+    cfg.pid_file.unlink(missing_ok=True)
+    return True
+
+
+def _terminate(pid: int, timeout: float) -> None:
+    child = _CHILDREN.pop(pid, None)
+    if child is not None:
+        with contextlib.suppress(ProcessLookupError):
+            child.terminate()
+        try:
+            child.wait(timeout)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(pid, signal.SIGKILL)
+            child.kill()
+            child.wait(10)
+        return
+
+    def alive() -> bool:
+        try:
+            waited, _ = os.waitpid(pid, os.WNOHANG)
+            if waited == pid:
+                return False
+        except ChildProcessError:
+            pass
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return False
+        # A zombie that is not our child counts as gone.
+        try:
+            state = Path(f"/proc/{pid}/stat").read_text().split(") ", 1)[1][0]
+        except (OSError, IndexError):
+            return True
+        return state != "Z"
+
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not alive():
+            return
+        time.sleep(0.2)
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(pid, signal.SIGKILL)
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGKILL)
+    for _ in range(50):
+        if not alive():
+            return
+        time.sleep(0.1)

@@ -1,0 +1,98 @@
+"""Shared fixtures: one real Neo4j for the whole test session.
+
+Which Neo4j, in order:
+1. the one ``NEO4J_URI`` (with ``NEO4J_USER``/``NEO4J_PASSWORD``) names;
+2. a testcontainers Neo4j 5.26, when ``KGDISTILL_TEST_BACKEND=docker`` and a Docker
+   engine answers;
+3. otherwise the project-managed server (``kgstore.server``) on free ports in a
+   temporary instance folder, stopped when the session ends.
+
+Tests that write use the ``graph`` fixture: it refuses a database that is not
+empty (so a test run can never wipe somebody's data) and deletes everything the
+test wrote afterwards.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from collections.abc import Iterator
+
+import pytest
+
+from kgstore.connection import Neo4jSettings, QueryRunner, settings_from_env
+from kgstore.server import ServerConfig, free_port, start, stop
+
+
+def _docker_answers() -> bool:
+    if shutil.which("docker") is None:
+        return False
+    proc = subprocess.run(["docker", "info"], capture_output=True, check=False, timeout=20)
+    return proc.returncode == 0
+
+
+def managed_test_server(tmp_root: str, name: str) -> ServerConfig:
+    """A project-managed server config on free ports in a temporary instance folder."""
+    bolt = free_port()
+    http = free_port()
+    while http == bolt:
+        http = free_port()
+    return ServerConfig(
+        instance=name,
+        bolt_port=bolt,
+        http_port=http,
+        heap="768m",
+        pagecache="256m",
+        instances_dir=tmp_root,
+    )
+
+
+@pytest.fixture(scope="session")
+def neo4j_settings(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Neo4jSettings]:
+    if os.environ.get("NEO4J_URI"):
+        yield settings_from_env()
+        return
+    if os.environ.get("KGDISTILL_TEST_BACKEND") == "docker" and _docker_answers():
+        from testcontainers.neo4j import Neo4jContainer  # type: ignore[import-not-found]
+
+        password = "kgdistill-test"
+        with Neo4jContainer("neo4j:5.26-community", password=password) as container:
+            yield Neo4jSettings(uri=container.get_connection_url(), password=password)
+        return
+    cfg = managed_test_server(str(tmp_path_factory.mktemp("neo4j")), "session")
+    try:
+        start(cfg, progress=lambda m: None)
+        yield settings_from_env(cfg, environ={})
+    finally:
+        stop(cfg, progress=lambda m: None)
+
+
+@pytest.fixture(scope="session")
+def runner(neo4j_settings: Neo4jSettings) -> Iterator[QueryRunner]:
+    with QueryRunner.connect(neo4j_settings) as r:
+        yield r
+
+
+def wipe(runner: QueryRunner) -> None:
+    """Delete every node and relationship, in batches (schema stays: it is idempotent)."""
+    with runner.session() as session:
+        session.run(
+            "MATCH (n) CALL (n) { DETACH DELETE n } IN TRANSACTIONS OF 10000 ROWS"
+        ).consume()
+
+
+@pytest.fixture
+def graph(runner: QueryRunner) -> Iterator[QueryRunner]:
+    """The session's Neo4j, empty at the start; everything written is deleted afterwards."""
+    count = runner.read_value("MATCH (n) RETURN count(n) AS n")
+    if count:
+        pytest.fail(
+            f"the test database at {runner.settings.uri} holds {count} nodes; the integration "
+            "tests need an empty database and delete what they write. Point NEO4J_URI at an "
+            "empty one (or unset it to let the tests run their own server)."
+        )
+    try:
+        yield runner
+    finally:
+        wipe(runner)
