@@ -1,0 +1,10 @@
+// Record (or re-open) a model run's lineage before its predictions are written.
+// $run_id, $model, $model_version, $metrics (JSON string), $kind (relationship type written).
+MERGE (m:ModelRun {run_id: $run_id})
+ON CREATE SET m.created_at = datetime()
+SET m.model = $model,
+    m.model_version = $model_version,
+    m.metrics = $metrics,
+    m.kind = $kind,
+    m.status = 'writing',
+    m.updated_at = datetime()

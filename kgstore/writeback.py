@@ -1,0 +1,503 @@
+"""Write predictions back into Neo4j as scored relationships.
+
+Top-K recommendations become ``(:Customer)-[:RECOMMENDED]->(:Product)``, node
+classifications ``(:Product)-[:PREDICTED_CATEGORY]->(:Category)``; both carry
+``{score, rank, model, model_version, run_id, scored_at}`` and both go through
+the same machinery, generic over source label, target label and relationship
+type (a :class:`PredictionKind`, from configuration, each name identifier-checked).
+
+The contract (DESIGN.md, "Write-back contract"):
+
+- Rows are grouped by source node and batched so that a batch holds whole
+  sources; each batch is one ``UNWIND`` in one managed (retried) transaction
+  (``cypher/writeback/replace_predictions.cypher``).
+- That transaction deletes the source's predictions of the same kind from other
+  runs and writes this run's, so a reader sees each source fully old or fully
+  new, never with none or with two runs mixed.
+- Rerunning a run id writes nothing twice (MERGE on source, target, run id).
+  After a crash, a rerun of the same run completes it.
+- A ``(:ModelRun {run_id})`` node records lineage: ``status`` is ``writing``
+  while the run writes, then ``complete`` (or ``failed``).
+
+The caller hands over rows already top-K'd and filtered: the model side
+excludes seen products and applies score thresholds.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from tqdm import tqdm
+
+from kgstore.connection import QueryRunner
+from kgstore.cypher import check_identifier, statement
+
+__all__ = [
+    "PredictConfig",
+    "PredictionKind",
+    "RunInfo",
+    "WriteSummary",
+    "WritebackError",
+    "ensure_schema",
+    "finish_run",
+    "group_batches",
+    "start_run",
+    "write_category_predictions",
+    "write_predictions",
+    "write_recommendations",
+    "write_rows",
+]
+
+
+class WritebackError(ValueError):
+    """Rows that cannot be written as given; the message names the column or source id."""
+
+
+@dataclass(frozen=True)
+class PredictionKind:
+    """Which relationship a prediction becomes: ``(:source)-[:relationship]->(:target)``."""
+
+    source_label: str
+    target_label: str
+    relationship: str
+
+    def __post_init__(self) -> None:
+        check_identifier(self.source_label, "source label")
+        check_identifier(self.target_label, "target label")
+        check_identifier(self.relationship, "relationship type")
+
+    def identifiers(self) -> dict[str, str]:
+        return {
+            "source": self.source_label,
+            "target": self.target_label,
+            "rel": self.relationship,
+        }
+
+
+@dataclass(frozen=True)
+class PredictConfig:
+    """The ``[predict]`` section: what predictions look like and how they are written."""
+
+    k: int = 20
+    min_score: float | None = None  # the model side drops rows below it; None keeps all
+    exclude_seen: bool = True  # the model side leaves out products a customer interacted with
+    relationship: str = "RECOMMENDED"
+    source_label: str = "Customer"
+    target_label: str = "Product"
+    category_relationship: str = "PREDICTED_CATEGORY"
+    category_source_label: str = "Product"
+    category_target_label: str = "Category"
+    batch_size: int = 10_000  # relationships per transaction (whole sources, so about)
+
+    def __post_init__(self) -> None:
+        if self.k < 1:
+            raise ValueError(f"k must be >= 1, not {self.k}")
+        if self.batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, not {self.batch_size}")
+        self.recommendations()
+        self.categories()
+
+    def recommendations(self) -> PredictionKind:
+        return PredictionKind(self.source_label, self.target_label, self.relationship)
+
+    def categories(self) -> PredictionKind:
+        return PredictionKind(
+            self.category_source_label, self.category_target_label, self.category_relationship
+        )
+
+
+@dataclass(frozen=True)
+class RunInfo:
+    """Lineage stamped on every relationship of one run and on its ``(:ModelRun)`` node."""
+
+    run_id: str
+    model: str
+    model_version: str
+    scored_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+    metrics: Mapping[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not self.run_id:
+            raise WritebackError("run_id must not be empty")
+        if self.scored_at.tzinfo is None:
+            raise WritebackError("scored_at must carry a time zone (e.g. datetime.now(UTC))")
+
+
+@dataclass(frozen=True)
+class WriteSummary:
+    """What one write-back did. ``rows`` counts relationships asked for; ``written`` those
+    created (zero when a run is rerun), ``deleted`` those of earlier runs replaced."""
+
+    run_id: str
+    relationship: str
+    sources: int
+    rows: int
+    relationships_written: int
+    relationships_deleted: int
+    missing_sources: int
+    missing_targets: int
+    batches: int
+    seconds: float
+
+    @property
+    def rels_per_s(self) -> float:
+        return self.rows / self.seconds if self.seconds > 0 else 0.0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {**self.__dict__, "rels_per_s": round(self.rels_per_s, 1)}
+
+    def line(self) -> str:
+        text = (
+            f"{self.relationship} run {self.run_id}: {self.sources} sources, "
+            f"{self.relationships_written} written, {self.relationships_deleted} replaced, "
+            f"{self.rows} rows in {self.seconds:.1f}s ({self.rels_per_s:,.0f} rels/s)"
+        )
+        if self.missing_sources or self.missing_targets:
+            text += (
+                f"; not in the graph: {self.missing_sources} sources, "
+                f"{self.missing_targets} targets"
+            )
+        return text
+
+
+def ensure_schema(runner: QueryRunner, kind: PredictionKind) -> None:
+    """Uniqueness constraints the write-back relies on (idempotent)."""
+    runner.write(statement("writeback/constraint_model_run"))
+    for label in (kind.source_label, kind.target_label):
+        runner.write(statement("writeback/constraint_node_id", label=label))
+
+
+def _plain(value: Any) -> Any:
+    """A driver-friendly id: numpy scalars become Python ints/strs."""
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
+
+
+def group_batches(
+    frame: pd.DataFrame,
+    *,
+    source_column: str,
+    target_column: str,
+    batch_size: int,
+    sources: Sequence[Any] | None = None,
+) -> Iterator[list[dict[str, Any]]]:
+    """Group rows by source and yield batches of whole sources, about ``batch_size`` rows each.
+
+    Each batch is ``[{source, targets: [{id, score, rank}, ...]}, ...]``, targets in
+    rank order. A source is never split across batches (a source with more rows than
+    ``batch_size`` gets a batch of its own). ``sources`` names sources to replace even
+    when they have no rows: their old predictions are removed.
+
+    Raises :class:`WritebackError` for missing columns, empty ids, non-finite scores,
+    ranks below 1, or a source with a target or a rank twice.
+    """
+    if batch_size < 1:
+        raise WritebackError("batch_size must be >= 1")
+    needed = [source_column, target_column, "score", "rank"]
+    missing = [c for c in needed if c not in frame.columns]
+    if missing:
+        raise WritebackError(
+            f"prediction rows lack columns {missing}; expected {needed} "
+            f"(have {list(frame.columns)})"
+        )
+    data = frame[needed]
+    if data[[source_column, target_column]].isna().any().any():
+        bad = data[data[[source_column, target_column]].isna().any(axis=1)].iloc[0]
+        raise WritebackError(f"empty id in prediction rows: {bad.to_dict()}")
+    scores = pd.to_numeric(data["score"], errors="coerce").to_numpy(dtype=float)
+    if not np.isfinite(scores).all():
+        at = int(np.flatnonzero(~np.isfinite(scores))[0])
+        raise WritebackError(
+            f"score of source {data.iloc[at][source_column]!r} is not a finite number"
+        )
+    ranks = pd.to_numeric(data["rank"], errors="coerce")
+    bad_rank = (ranks.isna() | (ranks < 1) | (ranks != ranks.round())).to_numpy()
+    if bad_rank.any():
+        at = int(np.flatnonzero(bad_rank)[0])
+        raise WritebackError(
+            f"rank of source {data.iloc[at][source_column]!r} must be an integer >= 1"
+        )
+    pairs = (([source_column, target_column], "target"), ([source_column, "rank"], "rank"))
+    for key, what in pairs:
+        dup = data.duplicated(subset=key)
+        if dup.any():
+            row = data[dup].iloc[0]
+            raise WritebackError(
+                f"source {_plain(row[source_column])!r} has {what} {_plain(row[key[1]])!r} twice"
+            )
+
+    order = data.assign(_rank=ranks.astype(np.int64), _score=scores)
+    # A stable sort by source keeps sources with mixed id types (int and str) apart.
+    order = order.assign(_key=order[source_column].map(lambda v: (type(v).__name__, v)))
+    order = order.sort_values(["_key", "_rank"], kind="stable")
+    src = order[source_column].tolist()
+    tgt = order[target_column].tolist()
+    sc = order["_score"].tolist()
+    rk = order["_rank"].tolist()
+
+    groups: list[dict[str, Any]] = []
+    seen: set[Any] = set()
+    start = 0
+    for i in range(1, len(src) + 1):
+        if i == len(src) or src[i] != src[start]:
+            source = _plain(src[start])
+            seen.add(source)
+            groups.append(
+                {
+                    "source": source,
+                    "targets": [
+                        {"id": _plain(tgt[j]), "score": float(sc[j]), "rank": int(rk[j])}
+                        for j in range(start, i)
+                    ],
+                }
+            )
+            start = i
+    for extra in sources or ():
+        extra = _plain(extra)
+        if extra not in seen:
+            seen.add(extra)
+            groups.append({"source": extra, "targets": []})
+
+    batch: list[dict[str, Any]] = []
+    size = 0
+    for group in groups:
+        n = max(len(group["targets"]), 1)
+        if batch and size + n > batch_size:
+            yield batch
+            batch, size = [], 0
+        batch.append(group)
+        size += n
+    if batch:
+        yield batch
+
+
+def start_run(runner: QueryRunner, run: RunInfo, kind: PredictionKind) -> None:
+    """Ensure the schema and record the run as ``writing`` (call before :func:`write_rows`)."""
+    ensure_schema(runner, kind)
+    runner.write(
+        statement("writeback/merge_model_run"),
+        run_id=run.run_id,
+        model=run.model,
+        model_version=run.model_version,
+        metrics=json.dumps(dict(run.metrics), sort_keys=True, default=str),
+        kind=kind.relationship,
+    )
+
+
+def finish_run(
+    runner: QueryRunner, run_id: str, status: str, summary: WriteSummary | None = None
+) -> None:
+    """Mark the run ``complete`` or ``failed`` with what it wrote."""
+    runner.write(
+        statement("writeback/set_model_run_status"),
+        run_id=run_id,
+        status=status,
+        sources=summary.sources if summary else 0,
+        relationships=summary.rows - summary.missing_targets if summary else 0,
+    )
+
+
+def write_rows(
+    runner: QueryRunner,
+    frame: pd.DataFrame,
+    run: RunInfo,
+    kind: PredictionKind,
+    *,
+    source_column: str,
+    target_column: str,
+    batch_size: int = 10_000,
+    sources: Sequence[Any] | None = None,
+    progress: bool = True,
+) -> WriteSummary:
+    """Write ``frame`` (source, target, score, rank) as ``kind`` relationships of ``run``,
+    one transaction per batch of whole sources; does not touch the ``(:ModelRun)`` node.
+
+    ``sources`` lists source ids to replace even when ``frame`` has no rows for them
+    (their old predictions are removed).
+    """
+    batches = list(
+        group_batches(
+            frame,
+            source_column=source_column,
+            target_column=target_column,
+            batch_size=batch_size,
+            sources=sources,
+        )
+    )
+    query = statement("writeback/replace_predictions", **kind.identifiers())
+    params = {
+        "run_id": run.run_id,
+        "model": run.model,
+        "model_version": run.model_version,
+        "scored_at": run.scored_at,
+    }
+    totals = dict.fromkeys(("sources", "linked", "asked", "created", "deleted", "given"), 0)
+    began = time.monotonic()
+    with tqdm(
+        total=len(frame),
+        unit="rel",
+        unit_scale=True,
+        desc=f"writing {kind.relationship}",
+        disable=not progress,
+        leave=False,
+    ) as bar:
+        for batch in batches:
+            result = runner.write_tx(_replace_batch(query, {**params, "rows": batch}))
+            totals["given"] += len(batch)
+            for key in ("sources", "linked", "asked", "created", "deleted"):
+                totals[key] += result[key]
+            bar.update(sum(len(g["targets"]) for g in batch))
+    return WriteSummary(
+        run_id=run.run_id,
+        relationship=kind.relationship,
+        sources=totals["sources"],
+        rows=len(frame),
+        relationships_written=totals["created"],
+        relationships_deleted=totals["deleted"],
+        missing_sources=totals["given"] - totals["sources"],
+        missing_targets=totals["asked"] - totals["linked"],
+        batches=len(batches),
+        seconds=time.monotonic() - began,
+    )
+
+
+def write_predictions(
+    runner: QueryRunner,
+    frame: pd.DataFrame,
+    run: RunInfo,
+    kind: PredictionKind,
+    *,
+    source_column: str,
+    target_column: str,
+    batch_size: int = 10_000,
+    sources: Sequence[Any] | None = None,
+    progress: bool = True,
+) -> WriteSummary:
+    """One whole run: :func:`start_run`, :func:`write_rows`, :func:`finish_run`.
+
+    Rows are validated before anything is written. If writing fails the run is
+    marked ``failed`` (when the database still answers) and the error re-raised;
+    rerunning the same ``run.run_id`` completes it.
+    """
+    # Validate everything up front: a bad row must not leave half a run behind.
+    for _ in group_batches(
+        frame, source_column=source_column, target_column=target_column, batch_size=batch_size
+    ):
+        pass
+    start_run(runner, run, kind)
+    try:
+        summary = write_rows(
+            runner,
+            frame,
+            run,
+            kind,
+            source_column=source_column,
+            target_column=target_column,
+            batch_size=batch_size,
+            sources=sources,
+            progress=progress,
+        )
+    except BaseException:
+        with contextlib.suppress(Exception):
+            finish_run(runner, run.run_id, "failed")
+        raise
+    finish_run(runner, run.run_id, "complete", summary)
+    return summary
+
+
+def _replace_batch(query: str, params: dict[str, Any]) -> Any:
+    def work(tx: Any) -> dict[str, int]:
+        result = tx.run(query, params)
+        record = result.single(strict=True)
+        counters = result.consume().counters
+        return {
+            "sources": int(record["sources"]),
+            "linked": int(record["linked"] or 0),
+            "asked": int(record["asked"] or 0),
+            "created": int(counters.relationships_created),
+            "deleted": int(counters.relationships_deleted),
+        }
+
+    return work
+
+
+def write_recommendations(
+    runner: QueryRunner,
+    frame: pd.DataFrame,
+    *,
+    model: str,
+    model_version: str,
+    run_id: str,
+    scored_at: datetime | None = None,
+    metrics: Mapping[str, Any] | None = None,
+    config: PredictConfig | None = None,
+    customers: Sequence[Any] | None = None,
+    progress: bool = True,
+) -> WriteSummary:
+    """Write top-K recommendations: ``frame`` has customer_id, product_id, score, rank.
+
+    ``customers`` lists customers to replace even without rows (their old
+    recommendations are removed, e.g. when nothing passed the score threshold).
+    """
+    cfg = config or PredictConfig()
+    run = RunInfo(
+        run_id=run_id,
+        model=model,
+        model_version=model_version,
+        scored_at=scored_at or datetime.now(UTC),
+        metrics=metrics or {},
+    )
+    return write_predictions(
+        runner,
+        frame,
+        run,
+        cfg.recommendations(),
+        source_column="customer_id",
+        target_column="product_id",
+        batch_size=cfg.batch_size,
+        sources=customers,
+        progress=progress,
+    )
+
+
+def write_category_predictions(
+    runner: QueryRunner,
+    frame: pd.DataFrame,
+    *,
+    model: str,
+    model_version: str,
+    run_id: str,
+    scored_at: datetime | None = None,
+    metrics: Mapping[str, Any] | None = None,
+    config: PredictConfig | None = None,
+    progress: bool = True,
+) -> WriteSummary:
+    """Write node-classification predictions: ``frame`` has product_id, category_id, score,
+    rank (rank 1 the predicted class; more ranks keep the runners-up)."""
+    cfg = config or PredictConfig()
+    run = RunInfo(
+        run_id=run_id,
+        model=model,
+        model_version=model_version,
+        scored_at=scored_at or datetime.now(UTC),
+        metrics=metrics or {},
+    )
+    return write_predictions(
+        runner,
+        frame,
+        run,
+        cfg.categories(),
+        source_column="product_id",
+        target_column="category_id",
+        batch_size=cfg.batch_size,
+        progress=progress,
+    )
