@@ -14,7 +14,9 @@ from pathlib import Path
 from typing import Any
 
 from kgdistill.settings import ConfigError, build, env_layer, flag_layer, read_toml
+from kgdistill.sync import SyncConfig
 from kgstore.server import ServerConfig
+from kgstore.writeback import PredictConfig
 
 __all__ = ["Config", "ConfigError", "load_config"]
 
@@ -24,6 +26,8 @@ DEFAULT_FILE = "kgdistill.toml"
 @dataclass(frozen=True)
 class Config:
     neo4j: ServerConfig = field(default_factory=ServerConfig)
+    predict: PredictConfig = field(default_factory=PredictConfig)
+    sync: SyncConfig = field(default_factory=SyncConfig)
 
 
 def load_config(

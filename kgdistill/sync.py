@@ -1,0 +1,390 @@
+"""The batch sync job: rescore the customers affected by what changed since the last run.
+
+One run (:func:`run_sync`):
+
+1. take the lock (``kgstore.sync_state``; :class:`~kgstore.sync_state.LockHeld` if
+   another sync holds it), read the watermark, and note the database time ``until``;
+2. find the changes in ``(watermark, until]`` and the customers they affect
+   (:mod:`kgstore.changes` documents the policy);
+3. score those customers in chunks with the application's :class:`Scorer` and
+   write each chunk back (``kgstore.writeback``), renewing the lock between chunks;
+4. only then advance the watermark to ``until``, and release the lock.
+
+A run that dies anywhere before step 4 leaves the watermark where it was, so the
+next run finds the same changes (and any new ones) and rescores them under a new
+run id; write-back replaces each customer's recommendations whole, so nothing is
+duplicated. ``dry_run`` does steps 2-3 without writing (no lock either) and
+reports what would change.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any, Protocol, runtime_checkable
+
+import pandas as pd
+
+from kgstore import sync_state
+from kgstore.changes import ChangeSet, ensure_change_indexes, find_changes
+from kgstore.connection import QueryRunner
+from kgstore.cypher import statement
+from kgstore.writeback import (
+    PredictConfig,
+    RunInfo,
+    WriteSummary,
+    finish_run,
+    start_run,
+    write_rows,
+)
+
+__all__ = [
+    "Scorer",
+    "ScorerError",
+    "SyncConfig",
+    "SyncResult",
+    "load_scorer",
+    "run_sync",
+]
+
+
+@runtime_checkable
+class Scorer(Protocol):
+    """What the sync needs from a model: a name, a version, and top-K per customer.
+
+    ``top_k`` reads what it needs through ``runner`` (features, candidates) and
+    returns one row per recommendation with columns ``customer_id, product_id,
+    score, rank`` (rank 1 best, at most ``k`` per customer), leaving out products
+    the customer interacted with when ``exclude_seen`` and scores below
+    ``min_score`` when given. It must be able to score products that are new
+    since it was trained (from their features). A customer it cannot score gets
+    no rows: their old recommendations are removed.
+    """
+
+    name: str
+    version: str
+
+    def top_k(
+        self,
+        runner: QueryRunner,
+        customer_ids: Sequence[Any],
+        k: int,
+        *,
+        exclude_seen: bool = True,
+        min_score: float | None = None,
+    ) -> pd.DataFrame: ...
+
+
+class ScorerError(ValueError):
+    """The configured scorer cannot be loaded or returned unusable rows."""
+
+
+@dataclass(frozen=True)
+class SyncConfig:
+    """The ``[sync]`` section."""
+
+    name: str = "default"  # one watermark and lock per name
+    scorer: str = ""  # "module:attribute": a Scorer, or a callable returning one
+    lock_ttl_s: float = 900.0  # a crashed holder blocks at most this long
+    overlap_s: float = 60.0  # look this far before the watermark (late commits)
+    recent_days: int = 30  # "recent" interactions for new products' audience
+    product_audience_cap: int = 10_000  # most customers rescored for changed products
+    chunk_size: int = 2_000  # customers scored and written per step
+
+    def __post_init__(self) -> None:
+        if self.lock_ttl_s <= 0:
+            raise ValueError("lock_ttl_s must be > 0")
+        if self.chunk_size < 1:
+            raise ValueError("chunk_size must be >= 1")
+        if self.overlap_s < 0 or self.recent_days < 0 or self.product_audience_cap < 0:
+            raise ValueError("overlap_s, recent_days and product_audience_cap must be >= 0")
+
+
+@dataclass(frozen=True)
+class SyncResult:
+    """One run's outcome; :meth:`line` is the one summary line a run logs."""
+
+    status: str  # "ok", "nothing to do", "dry run"
+    name: str
+    run_id: str | None
+    rescored: int
+    changes: dict[str, int]
+    watermark_from: datetime | None
+    watermark_to: datetime | None
+    seconds: float
+    written: int = 0
+    deleted: int = 0
+    full: bool = False
+    would_change: int = 0  # dry run: customers whose recommendations would differ
+    would_add: int = 0
+    would_remove: int = 0
+    examples: list[dict[str, Any]] = field(default_factory=list)  # dry run: a few diffs
+
+    def as_dict(self) -> dict[str, Any]:
+        out = dict(self.__dict__)
+        for key in ("watermark_from", "watermark_to"):
+            value = out[key]
+            out[key] = value.isoformat() if value is not None else None
+        out["seconds"] = round(self.seconds, 2)
+        return out
+
+    def line(self) -> str:
+        since = self.watermark_from.isoformat(timespec="seconds") if self.watermark_from else None
+        until = self.watermark_to.isoformat(timespec="seconds") if self.watermark_to else "-"
+        c = self.changes
+        what = (
+            "first run: every customer"
+            if self.full
+            else f"{c.get('new_interactions', 0)} with new interactions, "
+            f"{c.get('changed_customers', 0)} changed customers, "
+            f"{c.get('changed_products', 0)} changed products reaching "
+            f"{c.get('product_audience', 0)} customers"
+        )
+        text = f"sync {self.name}: {self.status}; rescored {self.rescored} customers ({what})"
+        if self.status == "dry run":
+            text = (
+                f"sync {self.name}: dry run; would rescore {self.rescored} customers ({what}); "
+                f"{self.would_change} would change: +{self.would_add} -{self.would_remove} "
+                "recommendations; nothing written"
+            )
+        elif self.run_id:
+            text += f"; run {self.run_id}: {self.written} written, {self.deleted} replaced"
+        return f"{text}; watermark {since or 'none'} -> {until}; {self.seconds:.1f}s"
+
+
+def load_scorer(spec: str) -> Scorer:
+    """``"package.module:attribute"``: a Scorer instance, or a class/callable returning one."""
+    module_name, sep, attr = spec.partition(":")
+    if not sep or not module_name or not attr:
+        raise ScorerError(
+            f"scorer {spec!r}: expected 'package.module:attribute' (set sync.scorer or --scorer)"
+        )
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise ScorerError(f"scorer {spec!r}: cannot import {module_name}: {exc}") from exc
+    try:
+        target = getattr(module, attr)
+    except AttributeError:
+        raise ScorerError(f"scorer {spec!r}: {module_name} has no attribute {attr!r}") from None
+    # A class satisfies the protocol's attribute check too: instantiate classes and factories.
+    make = isinstance(target, type) or (callable(target) and not isinstance(target, Scorer))
+    scorer = target() if make else target
+    if not isinstance(scorer, Scorer):
+        raise ScorerError(
+            f"scorer {spec!r} is not a Scorer: it needs name, version and top_k(runner, "
+            "customer_ids, k, exclude_seen=..., min_score=...)"
+        )
+    return scorer
+
+
+def new_run_id(scorer: Scorer, now: datetime) -> str:
+    return f"sync-{scorer.name}-{now.strftime('%Y%m%dT%H%M%SZ')}-{uuid.uuid4().hex[:6]}"
+
+
+def _chunks(items: Sequence[Any], size: int) -> list[Sequence[Any]]:
+    return [items[i : i + size] for i in range(0, len(items), size)]
+
+
+def _scored(
+    scorer: Scorer, runner: QueryRunner, ids: Sequence[Any], predict: PredictConfig
+) -> pd.DataFrame:
+    frame = scorer.top_k(
+        runner, ids, predict.k, exclude_seen=predict.exclude_seen, min_score=predict.min_score
+    )
+    needed = {"customer_id", "product_id", "score", "rank"}
+    if not isinstance(frame, pd.DataFrame) or not needed <= set(frame.columns):
+        raise ScorerError(
+            f"scorer {scorer.name} returned {type(frame).__name__} without columns {sorted(needed)}"
+        )
+    asked = set(ids)
+    stray = frame[~frame["customer_id"].isin(asked)]
+    if len(stray):
+        raise ScorerError(
+            f"scorer {scorer.name} returned customer {stray.iloc[0]['customer_id']!r}, "
+            "which it was not asked to score"
+        )
+    return frame[frame["rank"] <= predict.k]
+
+
+def run_sync(
+    runner: QueryRunner,
+    scorer: Scorer,
+    *,
+    predict: PredictConfig | None = None,
+    sync: SyncConfig | None = None,
+    dry_run: bool = False,
+    wait_s: float | None = None,
+    progress: bool = True,
+    on_chunk: Callable[[int], None] | None = None,
+) -> SyncResult:
+    """One sync (see the module docstring). Raises ``LockHeld`` when another sync runs
+    (after ``wait_s`` seconds of trying, when given)."""
+    predict = predict or PredictConfig()
+    sync = sync or SyncConfig()
+    began = time.monotonic()
+    if dry_run:
+        state = sync_state.read_state(runner, sync.name)
+        return _dry_run(runner, scorer, predict, sync, state, began)
+    holder = sync_state.new_holder()
+    state = sync_state.acquire_lock(runner, sync.name, holder, sync.lock_ttl_s, wait_s=wait_s)
+    try:
+        ensure_change_indexes(runner)
+        until = sync_state.db_now(runner)
+        changes = _changes(runner, state.watermark, until, predict, sync)
+        customers = changes.customers
+        run_id = None
+        written = deleted = 0
+        if customers:
+            now = datetime.now(UTC)
+            run = RunInfo(
+                run_id=new_run_id(scorer, now),
+                model=scorer.name,
+                model_version=str(scorer.version),
+                scored_at=now,
+                metrics={"sync": sync.name, **changes.counts()},
+            )
+            run_id = run.run_id
+            kind = predict.recommendations()
+            start_run(runner, run, kind)
+            total: WriteSummary | None = None
+            try:
+                for chunk in _chunks(customers, sync.chunk_size):
+                    frame = _scored(scorer, runner, chunk, predict)
+                    summary = write_rows(
+                        runner,
+                        frame,
+                        run,
+                        kind,
+                        source_column="customer_id",
+                        target_column="product_id",
+                        batch_size=predict.batch_size,
+                        sources=chunk,
+                        progress=progress,
+                    )
+                    written += summary.relationships_written
+                    deleted += summary.relationships_deleted
+                    total = _add(total, summary)
+                    sync_state.renew_lock(runner, sync.name, holder, sync.lock_ttl_s)
+                    if on_chunk:
+                        on_chunk(len(chunk))
+            except BaseException:
+                # The database may be what failed; then the run stays 'writing'.
+                with contextlib.suppress(Exception):
+                    finish_run(runner, run.run_id, "failed", total)
+                raise
+            finish_run(runner, run.run_id, "complete", total)
+        sync_state.advance_watermark(runner, sync.name, holder, until, run_id or "", len(customers))
+    finally:
+        # If this fails the lock expires after lock_ttl_s; never hide the original error.
+        with contextlib.suppress(Exception):
+            sync_state.release_lock(runner, sync.name, holder)
+    return SyncResult(
+        status="ok" if customers else "nothing to do",
+        name=sync.name,
+        run_id=run_id,
+        rescored=len(customers),
+        changes=changes.counts(),
+        watermark_from=state.watermark,
+        watermark_to=until,
+        seconds=time.monotonic() - began,
+        written=written,
+        deleted=deleted,
+        full=changes.full,
+    )
+
+
+def _changes(
+    runner: QueryRunner,
+    since: datetime | None,
+    until: datetime,
+    predict: PredictConfig,
+    sync: SyncConfig,
+) -> ChangeSet:
+    return find_changes(
+        runner,
+        since,
+        until,
+        overlap=timedelta(seconds=sync.overlap_s),
+        recent_days=sync.recent_days,
+        product_audience_cap=sync.product_audience_cap,
+        relationship=predict.relationship,
+    )
+
+
+def _add(total: WriteSummary | None, more: WriteSummary) -> WriteSummary:
+    if total is None:
+        return more
+    return WriteSummary(
+        run_id=more.run_id,
+        relationship=more.relationship,
+        sources=total.sources + more.sources,
+        rows=total.rows + more.rows,
+        relationships_written=total.relationships_written + more.relationships_written,
+        relationships_deleted=total.relationships_deleted + more.relationships_deleted,
+        missing_sources=total.missing_sources + more.missing_sources,
+        missing_targets=total.missing_targets + more.missing_targets,
+        batches=total.batches + more.batches,
+        seconds=total.seconds + more.seconds,
+    )
+
+
+def _dry_run(
+    runner: QueryRunner,
+    scorer: Scorer,
+    predict: PredictConfig,
+    sync: SyncConfig,
+    state: sync_state.SyncState,
+    began: float,
+) -> SyncResult:
+    until = sync_state.db_now(runner)
+    changes = _changes(runner, state.watermark, until, predict, sync)
+    customers = changes.customers
+    query = statement("sync/current_recommendations", rel=predict.relationship)
+    changed = added = removed = 0
+    examples: list[dict[str, Any]] = []
+    for chunk in _chunks(customers, sync.chunk_size):
+        frame = _scored(scorer, runner, chunk, predict)
+        new: dict[Any, set[Any]] = {}
+        for cid, pid in zip(
+            frame["customer_id"].tolist(), frame["product_id"].tolist(), strict=True
+        ):
+            new.setdefault(cid, set()).add(pid)
+        old: dict[Any, set[Any]] = {}
+        for row in runner.read(query, ids=list(chunk)):
+            old.setdefault(row["customer_id"], set()).add(row["product_id"])
+        for cid in chunk:
+            plus = new.get(cid, set()) - old.get(cid, set())
+            minus = old.get(cid, set()) - new.get(cid, set())
+            if plus or minus:
+                changed += 1
+                added += len(plus)
+                removed += len(minus)
+                if len(examples) < 10:
+                    examples.append(
+                        {
+                            "customer_id": cid,
+                            "add": sorted(plus, key=str),
+                            "remove": sorted(minus, key=str),
+                        }
+                    )
+    return SyncResult(
+        status="dry run",
+        name=sync.name,
+        run_id=None,
+        rescored=len(customers),
+        changes=changes.counts(),
+        watermark_from=state.watermark,
+        watermark_to=until,
+        seconds=time.monotonic() - began,
+        full=changes.full,
+        would_change=changed,
+        would_add=added,
+        would_remove=removed,
+        examples=examples,
+    )
