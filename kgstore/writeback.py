@@ -217,23 +217,22 @@ def group_batches(
     if not np.isfinite(scores).all():
         at = int(np.flatnonzero(~np.isfinite(scores))[0])
         raise WritebackError(
-            f"score of source {data.iloc[at][source_column]!r} is not a finite number"
+            f"score of source {_plain(data[source_column].iloc[at])!r} is not a finite number"
         )
     ranks = pd.to_numeric(data["rank"], errors="coerce")
     bad_rank = (ranks.isna() | (ranks < 1) | (ranks != ranks.round())).to_numpy()
     if bad_rank.any():
         at = int(np.flatnonzero(bad_rank)[0])
         raise WritebackError(
-            f"rank of source {data.iloc[at][source_column]!r} must be an integer >= 1"
+            f"rank of source {_plain(data[source_column].iloc[at])!r} must be an integer >= 1"
         )
     pairs = (([source_column, target_column], "target"), ([source_column, "rank"], "rank"))
     for key, what in pairs:
         dup = data.duplicated(subset=key)
         if dup.any():
-            row = data[dup].iloc[0]
-            raise WritebackError(
-                f"source {_plain(row[source_column])!r} has {what} {_plain(row[key[1]])!r} twice"
-            )
+            source = _plain(data.loc[dup, source_column].iloc[0])
+            value = _plain(data.loc[dup, key[1]].iloc[0])
+            raise WritebackError(f"source {source!r} has {what} {value!r} twice")
 
     order = data.assign(_rank=ranks.astype(np.int64), _score=scores)
     # A stable sort by source keeps sources with mixed id types (int and str) apart.
