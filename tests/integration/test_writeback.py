@@ -1,0 +1,201 @@
+"""Write-back against the real Neo4j: K per customer, replacement, idempotent reruns."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+
+import pandas as pd
+import pytest
+
+from kgstore.connection import QueryRunner
+from kgstore.writeback import (
+    PredictConfig,
+    WritebackError,
+    write_category_predictions,
+    write_recommendations,
+)
+from tests.support import shop
+from tests.support.scorers import CategoryAffinityScorer
+
+pytestmark = pytest.mark.neo4j
+
+K = 5
+CONFIG = PredictConfig(k=K, batch_size=37)  # small batches: many transactions, odd sizes
+AT = datetime(2026, 1, 3, 8, 0, tzinfo=UTC)
+
+
+def _recommend(graph: QueryRunner, run_id: str, frame: pd.DataFrame, **kw: object):
+    return write_recommendations(
+        graph,
+        frame,
+        model="category-affinity",
+        model_version="1",
+        run_id=run_id,
+        scored_at=AT,
+        config=CONFIG,
+        progress=False,
+        **kw,
+    )
+
+
+def _snapshot(graph: QueryRunner, rel: str = "RECOMMENDED") -> list[dict]:
+    return graph.read(
+        f"MATCH (s)-[r:{rel}]->(t) RETURN s.id AS s, t.id AS t, r.run_id AS run, r.rank AS rank, "
+        "r.score AS score, r.model AS model, r.model_version AS version, "
+        "toString(r.scored_at) AS at ORDER BY s, rank"
+    )
+
+
+def _per_customer(graph: QueryRunner) -> list[dict]:
+    return graph.read(
+        "MATCH (c:Customer) OPTIONAL MATCH (c)-[r:RECOMMENDED]->(p:Product) "
+        "WITH c, r ORDER BY r.rank "
+        "RETURN c.id AS id, count(r) AS n, collect(r.rank) AS ranks, collect(r.score) AS scores, "
+        "collect(DISTINCT r.run_id) AS runs"
+    )
+
+
+def test_every_customer_gets_exactly_k_in_rank_order(graph: QueryRunner) -> None:
+    shop.build_shop(graph)
+    frame = CategoryAffinityScorer().top_k(graph, list(range(1, 41)), K)
+    summary = _recommend(graph, "run-1", frame)
+    assert (summary.sources, summary.rows, summary.relationships_written) == (40, 200, 200)
+    assert summary.relationships_deleted == 0 and summary.missing_targets == 0
+    assert summary.batches > 1 and summary.rels_per_s > 0
+    for row in _per_customer(graph):
+        assert row["n"] == K, row
+        assert row["ranks"] == list(range(1, K + 1)), row
+        assert row["scores"] == sorted(row["scores"], reverse=True), row
+        assert row["runs"] == ["run-1"]
+    run = graph.read("MATCH (m:ModelRun {run_id: 'run-1'}) RETURN m{.*} AS m")[0]["m"]
+    assert run["status"] == "complete" and run["model"] == "category-affinity"
+    assert run["model_version"] == "1" and json.loads(run["metrics"]) == {}
+    assert run["created_at"] is not None
+
+
+def test_a_new_run_replaces_and_a_rerun_changes_nothing(graph: QueryRunner) -> None:
+    shop.build_shop(graph)
+    scorer = CategoryAffinityScorer()
+    first = scorer.top_k(graph, list(range(1, 41)), K)
+    _recommend(graph, "run-1", first)
+    # A different model's top-K for the second run: other products, other scores.
+    second = first.assign(score=first["score"] / 2, product_id=first["product_id"] + 0)
+    second = (
+        scorer.top_k(graph, list(range(1, 41)), K + 2)
+        .query("rank > 2")
+        .assign(rank=lambda f: f["rank"] - 2)
+    )
+    summary = _recommend(graph, "run-2", second)
+    assert summary.relationships_deleted == 200
+    rows = _per_customer(graph)
+    assert all(r["n"] == K and r["runs"] == ["run-2"] for r in rows), rows
+    assert all(r["ranks"] == list(range(1, K + 1)) for r in rows)
+    before = _snapshot(graph)
+
+    again = _recommend(graph, "run-2", second)
+    assert (again.relationships_written, again.relationships_deleted) == (0, 0)
+    assert _snapshot(graph) == before
+    assert graph.read_value("MATCH (m:ModelRun) RETURN count(m)") == 2
+
+
+def test_rerunning_a_run_with_a_changed_list_drops_what_it_no_longer_lists(
+    graph: QueryRunner,
+) -> None:
+    shop.build_shop(graph, customers=4)
+    frame = CategoryAffinityScorer().top_k(graph, [1, 2, 3, 4], K)
+    _recommend(graph, "run-1", frame)
+    shorter = frame[frame["rank"] <= 3]
+    summary = _recommend(graph, "run-1", shorter)
+    assert (summary.relationships_written, summary.relationships_deleted) == (0, 8)
+    assert {r["n"] for r in _per_customer(graph)} == {3}
+
+
+def test_customers_named_without_rows_lose_their_old_recommendations(graph: QueryRunner) -> None:
+    shop.build_shop(graph, customers=4)
+    frame = CategoryAffinityScorer().top_k(graph, [1, 2, 3, 4], K)
+    _recommend(graph, "run-1", frame)
+    _recommend(graph, "run-2", frame[frame["customer_id"] != 4], customers=[1, 2, 3, 4])
+    counts = {r["id"]: r["n"] for r in _per_customer(graph)}
+    assert counts == {1: K, 2: K, 3: K, 4: 0}
+
+
+def test_missing_nodes_are_counted_not_invented(graph: QueryRunner) -> None:
+    shop.build_shop(graph, customers=2)
+    frame = pd.DataFrame(
+        {
+            "customer_id": [1, 1, 999],
+            "product_id": [1001, 4242, 1001],
+            "score": [0.9, 0.8, 0.7],
+            "rank": [1, 2, 1],
+        }
+    )
+    summary = _recommend(graph, "run-1", frame)
+    assert (summary.missing_sources, summary.missing_targets) == (1, 1)
+    assert summary.relationships_written == 1
+    assert graph.read_value("MATCH (p:Product {id: 4242}) RETURN count(p)") == 0
+    assert graph.read_value("MATCH (c:Customer {id: 999}) RETURN count(c)") == 0
+
+
+def test_bad_rows_write_nothing(graph: QueryRunner) -> None:
+    shop.build_shop(graph, customers=2)
+    frame = pd.DataFrame(
+        {"customer_id": [1, 1], "product_id": [1001, 1002], "score": [0.9, 0.8], "rank": [1, 1]}
+    )
+    with pytest.raises(WritebackError, match="rank 1 twice"):
+        _recommend(graph, "run-1", frame)
+    assert graph.read_value("MATCH ()-[r:RECOMMENDED]->() RETURN count(r)") == 0
+    assert graph.read_value("MATCH (m:ModelRun) RETURN count(m)") == 0
+
+
+def _category_frame(graph: QueryRunner, shift: int) -> pd.DataFrame:
+    """Top-2 categories per product: its own leaf first, then a neighbour (by ``shift``)."""
+    rows = []
+    for row in graph.read(
+        "MATCH (p:Product)-[:IN_CATEGORY]->(c:Category) RETURN p.id AS p, c.id AS c"
+    ):
+        other = shop.LEAVES[(shop.LEAVES.index(row["c"]) + shift) % 4]
+        rows.append({"product_id": row["p"], "category_id": row["c"], "score": 0.9, "rank": 1})
+        rows.append({"product_id": row["p"], "category_id": other, "score": 0.1, "rank": 2})
+    return pd.DataFrame(rows)
+
+
+def test_category_predictions_use_the_same_machinery(graph: QueryRunner) -> None:
+    shop.build_shop(graph)
+
+    def write(run_id: str, frame: pd.DataFrame):
+        return write_category_predictions(
+            graph,
+            frame,
+            model="student-mlp",
+            model_version="3",
+            run_id=run_id,
+            scored_at=AT,
+            config=CONFIG,
+            progress=False,
+        )
+
+    first = write("cat-1", _category_frame(graph, 1))
+    assert (first.sources, first.relationships_written) == (40, 80)
+    counts = graph.read(
+        "MATCH (p:Product)-[r:PREDICTED_CATEGORY]->(c:Category) "
+        "WITH p, count(r) AS n, collect(DISTINCT r.run_id) AS runs, "
+        "     [x IN collect(r) WHERE x.rank = 1 | x] AS top "
+        "RETURN n, runs, size(top) AS tops, count(p) AS products"
+    )
+    assert counts == [{"n": 2, "runs": ["cat-1"], "tops": 1, "products": 40}]
+    top_is_own = graph.read_value(
+        "MATCH (p:Product)-[r:PREDICTED_CATEGORY {rank: 1}]->(c:Category) "
+        "RETURN all(x IN collect(EXISTS { (p)-[:IN_CATEGORY]->(c) }) WHERE x)"
+    )
+    assert top_is_own is True
+
+    second = write("cat-2", _category_frame(graph, 2))
+    assert second.relationships_deleted == 80
+    before = _snapshot(graph, "PREDICTED_CATEGORY")
+    assert {r["run"] for r in before} == {"cat-2"} and len(before) == 80
+    again = write("cat-2", _category_frame(graph, 2))
+    assert (again.relationships_written, again.relationships_deleted) == (0, 0)
+    assert _snapshot(graph, "PREDICTED_CATEGORY") == before
+    # Recommendations are another kind: untouched.
+    assert graph.read_value("MATCH ()-[r:RECOMMENDED]->() RETURN count(r)") == 0
