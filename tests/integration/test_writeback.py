@@ -80,7 +80,6 @@ def test_a_new_run_replaces_and_a_rerun_changes_nothing(graph: QueryRunner) -> N
     first = scorer.top_k(graph, list(range(1, 41)), K)
     _recommend(graph, "run-1", first)
     # A different model's top-K for the second run: other products, other scores.
-    second = first.assign(score=first["score"] / 2, product_id=first["product_id"] + 0)
     second = (
         scorer.top_k(graph, list(range(1, 41)), K + 2)
         .query("rank > 2")
