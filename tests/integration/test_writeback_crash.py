@@ -1,0 +1,190 @@
+"""Kill Neo4j (SIGKILL) in the middle of a write-back: every customer stays whole, a rerun
+completes the run, nothing is duplicated, and no reader ever saw two runs mixed."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from kgstore import server
+from kgstore.connection import QueryRunner, settings_from_env
+from kgstore.writeback import PredictConfig, write_recommendations
+from tests.conftest import managed_test_server
+from tests.support import shop
+from tests.support.writeback_worker import frame
+
+pytestmark = [pytest.mark.neo4j, pytest.mark.slow]
+
+CUSTOMERS = 3000
+PRODUCTS = 300
+K = 20
+TOTAL = CUSTOMERS * K
+
+BROKEN = """
+MATCH (c:Customer)
+OPTIONAL MATCH (c)-[r:RECOMMENDED]->()
+WITH c, count(r) AS n, count(DISTINCT r.run_id) AS runs
+WHERE n <> $k OR runs <> 1
+RETURN count(c) AS broken
+"""
+DUPLICATES = """
+MATCH (c:Customer)-[r:RECOMMENDED]->(p:Product)
+WITH c, p, count(r) AS n WHERE n > 1
+RETURN count(*) AS duplicates
+"""
+PER_RUN = "MATCH ()-[r:RECOMMENDED]->() RETURN r.run_id AS run, count(r) AS n"
+
+
+@pytest.fixture
+def private_server(tmp_path: Path) -> Iterator[server.ServerConfig]:
+    cfg = managed_test_server(str(tmp_path), "crash")
+    # Started by a separate process, as a user would: the test process is not its parent,
+    # so the SIGKILLed server leaves no zombie here.
+    env = dict(os.environ)
+    env.pop("NEO4J_URI", None)
+    env.update(
+        KGDISTILL_NEO4J__BOLT_PORT=str(cfg.bolt_port),
+        KGDISTILL_NEO4J__HTTP_PORT=str(cfg.http_port),
+        KGDISTILL_NEO4J__INSTANCE=cfg.instance,
+        KGDISTILL_NEO4J__INSTANCES_DIR=cfg.instances_dir,
+        KGDISTILL_NEO4J__HEAP=cfg.heap,
+        KGDISTILL_NEO4J__PAGECACHE=cfg.pagecache,
+    )
+    started = subprocess.run(
+        [sys.executable, "-m", "kgdistill", "neo4j", "start", "-q"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+        check=False,
+    )
+    assert started.returncode == 0, started.stderr
+    try:
+        yield cfg
+    finally:
+        server.stop(cfg, progress=lambda m: None)
+
+
+def _count(runner: QueryRunner, query: str, **params: object) -> int:
+    # A plain auto-commit query, no retries: it must fail fast once the server is killed.
+    with runner.session() as session:
+        return int(session.run(query, params).single(strict=True)[0])
+
+
+def test_sigkill_mid_write_then_rerun_completes(private_server: server.ServerConfig) -> None:
+    cfg = private_server
+    settings = settings_from_env(cfg, environ={})
+    with QueryRunner.connect(settings) as runner:
+        shop.create_schema(runner)
+        shop.add_customers(runner, list(range(1, CUSTOMERS + 1)), shop.PAST)
+        shop.add_categories(runner, [{"id": 1, "level": 1, "parent": None}], shop.PAST)
+        shop.add_products(
+            runner,
+            [{"id": p, "price": 1.0 + p, "category": 1, "brand": 1} for p in range(PRODUCTS)],
+            shop.PAST,
+        )
+        write_recommendations(
+            runner,
+            frame(7, CUSTOMERS, PRODUCTS, K),
+            model="crash-test",
+            model_version="1",
+            run_id="run-old",
+            config=PredictConfig(k=K),
+            progress=False,
+        )
+        assert _count(runner, BROKEN, k=K) == 0
+
+        # Readers while the new run writes: no customer may ever look broken or mixed.
+        violations: list[int] = []
+        checks = 0
+        stop = threading.Event()
+
+        def observe() -> None:
+            nonlocal checks
+            while not stop.is_set():
+                broken = _count(runner, BROKEN, k=K)
+                checks += 1
+                if broken:
+                    violations.append(broken)
+
+        env = dict(
+            os.environ,
+            NEO4J_URI=settings.uri,
+            NEO4J_USER=settings.user,
+            NEO4J_PASSWORD=settings.password,
+        )
+        # 100 relationships (5 customers) per transaction: hundreds of commits to land in.
+        worker = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "tests.support.writeback_worker",
+                "run-new",
+                "13",
+                str(CUSTOMERS),
+                str(PRODUCTS),
+                str(K),
+                "100",
+            ],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
+        observer = threading.Thread(target=observe)
+        observer.start()
+        try:
+            deadline = time.monotonic() + 120
+            written = 0
+            while written < TOTAL // 10 and time.monotonic() < deadline:
+                assert worker.poll() is None, worker.stderr.read() if worker.stderr else ""
+                written = _count(
+                    runner, "MATCH ()-[r:RECOMMENDED {run_id: 'run-new'}]->() RETURN count(r)"
+                )
+                time.sleep(0.05)
+            assert written >= TOTAL // 10, "the write-back did not get going"
+        finally:
+            stop.set()
+            observer.join()
+        assert written < TOTAL, "the write-back finished before the kill; make it longer"
+        assert checks > 0 and violations == []
+
+        pid = int(cfg.pid_file.read_text().strip())
+        os.kill(pid, signal.SIGKILL)
+        worker.kill()
+        worker.wait(30)
+        if worker.stderr:
+            worker.stderr.close()
+
+    server.start(cfg, progress=lambda m: None)  # recovers the store
+    with QueryRunner.connect(settings_from_env(cfg, environ={})) as runner:
+        assert _count(runner, BROKEN, k=K) == 0  # each customer fully old or fully new
+        assert _count(runner, DUPLICATES) == 0
+        runs = {r["run"]: r["n"] for r in runner.read(PER_RUN)}
+        assert set(runs) == {"run-old", "run-new"} and runs["run-new"] % K == 0
+        assert 0 < runs["run-new"] < TOTAL
+        status = runner.read_value("MATCH (m:ModelRun {run_id: 'run-new'}) RETURN m.status")
+        assert status == "writing"
+
+        summary = write_recommendations(
+            runner,
+            frame(13, CUSTOMERS, PRODUCTS, K),
+            model="crash-test",
+            model_version="1",
+            run_id="run-new",
+            config=PredictConfig(k=K),
+            progress=False,
+        )
+        assert summary.relationships_written == TOTAL - runs["run-new"]  # only what was missing
+        assert _count(runner, BROKEN, k=K) == 0
+        assert _count(runner, DUPLICATES) == 0
+        assert {r["run"]: r["n"] for r in runner.read(PER_RUN)} == {"run-new": TOTAL}
+        status = runner.read_value("MATCH (m:ModelRun {run_id: 'run-new'}) RETURN m.status")
+        assert status == "complete"
