@@ -14,8 +14,12 @@ The contract (DESIGN.md, "Write-back contract"):
 - That transaction deletes the source's predictions of the same kind from other
   runs and writes this run's, so a reader sees each source fully old or fully
   new, never with none or with two runs mixed.
-- Rerunning a run id writes nothing twice (MERGE on source, target, run id).
-  After a crash, a rerun of the same run completes it.
+- Rerunning a run id writes nothing twice: a source whose predictions already are
+  exactly this run's targets is skipped; any other source is replaced whole (its
+  old relationships deleted, this run's created). After a crash, a rerun of the
+  same run writes only the sources the crash left on the old run. (A rerun with
+  the same targets but other scores keeps the first scores: a run id names one
+  set of predictions.)
 - A ``(:ModelRun {run_id})`` node records lineage: ``status`` is ``writing``
   while the run writes, then ``complete`` (or ``failed``).
 
