@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 from typing import Any
 
@@ -68,6 +69,9 @@ def register(sub: Any) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
+    # The server's notes on relationship types a shop has no data for yet (FAVORITED, ...)
+    # are noise in a cron log.
+    logging.getLogger("neo4j.notifications").setLevel(logging.ERROR)
     flags: dict[str, Any] = {}
     if args.scorer:
         flags.setdefault("sync", {})["scorer"] = args.scorer
@@ -99,6 +103,19 @@ def _run(args: argparse.Namespace) -> int:
                 common.emit_json({"status": "locked", "name": exc.name, "holder": exc.holder})
             print(f"kgdistill sync: {exc}", file=sys.stderr)
             return EXIT_TEMPFAIL
+        except common.KNOWN_ERRORS:
+            raise
+        except Exception as exc:
+            # One line for the log (the watermark did not move); --json adds the status.
+            message = f"{type(exc).__name__}: {exc}"
+            if args.json:
+                common.emit_json({"status": "error", "error": message})
+            print(
+                f"kgdistill sync: failed: {message}; the watermark did not move, so the next "
+                "run redoes this work",
+                file=sys.stderr,
+            )
+            return EXIT_ERROR
     if args.json:
         common.emit_json(result.as_dict())
     else:

@@ -228,6 +228,18 @@ def test_the_cli_syncs_and_logs_one_line(graph: QueryRunner) -> None:
     assert idle.returncode == 0 and json.loads(idle.stdout)["status"] == "nothing to do"
 
 
+def test_a_failed_run_exits_1_with_one_line_and_keeps_the_watermark(graph: QueryRunner) -> None:
+    shop.build_shop(graph, customers=8)
+    result = _cli(graph, "-q", "--scorer", "tests.support.scorers:failing_scorer")
+    assert result.returncode == 1
+    (line,) = result.stderr.strip().splitlines()
+    assert "failed: RuntimeError: scorer failed on purpose" in line
+    assert "watermark did not move" in line
+    state = sync_state.read_state(graph, "default")
+    assert state.watermark is None and state.lock_holder is None
+    assert _cli(graph, "-q").returncode == 0
+
+
 def test_a_held_lock_exits_75_with_a_clear_message(graph: QueryRunner) -> None:
     shop.build_shop(graph)
     sync_state.acquire_lock(graph, "default", "elsewhere:1:abcd", ttl_s=600)

@@ -85,3 +85,8 @@ class CategoryAffinityScorer:
                     {"customer_id": cid, "product_id": pid, "score": float(score), "rank": rank}
                 )
         return pd.DataFrame(rows, columns=["customer_id", "product_id", "score", "rank"])
+
+
+def failing_scorer() -> CategoryAffinityScorer:
+    """A scorer that fails at once (``--scorer tests.support.scorers:failing_scorer``)."""
+    return CategoryAffinityScorer(fail_after=0)
