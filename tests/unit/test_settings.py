@@ -26,6 +26,7 @@ class Outer:
     types: tuple[str, ...] = ("CLICKED",)
     limit: float | None = None
     inner: Inner = field(default_factory=Inner)
+    other: Inner = field(default_factory=lambda: Inner(alpha=2.0, mode="hard"))
 
 
 def test_later_layers_win_and_untouched_keys_keep_defaults() -> None:
@@ -38,6 +39,12 @@ def test_later_layers_win_and_untouched_keys_keep_defaults() -> None:
         ],
     )
     assert cfg == Outer(k=7, inner=Inner(alpha=0.1, mode="hard"))
+
+
+def test_nested_sections_keep_their_own_defaults() -> None:
+    cfg = build(Outer, [("file", {"other": {"alpha": 3.0}})])
+    assert cfg.other == Inner(alpha=3.0, mode="hard")  # mode from the field's factory
+    assert build(Outer, []).other == Inner(alpha=2.0, mode="hard")
 
 
 def test_unknown_key_names_key_and_source() -> None:
