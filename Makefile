@@ -1,13 +1,15 @@
 # kgdistill: two commands for a newcomer, `make demo` and `make test`.
 # Both set up what they need: a virtualenv in .venv (torch and friends come from
-# a pip cache under ~/.cache/kgdistill, so a second set-up downloads nothing) and
+# a wheel cache under ~/.cache/kgdistill/wheels, so a second set-up downloads nothing) and
 # a Neo4j server (jars cached under ~/.cache/kgdistill/neo4j, started on demand).
 
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 CACHE  ?= $(HOME)/.cache/kgdistill
-PIP    := $(BIN)/pip --cache-dir $(CACHE)/pip --disable-pip-version-check
+PIP    := $(BIN)/pip --disable-pip-version-check
+WHEELS := $(CACHE)/wheels
+OFFLINE := --no-index --find-links $(WHEELS)
 STAMP  := $(VENV)/.installed
 PYTEST_ARGS ?=
 
@@ -21,10 +23,19 @@ help:
 
 $(STAMP): pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found; install Python 3.11+"; exit 1; }
-	$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11) and "error: kgdistill needs Python 3.11 or newer")'
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11) and "error: kgdistill needs Python 3.11 or newer")'
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(PIP) install --upgrade pip setuptools wheel
-	$(PIP) install -e '.[dev]'
+	@# Offline first, from the wheel cache; fetch into it only what is missing.
+	@if $(PIP) install -q $(OFFLINE) --upgrade pip setuptools wheel 2>/dev/null && \
+	    $(PIP) install -q $(OFFLINE) --no-build-isolation -e '.[dev]' 2>/dev/null; then \
+	  echo "Installed from the wheel cache $(WHEELS)"; \
+	else \
+	  echo "Fetching packages into $(WHEELS) (once; torch alone is several GB) ..."; \
+	  $(PIP) download -q -d $(WHEELS) pip setuptools wheel && \
+	  $(PIP) install -q $(OFFLINE) --upgrade pip setuptools wheel && \
+	  $(PIP) download -q -d $(WHEELS) --no-build-isolation '.[dev]' && \
+	  $(PIP) install -q $(OFFLINE) --no-build-isolation -e '.[dev]'; \
+	fi
 	touch $(STAMP)
 
 venv: $(STAMP)

@@ -65,22 +65,40 @@ def _flatten(
             out[dotted] = (source, value)
 
 
-def _construct(cls: type[T], prefix: str, merged: dict[str, tuple[str, Any]]) -> T:
+def _construct(
+    cls: type[T], prefix: str, merged: dict[str, tuple[str, Any]], base: Any = None
+) -> T:
+    """Build ``cls`` from ``merged`` values; ``base`` (a default instance) supplies the rest.
+
+    Starting from the field's own default keeps per-field defaults such as
+    ``student_gat: StudentConfig = field(default_factory=lambda: StudentConfig(kind="gat"))``.
+    """
     kwargs: dict[str, Any] = {}
     hints = _hints(cls)
-    for name in _fields(cls):
+    for name, f in _fields(cls).items():
         dotted = f"{prefix}{name}"
         hint = hints[name]
         if dataclasses.is_dataclass(hint):
-            kwargs[name] = _construct(typing.cast(type, hint), f"{dotted}.", merged)
+            default = getattr(base, name) if base is not None else _field_default(f)
+            kwargs[name] = _construct(typing.cast(type, hint), f"{dotted}.", merged, default)
         elif dotted in merged:
             source, raw = merged[dotted]
             kwargs[name] = coerce(raw, hint, dotted, source)
     try:
+        if base is not None:
+            return typing.cast(T, dataclasses.replace(base, **kwargs))
         return cls(**kwargs)
     except (TypeError, ValueError) as exc:
         where = prefix.rstrip(".") or "configuration"
         raise ConfigError(f"invalid [{where}]: {exc}") from exc
+
+
+def _field_default(f: dataclasses.Field[Any]) -> Any:
+    if f.default_factory is not dataclasses.MISSING:
+        return f.default_factory()
+    if f.default is not dataclasses.MISSING:
+        return f.default
+    return None
 
 
 def coerce(raw: Any, hint: Any, key: str, source: str) -> Any:
