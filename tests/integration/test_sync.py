@@ -240,6 +240,64 @@ def test_a_failed_run_exits_1_with_one_line_and_keeps_the_watermark(graph: Query
     assert _cli(graph, "-q").returncode == 0
 
 
+def test_a_sync_killed_mid_run_is_completed_by_the_next(graph: QueryRunner) -> None:
+    shop.build_shop(graph)
+    env = dict(
+        os.environ,
+        NEO4J_URI=graph.settings.uri,
+        NEO4J_USER=graph.settings.user,
+        NEO4J_PASSWORD=graph.settings.password,
+        KGDISTILL_SYNC__CHUNK_SIZE="7",
+    )
+    victim = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "kgdistill",
+            "sync",
+            "-q",
+            "-k",
+            str(K),
+            "--scorer",
+            "tests.support.scorers:slow_scorer",
+        ],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if graph.read_value("MATCH ()-[r:RECOMMENDED]->() RETURN count(r)"):
+                break
+            time.sleep(0.1)
+        assert victim.poll() is None, "the sync finished before it could be killed"
+    finally:
+        victim.kill()
+        victim.wait(30)
+    killed = graph.read_value("MATCH (m:ModelRun) RETURN collect(m.run_id)")
+    assert len(killed) == 1
+    state = sync_state.read_state(graph, "default")
+    assert state.watermark is None and state.lock_holder is not None  # left behind
+
+    # The next run takes the dead holder's lock at once and redoes the whole run.
+    result = _sync(graph)
+    assert result.full and result.rescored == 40
+    runs = _runs(graph)  # exactly K each
+    assert set(runs) == set(range(1, 41))
+    assert {tuple(v) for v in runs.values()} == {(result.run_id,)}
+    duplicates = graph.read_value(
+        "MATCH (c:Customer)-[r:RECOMMENDED]->(p:Product) WITH c, p, count(r) AS n "
+        "WHERE n > 1 RETURN count(*)"
+    )
+    assert duplicates == 0
+    statuses = graph.read("MATCH (m:ModelRun) RETURN m.run_id AS id, m.status AS status")
+    assert {r["id"]: r["status"] for r in statuses} == {
+        killed[0]: "writing",
+        result.run_id: "complete",
+    }
+
+
 def test_a_held_lock_exits_75_with_a_clear_message(graph: QueryRunner) -> None:
     shop.build_shop(graph)
     sync_state.acquire_lock(graph, "default", "elsewhere:1:abcd", ttl_s=600)

@@ -10,6 +10,7 @@ training (they only need a category and a price), so new products can appear.
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -90,3 +91,17 @@ class CategoryAffinityScorer:
 def failing_scorer() -> CategoryAffinityScorer:
     """A scorer that fails at once (``--scorer tests.support.scorers:failing_scorer``)."""
     return CategoryAffinityScorer(fail_after=0)
+
+
+class SlowScorer(CategoryAffinityScorer):
+    """Takes a second per chunk, so a test can kill the sync between chunks."""
+
+    def top_k(
+        self, runner: QueryRunner, customer_ids: Sequence[Any], k: int, **kw: Any
+    ) -> pd.DataFrame:
+        time.sleep(1.0)
+        return super().top_k(runner, customer_ids, k, **kw)
+
+
+def slow_scorer() -> SlowScorer:
+    return SlowScorer()
