@@ -1,7 +1,6 @@
-// One page of brands in id order (keyset paging: ids after $after, which is an
-// int for the integer-id pass and a string for the string-id pass, since Cypher
-// compares only like types). The id index serves the ORDER BY.
+// One page of brands in id order, as one record of columns (keyset paging as in
+// page_customers).
 MATCH (n:Brand)
 WHERE n.id > $after
 WITH n ORDER BY n.id LIMIT $page
-RETURN n.id AS id
+RETURN collect(n.id) AS id

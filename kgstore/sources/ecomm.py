@@ -142,7 +142,7 @@ def _read_users(path: Path, plan: LoadPlan) -> None:
     for number, cells in _rows(path, 7):
         try:
             uid = parse_id(cells[0])
-            props = {
+            props: dict[str, Any] = {
                 "gender": parse_int(cells[1]),
                 "age_level": parse_int(cells[2]),
                 "education": parse_int(cells[3]),
