@@ -14,6 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from kgdistill.settings import ConfigError, build, env_layer, flag_layer, read_toml
+from kgstore.extract import ExtractConfig
+from kgstore.ingest import LoadConfig
 from kgstore.server import ServerConfig
 
 __all__ = ["Config", "ConfigError", "load_config"]
@@ -24,6 +26,8 @@ DEFAULT_FILE = "kgdistill.toml"
 @dataclass(frozen=True)
 class Config:
     neo4j: ServerConfig = field(default_factory=ServerConfig)
+    load: LoadConfig = field(default_factory=LoadConfig)
+    extract: ExtractConfig = field(default_factory=ExtractConfig)
 
 
 def load_config(

@@ -12,9 +12,9 @@ import sys
 from collections.abc import Sequence
 
 from kgdistill import __version__
-from kgdistill.cli import common, neo4j
+from kgdistill.cli import common, load, neo4j
 
-COMMANDS = (neo4j,)
+COMMANDS = (neo4j, load)
 
 EXIT_OK = 0
 EXIT_ERROR = 1
