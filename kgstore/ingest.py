@@ -13,7 +13,7 @@ creates and sets nothing.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -317,6 +317,3 @@ def load_synthetic(
 
     plan = generate(customers=customers, products=products, interactions=interactions, seed=seed)
     return write_plan(runner, plan, config, progress=progress)
-
-
-ProgressHook = Callable[[int], None]

@@ -1,4 +1,5 @@
-"""The EComm load against a real Neo4j: exact counts, idempotency, and extraction.
+"""The EComm load against a real Neo4j: exact counts, idempotency, extraction, and the
+same graph through the CSV interchange format.
 
 The load (~85k source rows) runs once for this module; the fixture wipes at the end.
 """
@@ -6,13 +7,15 @@ The load (~85k source rows) runs once for this module; the fixture wipes at the 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from kgstore.connection import QueryRunner
 from kgstore.extract import ExtractConfig, extract_graphframe
-from kgstore.ingest import LoadSummary, load_ecomm
+from kgstore.ingest import LoadSummary, load_csv, load_ecomm
+from kgstore.sources.csv_files import write_csv_dir
 from kgstore.sources.ecomm import read_ecomm
 from tests.conftest import wipe
 from tests.integration.graphcheck import node_props, snapshot
@@ -164,3 +167,31 @@ def test_small_pages_give_the_same_frame(loaded: tuple[QueryRunner, LoadSummary]
     left = whole.interactions.sort_values(key).reset_index(drop=True)
     right = paged.interactions.sort_values(key).reset_index(drop=True)
     assert left.equals(right)
+
+
+SAMPLE_CUSTOMERS = [22479, 236689, 495963]
+SAMPLE_PRODUCTS = [224658783, 227491098, 228689751]
+BRAND_LINKS = (
+    "MATCH (p:Product)-[:MADE_BY]->(b:Brand) RETURN p.id AS p, b.id AS b ORDER BY p LIMIT 20"
+)
+
+
+def test_ecomm_written_as_csv_loads_into_the_same_graph(
+    loaded: tuple[QueryRunner, LoadSummary], tmp_path: Path
+) -> None:
+    """Last in this module: it replaces the EComm graph by the CSV-loaded one, which
+    must be the same graph, so tests that ran after it would still pass."""
+    graph, _ = loaded
+    expected = snapshot(graph)
+    customers = node_props(graph, "Customer", SAMPLE_CUSTOMERS)
+    products = node_props(graph, "Product", SAMPLE_PRODUCTS)
+    links = graph.read(BRAND_LINKS)
+    wipe(graph)
+
+    write_csv_dir(read_ecomm(), tmp_path)
+    summary = load_csv(graph, tmp_path, progress=False)
+    assert summary.skipped_unknown == 0
+    assert snapshot(graph) == expected
+    assert node_props(graph, "Customer", SAMPLE_CUSTOMERS) == customers
+    assert node_props(graph, "Product", SAMPLE_PRODUCTS) == products
+    assert graph.read(BRAND_LINKS) == links
