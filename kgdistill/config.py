@@ -15,6 +15,8 @@ from typing import Any
 
 from kgdistill.settings import ConfigError, build, env_layer, flag_layer, read_toml
 from kgdistill.sync import SyncConfig
+from kgstore.extract import ExtractConfig
+from kgstore.ingest import LoadConfig
 from kgstore.server import ServerConfig
 from kgstore.writeback import PredictConfig
 
@@ -26,6 +28,8 @@ DEFAULT_FILE = "kgdistill.toml"
 @dataclass(frozen=True)
 class Config:
     neo4j: ServerConfig = field(default_factory=ServerConfig)
+    load: LoadConfig = field(default_factory=LoadConfig)
+    extract: ExtractConfig = field(default_factory=ExtractConfig)
     predict: PredictConfig = field(default_factory=PredictConfig)
     sync: SyncConfig = field(default_factory=SyncConfig)
 

@@ -139,6 +139,17 @@ class QueryRunner:
             return None
         return next(iter(rows[0].values()))
 
+    def read_record(self, query: str, **params: Any) -> dict[str, Any] | None:
+        """The first record as ``{key: value}``, values as the driver decoded them (no
+        ``record.data()`` pass, which is slow on large lists), or None when there is none.
+        For statements that return one record of column lists per page."""
+        with self.session(default_access_mode="READ") as session:
+            result = session.run(query, params)
+            record = result.single(strict=False)
+            return (
+                None if record is None else dict(zip(record.keys(), record.values(), strict=True))
+            )
+
     def stream(self, query: str, **params: Any) -> Iterator[list[Any]]:
         """Yield each record's values as a list, in a read transaction that stays open
         while the caller iterates (for paging through large results)."""

@@ -12,9 +12,9 @@ import sys
 from collections.abc import Sequence
 
 from kgdistill import __version__
-from kgdistill.cli import common, neo4j, query, sync
+from kgdistill.cli import common, load, neo4j, query, sync
 
-COMMANDS = (neo4j, query, sync)
+COMMANDS = (neo4j, load, query, sync)
 
 EXIT_OK = 0
 EXIT_ERROR = 1

@@ -1,0 +1,162 @@
+"""A seeded, believable shop at any size: for tests and for scale benchmarks.
+
+Structure mirrors EComm: leaf categories (level 2) under one top category
+(level 1, id 33), a few dozen brands that cover a small share of products (the
+rest have no brand, like EComm's brand 0), customers with EComm's feature
+columns, and interactions of the four types in EComm's proportions over a
+window of days. What makes it believable rather than uniform noise:
+
+- product popularity follows a power law (a few products draw most interactions);
+- category sizes are skewed, and each category has its own price level, with
+  budget/mid/premium tiers inside it;
+- each customer is drawn to 1-3 categories and spends most interactions there;
+- customer activity is heavy-tailed too.
+
+The same arguments and seed always give the same plan.
+"""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+import numpy as np
+import pandas as pd
+
+from kgstore.sources.plan import LoadPlan
+
+TOP_CATEGORY = 33
+LEAF_BASE = 50_000_000
+BRAND_BASE = 100_000
+TYPES = np.array(["CLICKED", "FAVORITED", "ADDED_TO_CART", "BOUGHT"], dtype=object)
+TYPE_SHARES = np.array([57_917, 5_529, 15_066, 6_701], dtype=float)  # EComm's counts
+PRODUCTS_PER_CATEGORY = 90  # EComm: 36,224 products over 401 leaves
+MAX_CATEGORIES = 401
+BRANDED_SHARE = 0.02  # EComm: 98% of products have brand 0 (unknown)
+AFFINITY = 0.8  # share of a customer's interactions inside their favourite categories
+
+
+def generate(
+    customers: int,
+    products: int,
+    interactions: int,
+    seed: int = 0,
+    *,
+    days: int = 10,
+    first_day: date = date(2019, 6, 10),
+) -> LoadPlan:
+    """A LoadPlan of ``customers`` x ``products`` with about ``interactions`` source rows.
+
+    ``interactions`` source rows become fewer relationships after aggregation by
+    (customer, product, type, day), as in real logs.
+    """
+    if customers < 1 or products < 1 or interactions < 0 or days < 1:
+        raise ValueError("customers and products must be >= 1, interactions >= 0, days >= 1")
+    rng = np.random.default_rng(seed)
+    plan = LoadPlan(
+        source=f"synthetic (customers={customers}, products={products}, "
+        f"interactions={interactions}, seed={seed})"
+    )
+
+    # Categories: skewed sizes, one price level each.
+    n_cat = int(np.clip(products // PRODUCTS_PER_CATEGORY, 1, MAX_CATEGORIES))
+    cat_size = rng.zipf(1.6, n_cat).astype(float) + 5.0
+    product_cat = rng.choice(n_cat, size=products, p=cat_size / cat_size.sum())
+    cat_price = np.exp(rng.normal(4.0, 1.0, n_cat))
+
+    # Products: power-law popularity, price tiers, a few brands tied to categories.
+    popularity = rng.permutation(np.arange(1, products + 1, dtype=float) ** -0.9)
+    tier = rng.choice([0.5, 1.0, 2.5], size=products, p=[0.5, 0.35, 0.15])
+    price = np.round(cat_price[product_cat] * tier * np.exp(rng.normal(0, 0.25, products)), 2)
+    price = np.maximum(price, 0.01)
+    n_brand = max(1, n_cat // 6)
+    brand_of_cat = rng.integers(0, n_brand, n_cat)
+    branded = rng.random(products) < BRANDED_SHARE
+
+    plan.categories.append({"id": TOP_CATEGORY, "props": {"level": 1}})
+    used_cats = np.unique(product_cat)
+    for c in used_cats.tolist():
+        plan.categories.append({"id": LEAF_BASE + c, "props": {"level": 2}})
+        plan.subcategories.append({"id": LEAF_BASE + c, "parent": TOP_CATEGORY})
+    for i, (c, p) in enumerate(zip(product_cat.tolist(), price.tolist(), strict=True)):
+        pid = i + 1
+        plan.products.append({"id": pid, "props": {"price": p}})
+        plan.product_categories.append({"id": pid, "category": LEAF_BASE + c})
+    for i in np.flatnonzero(branded).tolist():
+        plan.product_brands.append(
+            {"id": i + 1, "brand": BRAND_BASE + int(brand_of_cat[product_cat[i]])}
+        )
+
+    # Customers: EComm's feature columns, heavy-tailed activity, 1-3 favourite categories.
+    gender = rng.integers(0, 2, customers)
+    age = rng.integers(0, 10, customers)
+    education = rng.choice([-1, 1, 2, 3, 4, 5], size=customers)
+    career = rng.choice([-1, *range(1, 11)], size=customers)
+    income = np.round(np.exp(rng.normal(9.0, 0.6, customers)), 1)
+    n_stages = rng.integers(1, 7, customers)
+    for i in range(customers):
+        stages = sorted(rng.choice(np.arange(1, 11), size=int(n_stages[i]), replace=False).tolist())
+        plan.customers.append(
+            {
+                "id": i + 1,
+                "props": {
+                    "gender": int(gender[i]),
+                    "age_level": int(age[i]),
+                    "education": int(education[i]),
+                    "career": int(career[i]),
+                    "income": float(income[i]),
+                    "stages": stages,
+                },
+            }
+        )
+    activity = rng.pareto(1.5, customers) + 1.0
+    cat_weight = np.bincount(product_cat, weights=popularity, minlength=n_cat)
+    favourites = rng.choice(n_cat, size=(customers, 3), p=cat_weight / cat_weight.sum())
+    n_favourites = rng.integers(1, 4, customers)
+
+    # Interactions: who, then which product (favourite category or anywhere), type, day.
+    who = rng.choice(customers, size=interactions, p=activity / activity.sum())
+    pick = (rng.random(interactions) * n_favourites[who]).astype(np.int64)
+    in_favourite = rng.random(interactions) < AFFINITY
+    what = np.empty(interactions, dtype=np.int64)
+    # Within a category by popularity: products sorted by category, each category's
+    # cumulative weights scaled into [c, c + 1), so one searchsorted samples all.
+    order = np.lexsort((np.arange(products), product_cat))
+    sorted_cat = product_cat[order]
+    weights = popularity[order]
+    cumulative = np.zeros(products)
+    for c in used_cats.tolist():
+        lo, hi = np.searchsorted(sorted_cat, [c, c + 1])
+        w = np.cumsum(weights[lo:hi])
+        cumulative[lo:hi] = c + w / w[-1]
+    chosen_cat = favourites[who[in_favourite], pick[in_favourite]]
+    u = chosen_cat + rng.random(chosen_cat.size) * (1 - 1e-12)
+    slot = np.minimum(np.searchsorted(cumulative, u, side="right"), products - 1)
+    what[in_favourite] = order[slot]
+    global_p = popularity / popularity.sum()
+    what[~in_favourite] = rng.choice(products, size=int((~in_favourite).sum()), p=global_p)
+    kind = rng.choice(4, size=interactions, p=TYPE_SHARES / TYPE_SHARES.sum())
+    offset = rng.integers(0, days, interactions)
+    day_of = np.array(
+        [int((first_day + timedelta(days=d)).strftime("%Y%m%d")) for d in range(days)], np.int64
+    )
+
+    # Aggregate per (customer, product, type, day) with one integer key.
+    key = ((who.astype(np.int64) * products + what) * 4 + kind) * days + offset
+    unique, counts = np.unique(key, return_counts=True)
+    d = unique % days
+    rest = unique // days
+    k = rest % 4
+    rest //= 4
+    p = rest % products
+    c = rest // products
+    plan.interactions = pd.DataFrame(
+        {
+            "customer": pd.Series((c + 1).tolist(), dtype=object),
+            "product": pd.Series((p + 1).tolist(), dtype=object),
+            "type": TYPES[k],
+            "day": day_of[d],
+            "count": counts.astype(np.int64),
+        }
+    )
+    plan.rows_read = customers + products + interactions
+    return plan

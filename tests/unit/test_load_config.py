@@ -1,0 +1,32 @@
+"""The [load] and [extract] configuration sections."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from kgdistill.config import ConfigError, load_config
+from kgstore.extract import ExtractConfig
+from kgstore.ingest import LoadConfig
+
+
+def test_defaults_file_environment_and_flags(tmp_path: Path) -> None:
+    assert load_config(environ={}).load == LoadConfig()
+    assert load_config(environ={}).extract == ExtractConfig()
+    toml = tmp_path / "kgdistill.toml"
+    toml.write_text('[load]\nbatch_size = 500\non_unknown = "skip"\n[extract]\npage_size = 77\n')
+    config = load_config(toml, environ={"KGDISTILL_LOAD__BATCH_SIZE": "900"})
+    assert config.load == LoadConfig(batch_size=900, on_unknown="skip")
+    assert config.extract.page_size == 77
+    flagged = load_config(toml, environ={}, flags={"load": {"on_unknown": "error"}})
+    assert flagged.load.on_unknown == "error"
+
+
+def test_bad_values_name_the_key(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="on_unknown"):
+        load_config(environ={"KGDISTILL_LOAD__ON_UNKNOWN": "ignore"})
+    with pytest.raises(ConfigError, match="batch_size must be >= 1"):
+        load_config(environ={}, sets=["load.batch_size=0"])
+    with pytest.raises(ConfigError, match="interaction type"):
+        load_config(environ={}, sets=["extract.interaction_types=CLICKED,no way"])
