@@ -16,22 +16,23 @@ class TeacherConfig:
     """The large graph model.
 
     ``conv``: ``gat`` | ``gatv2`` | ``sage`` | ``graphconv`` (per-relation convolutions
-    combined by PyG's ``HeteroConv``). ``id_dim``: learnable id embeddings for nodes that
-    have interactions in the training graph (0 turns them off). ``decoder``: ``dot``
+    combined by PyG's ``HeteroConv``). ``customer_id_dim`` / ``product_id_dim``: learnable
+    id embeddings for nodes that have interactions in the training graph (0 turns them off). ``decoder``: ``dot``
     (inner product plus a small MLP on pair features) or ``mlp`` (an MLP on the pair).
     """
 
     conv: str = "gat"
-    hidden: int = 128
+    hidden: int = 64
     heads: int = 4
     layers: int = 2
     dropout: float = 0.2
-    id_dim: int = 64
+    customer_id_dim: int = 32
+    product_id_dim: int = 0
     decoder: str = "dot"
     pair_hidden: int = 32
     lr: float = 0.005
     weight_decay: float = 0.0
-    epochs: int = 60
+    epochs: int = 40
 
 
 @dataclass(frozen=True)
@@ -86,7 +87,7 @@ class TaskConfig:
     """
 
     target_types: tuple[str, ...] = INTERACTION_TYPES
-    snapshots: int = 3
+    snapshots: int = 2
     negatives: str = "popularity"
     negatives_per_positive: int = 1
 
@@ -96,7 +97,7 @@ class TrainConfig:
     """The loop: full batch, early stopping on a validation set, seeded."""
 
     seed: int = 0
-    patience: int = 10
+    patience: int = 20
     eval_every: int = 2
     threads: int = 2
     progress: bool = True

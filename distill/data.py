@@ -248,12 +248,15 @@ def build_graph(
     encoder: FeatureEncoder,
     *,
     before_day: int | None = None,
+    id_rows: dict[str, np.ndarray] | None = None,
 ) -> HeteroData:
     """The frame as ``HeteroData``; only interactions strictly before ``before_day`` count.
 
     Shapes: ``data[t].x_num`` [N_t, F_t], ``data[t].x_cat`` [N_t, C_t],
     ``data[customer|product].seen`` [N_t] bool, ``data[INTERACTION_EDGE].edge_attr``
-    [E, 5].
+    [E, 5], ``data[customer|product].id_row`` [N_t] (row of the node in the training
+    frame, which owns its id embedding; -1 for nodes unknown at training; defaults to
+    the node's own row).
     """
     data = HeteroData()
     tables = {
@@ -267,6 +270,13 @@ def build_graph(
         data[node_type].x_num = x_num
         data[node_type].x_cat = x_cat
         data[node_type].num_nodes = len(table)
+        if node_type in ("customer", "product"):
+            rows = (id_rows or {}).get(node_type)
+            data[node_type].id_row = (
+                torch.arange(len(table))
+                if rows is None
+                else torch.as_tensor(rows, dtype=torch.long)
+            )
 
     inter = frame.interactions
     if before_day is not None:
@@ -445,4 +455,34 @@ class History:
             self.category_popularity_recent[cat][:, None],
         ]
         out = np.concatenate(columns, axis=1)
+        return torch.tensor(np.log1p(out), dtype=torch.float32)
+
+    def pair_features_grid(self, customers: np.ndarray) -> torch.Tensor:
+        """Every product for each customer, as :meth:`pair_features` would give it.
+
+        Shapes: customers [C] -> [C, P, len(PAIR_FEATURES)] float32 (C small: memory).
+        """
+        customers = np.asarray(customers, np.int64)
+        n_c, n_p = len(customers), self.num_products
+        pair = np.zeros((n_c, n_p, self.pair_values.shape[1]))
+        lo = np.searchsorted(self.pair_keys, customers * n_p)
+        hi = np.searchsorted(self.pair_keys, (customers + 1) * n_p)
+        for row, (a, b) in enumerate(zip(lo, hi, strict=True)):
+            pair[row, self.pair_keys[a:b] - customers[row] * n_p] = self.pair_values[a:b]
+        cat, brand = self.product_category, self.product_brand
+        cc = self.customer_category[customers][:, cat]
+        activity = self.customer_activity[customers][:, None]
+        ones = np.ones((n_c, 1))
+        columns = [
+            pair,
+            cc[..., None],
+            self.customer_category_recent[customers][:, cat][..., None],
+            (cc / np.maximum(activity, 1.0))[..., None] * 10.0,
+            self.customer_brand[customers][:, brand][..., None],
+            np.broadcast_to(activity, (n_c, n_p))[..., None],
+            (ones * self.product_popularity[None, :])[..., None],
+            (ones * self.product_popularity_recent[None, :])[..., None],
+            (ones * self.category_popularity_recent[cat][None, :])[..., None],
+        ]
+        out = np.concatenate(columns, axis=2)
         return torch.tensor(np.log1p(out), dtype=torch.float32)

@@ -28,6 +28,38 @@ def average_precision(labels: np.ndarray, scores: np.ndarray) -> float:
     return float(average_precision_score(labels, scores))
 
 
+def rank_rows(
+    scores: np.ndarray,
+    positives: list[np.ndarray],
+    k: int = 20,
+    exclude: list[np.ndarray] | None = None,
+) -> tuple[list[float], list[float], list[float]]:
+    """Per-customer recall@K, NDCG@K and reciprocal rank (see :func:`ranking_metrics`);
+    customers with no positive left are skipped."""
+    scores = np.array(scores, dtype=np.float64, copy=True)
+    recalls: list[float] = []
+    ndcgs: list[float] = []
+    rrs: list[float] = []
+    discounts = 1.0 / np.log2(np.arange(2, k + 2))
+    for row, pos in enumerate(positives):
+        pos = np.unique(np.asarray(pos, np.int64))
+        if exclude is not None and len(exclude[row]):
+            ex = np.unique(np.asarray(exclude[row], np.int64))
+            scores[row, ex] = -np.inf
+            pos = np.setdiff1d(pos, ex)
+        if len(pos) == 0:
+            continue
+        s = scores[row]
+        # rank of a positive = 1 + number of products scored strictly higher (ties favour it)
+        ranks = 1 + (s[None, :] > s[pos][:, None]).sum(axis=1)
+        hits = np.sort(ranks[ranks <= k])
+        recalls.append(len(hits) / len(pos))
+        ideal = discounts[: min(k, len(pos))].sum()
+        ndcgs.append(float(discounts[hits - 1].sum() / ideal) if len(hits) else 0.0)
+        rrs.append(1.0 / float(ranks.min()))
+    return recalls, ndcgs, rrs
+
+
 def ranking_metrics(
     scores: np.ndarray,
     positives: list[np.ndarray],
@@ -39,29 +71,10 @@ def ranking_metrics(
     ``scores`` [C, P]: every product scored for each of C customers; ``positives[c]``:
     the product columns that customer interacted with; ``exclude[c]``: columns to drop
     from the ranking (e.g. products seen in training), positives among them included.
-    Recall@K = |top-K ∩ pos| / |pos|; NDCG@K = sum_{hits at rank r} 1/log2(r+1) divided
-    by the ideal sum over min(K, |pos|) ranks; MRR = 1 / rank of the first positive.
+    Recall@K = |top-K ∩ pos| / |pos|; NDCG@K = sum over hits at rank r of 1/log2(r+1),
+    divided by the ideal sum over min(K, |pos|) ranks; MRR = 1 / rank of the first positive.
     """
-    scores = np.array(scores, dtype=np.float64, copy=True)
-    recalls, ndcgs, rrs = [], [], []
-    discounts = 1.0 / np.log2(np.arange(2, k + 2))
-    for row, pos in enumerate(positives):
-        pos = np.unique(np.asarray(pos, np.int64))
-        if exclude is not None and len(exclude[row]):
-            ex = np.unique(np.asarray(exclude[row], np.int64))
-            scores[row, ex] = -np.inf
-            pos = np.setdiff1d(pos, ex)
-        if len(pos) == 0:
-            continue
-        s = scores[row]
-        # rank of each positive = 1 + number of products scored strictly higher
-        pos_scores = s[pos]
-        ranks = 1 + (s[None, :] > pos_scores[:, None]).sum(axis=1)
-        hits = np.sort(ranks[ranks <= k])
-        recalls.append(len(hits) / len(pos))
-        ideal = discounts[: min(k, len(pos))].sum()
-        ndcgs.append(float(discounts[hits - 1].sum() / ideal) if len(hits) else 0.0)
-        rrs.append(1.0 / ranks.min())
+    recalls, ndcgs, rrs = rank_rows(scores, positives, k, exclude)
     if not recalls:
         return {f"recall@{k}": float("nan"), f"ndcg@{k}": float("nan"), "mrr": float("nan")}
     return {

@@ -77,7 +77,7 @@ class NodeEncoder(nn.Module):
         for j, emb in enumerate(self.cats):
             out = out + emb(x_cat[:, j])
         if self.ids is not None and self.id_proj is not None and index is not None:
-            known = index < self.ids.num_embeddings
+            known = (index >= 0) & (index < self.ids.num_embeddings)
             if seen is not None:
                 known = known & seen
             safe = torch.where(known, index, torch.zeros_like(index))
@@ -113,9 +113,13 @@ def _encode_nodes(
     for t in node_types:
         store = data[t]
         n = store.x_num.size(0)
-        seen = store.get("seen")
-        out[t] = encoders[t](store.x_num, store.x_cat, torch.arange(n), seen)
+        out[t] = encoders[t](store.x_num, store.x_cat, _id_rows(store, n), store.get("seen"))
     return out
+
+
+def _id_rows(store: Any, n: int) -> Tensor:
+    rows = store.get("id_row")
+    return torch.arange(n) if rows is None else rows
 
 
 class HeteroGNN(nn.Module):
@@ -284,7 +288,7 @@ class FeatureMLP(nn.Module):
         for t in self.node_types:
             store = data[t]
             n = store.x_num.size(0)
-            out[t] = self.embed(t, store.x_num, store.x_cat, torch.arange(n), store.get("seen"))
+            out[t] = self.embed(t, store.x_num, store.x_cat, _id_rows(store, n), store.get("seen"))
         return out
 
 

@@ -69,11 +69,12 @@ class GraphFrame:
             table = getattr(self, name)
             if "id" not in table.columns:
                 raise ValueError(f"GraphFrame.{name} needs an 'id' column")
-            table.reset_index(drop=True, inplace=True)
+            # reset_index(inplace=True) is deprecated in pandas 3.1 (PDEP-8)
+            setattr(self, name, table.reset_index(drop=True))
         missing = {"customer", "product", "type", "day", "count"} - set(self.interactions.columns)
         if missing:
             raise ValueError(f"GraphFrame.interactions lacks columns {sorted(missing)}")
-        self.interactions.reset_index(drop=True, inplace=True)
+        self.interactions = self.interactions.reset_index(drop=True)
 
     # -- id maps -------------------------------------------------------------
     def customer_index(self) -> pd.Index:
