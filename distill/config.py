@@ -17,8 +17,9 @@ class TeacherConfig:
 
     ``conv``: ``gat`` | ``gatv2`` | ``sage`` | ``graphconv`` (per-relation convolutions
     combined by PyG's ``HeteroConv``). ``customer_id_dim`` / ``product_id_dim``: learnable
-    id embeddings for nodes that have interactions in the training graph (0 turns them off). ``decoder``: ``dot``
-    (inner product plus a small MLP on pair features) or ``mlp`` (an MLP on the pair).
+    id embeddings for nodes that have interactions in the training graph (0 turns them
+    off). ``decoder``: ``dot`` (inner product plus a small MLP on pair features) or ``mlp``
+    (an MLP on the pair).
     """
 
     conv: str = "gat"
@@ -116,7 +117,7 @@ class EvalConfig:
     val_split: int = 1
     latency_pairs: int = 100_000
     latency_runs: int = 5
-    rank_customers: int = 0  # 0: every customer with a test positive
+    rank_customers: int = 200  # customers ranked over all products; 0: every one with a positive
 
 
 @dataclass(frozen=True)
@@ -125,10 +126,10 @@ class RunConfig:
 
     teacher: TeacherConfig = field(default_factory=TeacherConfig)
     student_gat: StudentConfig = field(
-        default_factory=lambda: StudentConfig(kind="gat", customer_id_dim=0, lr=0.01)
+        default_factory=lambda: StudentConfig(kind="gat", customer_id_dim=0, lr=0.02, epochs=40)
     )
     student_sage: StudentConfig = field(
-        default_factory=lambda: StudentConfig(kind="sage", customer_id_dim=0, lr=0.01)
+        default_factory=lambda: StudentConfig(kind="sage", customer_id_dim=0, lr=0.02, epochs=40)
     )
     student_mlp: StudentConfig = field(default_factory=StudentConfig)
     kd: KDConfig = field(default_factory=KDConfig)

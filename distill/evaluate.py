@@ -354,7 +354,8 @@ def evaluate_link_prediction(
         spec = _spec(s_cfg)
         for distil in (True, False):
             label = name if distil else f"{name}_no_kd"
-            per_seed, best = [], (-1.0, None)
+            per_seed: list[dict[str, Any]] = []
+            best: tuple[float, LinkPredictor | None, dict[str, Any]] = (-1.0, None, {})
             for seed in ev.seeds:
                 model = build_model(spec, ctx.encoder, frame.num_customers, frame.num_products)
                 trained = train_link_model(
@@ -378,7 +379,7 @@ def evaluate_link_prediction(
                 )
                 per_seed.append(result)
                 if trained.best_val > best[0]:
-                    best = (trained.best_val, model)
+                    best = (trained.best_val, model, result)
                 say(
                     f"{label} seed {seed}: val AUC {trained.best_val:.4f}, "
                     f"test AUC {result['auc']:.4f} ({trained.seconds:.0f}s)"
@@ -392,7 +393,8 @@ def evaluate_link_prediction(
             models[label] = entry
             if out is not None:
                 artifacts[label] = save_artifact(
-                    out / "artifacts" / f"{label}.pt", _loaded(label, best_model, spec, ctx, entry)
+                    out / "artifacts" / f"{label}.pt",
+                    _loaded(label, best_model, spec, ctx, {**best[2], **_cost_keys(entry)}),
                 )
 
     report = {
@@ -424,6 +426,10 @@ def _loaded(
         product_ids=ctx.frame.products["id"].tolist(),
         metrics={k: v for k, v in metrics.items() if k != "per_seed"},
     )
+
+
+def _cost_keys(entry: dict[str, Any]) -> dict[str, Any]:
+    return {k: entry[k] for k in ("params", "bytes", "latency_ms_100k")}
 
 
 def _plain_config(config: RunConfig) -> dict[str, Any]:

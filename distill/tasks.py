@@ -245,7 +245,7 @@ def product_category_task(
     return NodeTask(
         graph=build_graph(masked, encoder),
         node_type="product",
-        labels=torch.as_tensor(category, dtype=torch.long),
+        labels=torch.tensor(np.array(category, np.int64)),
         train_mask=masks[0],
         val_mask=masks[1],
         test_mask=masks[2],

@@ -192,7 +192,7 @@ def train_node_classifier(
         optimizer.step()
         if epoch % train.eval_every == 0 or epoch == epochs:
             acc = node_accuracy(model, task, task.val_mask)
-            curve.append((epoch, float(loss), acc))
+            curve.append((epoch, loss.item(), acc))
             if acc > best_val:
                 best_val, best_epoch, since_best = acc, epoch, 0
                 best_state = copy.deepcopy(model.state_dict())
