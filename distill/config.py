@@ -100,7 +100,9 @@ class TrainConfig:
     seed: int = 0
     patience: int = 20
     eval_every: int = 2
-    threads: int = 2
+    # 1 thread: on a shared, oversubscribed 2-core machine two OpenMP threads ran the
+    # teacher 10-15x slower (spinning on each other) than one did.
+    threads: int = 1
     progress: bool = True
 
 

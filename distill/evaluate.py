@@ -397,7 +397,8 @@ def evaluate_link_prediction(
                     _loaded(label, best_model, spec, ctx, {**best[2], **_cost_keys(entry)}),
                 )
 
-    report = {
+    seconds = time.perf_counter() - start
+    report: dict[str, Any] = {
         "models": models,
         "default_student": ev.default_student,
         "config": _plain_config(config),
@@ -407,11 +408,11 @@ def evaluate_link_prediction(
             "test_cold_pairs": int(ctx.cold.sum()),
             "rank_customers": len(ctx.rank_customers),
         },
-        "seconds": time.perf_counter() - start,
+        "seconds": seconds,
     }
     if out is not None:
         write_report(report, out)
-    return EvaluationResult(report=report, artifacts=artifacts, seconds=report["seconds"])
+    return EvaluationResult(report=report, artifacts=artifacts, seconds=seconds)
 
 
 def _loaded(

@@ -45,7 +45,7 @@ def scoring_logits(
             z_c = _embed_rows(model.encoder, graph, "customer", c)
             z_p = _embed_rows(model.encoder, graph, "product", p)
             return model.decoder(z_c, z_p, f)
-        z_all_c, z_all_p = embeddings if embeddings is not None else model.embeddings(graph)  # type: ignore[arg-type]
+        z_all_c, z_all_p = embeddings if embeddings is not None else model.embeddings(graph)
         return model.decoder(z_all_c[c], z_all_p[p], f)
 
 

@@ -18,7 +18,9 @@ reuses the graph and the same losses: :func:`product_category_task`.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -253,7 +255,7 @@ def product_category_task(
     )
 
 
-def ids_to_rows(index: pd.Index, ids: list[object] | np.ndarray, what: str) -> np.ndarray:
+def ids_to_rows(index: pd.Index, ids: Sequence[Any] | np.ndarray, what: str) -> np.ndarray:
     """Business ids -> rows; unknown ids raise a KeyError naming them."""
     rows = index.get_indexer(list(ids))
     if (rows < 0).any():
