@@ -133,7 +133,9 @@ class RunConfig:
     student_sage: StudentConfig = field(
         default_factory=lambda: StudentConfig(kind="sage", customer_id_dim=0, lr=0.02, epochs=40)
     )
-    student_mlp: StudentConfig = field(default_factory=StudentConfig)
+    student_mlp: StudentConfig = field(
+        default_factory=lambda: StudentConfig(kind="mlp", hidden=24, customer_id_dim=8)
+    )
     kd: KDConfig = field(default_factory=KDConfig)
     task: TaskConfig = field(default_factory=TaskConfig)
     train: TrainConfig = field(default_factory=TrainConfig)

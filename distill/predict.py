@@ -42,8 +42,11 @@ def scoring_logits(
     with torch.no_grad():
         f = history.pair_features(np.asarray(customers), np.asarray(products))
         if isinstance(model.encoder, FeatureMLP) and embeddings is None:
-            z_c = _embed_rows(model.encoder, graph, "customer", c)
-            z_p = _embed_rows(model.encoder, graph, "product", p)
+            # embed each distinct row once (a batch repeats customers a lot), then gather
+            u_c, inv_c = torch.unique(c, return_inverse=True)
+            u_p, inv_p = torch.unique(p, return_inverse=True)
+            z_c = _embed_rows(model.encoder, graph, "customer", u_c)[inv_c]
+            z_p = _embed_rows(model.encoder, graph, "product", u_p)[inv_p]
             return model.decoder(z_c, z_p, f)
         z_all_c, z_all_p = embeddings if embeddings is not None else model.embeddings(graph)
         return model.decoder(z_all_c[c], z_all_p[p], f)
