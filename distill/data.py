@@ -372,6 +372,7 @@ class History:
     category_popularity_recent: np.ndarray  # [K + 1]
     product_category: np.ndarray  # [P] row into categories, K when unknown
     product_brand: np.ndarray  # [P] row into brands, B when unknown
+    _cache: dict[str, Any] | None = field(default=None, init=False, repr=False, compare=False)
 
     @classmethod
     def from_frame(cls, frame: GraphFrame, *, before_day: int | None = None) -> History:
@@ -428,34 +429,52 @@ class History:
             product_brand=brand,
         )
 
+    def _tables(self) -> dict[str, Any]:
+        """log1p'd float32 lookup tables and a hash index of the pair keys, built once:
+        scoring is then gathers only (the graph-free student's latency depends on it)."""
+        if self._cache is None:
+            share = self.customer_category / np.maximum(self.customer_activity, 1.0)[:, None] * 10.0
+
+            def log32(a: np.ndarray) -> np.ndarray:
+                return np.log1p(a).astype(np.float32)
+
+            self._cache = {
+                "index": pd.Index(self.pair_keys),
+                "pair": log32(self.pair_values),
+                "cc": log32(self.customer_category),
+                "ccr": log32(self.customer_category_recent),
+                "share": log32(share),
+                "cb": log32(self.customer_brand),
+                "act": log32(self.customer_activity),
+                "pop": log32(self.product_popularity),
+                "popr": log32(self.product_popularity_recent),
+                "catr": log32(self.category_popularity_recent),
+            }
+        return self._cache
+
     def pair_features(self, customers: np.ndarray, products: np.ndarray) -> torch.Tensor:
-        """Shapes: customers, products [N] row indices -> [N, len(PAIR_FEATURES)] float32."""
+        """log1p of each feature of :data:`PAIR_FEATURES`.
+
+        Shapes: customers, products [N] row indices -> [N, len(PAIR_FEATURES)] float32.
+        """
         customers = np.asarray(customers, np.int64)
         products = np.asarray(products, np.int64)
-        key = customers * self.num_products + products
-        pos = np.searchsorted(self.pair_keys, key)
-        pos = np.clip(pos, 0, max(len(self.pair_keys) - 1, 0))
-        if len(self.pair_keys):
-            hit = self.pair_keys[pos] == key
-            pair = np.where(hit[:, None], self.pair_values[pos], 0.0)
-        else:
-            pair = np.zeros((len(key), len(INTERACTION_TYPES) + 1))
+        t = self._tables()
+        n_pair = self.pair_values.shape[1]
+        out = np.zeros((len(customers), len(PAIR_FEATURES)), np.float32)
+        pos = t["index"].get_indexer(customers * self.num_products + products)
+        hit = pos >= 0
+        out[hit, :n_pair] = t["pair"][pos[hit]]
         cat = self.product_category[products]
-        cc = self.customer_category[customers, cat]
-        activity = self.customer_activity[customers]
-        columns = [
-            pair,
-            cc[:, None],
-            self.customer_category_recent[customers, cat][:, None],
-            (cc / np.maximum(activity, 1.0))[:, None] * 10.0,
-            self.customer_brand[customers, self.product_brand[products]][:, None],
-            activity[:, None],
-            self.product_popularity[products][:, None],
-            self.product_popularity_recent[products][:, None],
-            self.category_popularity_recent[cat][:, None],
-        ]
-        out = np.concatenate(columns, axis=1)
-        return torch.tensor(np.log1p(out), dtype=torch.float32)
+        out[:, n_pair] = t["cc"][customers, cat]
+        out[:, n_pair + 1] = t["ccr"][customers, cat]
+        out[:, n_pair + 2] = t["share"][customers, cat]
+        out[:, n_pair + 3] = t["cb"][customers, self.product_brand[products]]
+        out[:, n_pair + 4] = t["act"][customers]
+        out[:, n_pair + 5] = t["pop"][products]
+        out[:, n_pair + 6] = t["popr"][products]
+        out[:, n_pair + 7] = t["catr"][cat]
+        return torch.from_numpy(out)
 
     def pair_features_grid(self, customers: np.ndarray) -> torch.Tensor:
         """Every product for each customer, as :meth:`pair_features` would give it.
