@@ -5,6 +5,7 @@ from dataclasses import replace
 
 import pytest
 import torch
+from sklearn.metrics import roc_auc_score
 
 from distill.artifact import load_artifact
 from distill.config import (
@@ -104,8 +105,6 @@ def test_small_evaluation_on_ecomm(ecomm, tmp_path):
     scores = Scorer(student, frame).score_pairs(
         test["customer_id"].tolist(), test["product_id"].tolist()
     )
-    from sklearn.metrics import roc_auc_score
-
     saved = student.metrics["auc"]
     best_seed_auc = roc_auc_score(test["label"], scores["score"])
     assert best_seed_auc == pytest.approx(saved, abs=1e-6)
