@@ -42,14 +42,22 @@ def scoring_logits(
     with torch.no_grad():
         f = history.pair_features(np.asarray(customers), np.asarray(products))
         if isinstance(model.encoder, FeatureMLP) and embeddings is None:
-            # embed each distinct row once (a batch repeats customers a lot), then gather
-            u_c, inv_c = torch.unique(c, return_inverse=True)
-            u_p, inv_p = torch.unique(p, return_inverse=True)
-            z_c = _embed_rows(model.encoder, graph, "customer", u_c)[inv_c]
-            z_p = _embed_rows(model.encoder, graph, "product", u_p)[inv_p]
+            z_c = _embed_needed(model.encoder, graph, "customer", c)
+            z_p = _embed_needed(model.encoder, graph, "product", p)
             return model.decoder(z_c, z_p, f)
         z_all_c, z_all_p = embeddings if embeddings is not None else model.embeddings(graph)
         return model.decoder(z_all_c[c], z_all_p[p], f)
+
+
+def _embed_needed(encoder: FeatureMLP, graph: object, node_type: str, rows: Tensor) -> Tensor:
+    """Per-pair embeddings of ``rows``, each distinct row embedded once: when the batch
+    touches many of the node type's rows, embedding them all is cheaper than finding the
+    distinct ones (a sort)."""
+    n = graph[node_type].x_num.size(0)  # type: ignore[index]
+    if rows.numel() >= n // 2:
+        return _embed_rows(encoder, graph, node_type, torch.arange(n))[rows]
+    distinct, inverse = torch.unique(rows, return_inverse=True)
+    return _embed_rows(encoder, graph, node_type, distinct)[inverse]
 
 
 def _embed_rows(encoder: FeatureMLP, graph: object, node_type: str, rows: Tensor) -> Tensor:
