@@ -1,0 +1,97 @@
+"""Model artifacts: weights, spec, encoder, metrics; loadable with ``weights_only=True``.
+
+An artifact is a dict of tensors and plain Python values only (no pickled classes),
+so ``torch.load(path, weights_only=True)`` reads it and :func:`load_artifact`
+rebuilds the model from the spec.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from distill.data import NODE_TYPES, PAIR_FEATURES, FeatureEncoder
+from distill.models import LinkPredictor, build_link_predictor
+
+FORMAT = "kgdistill-link-v1"
+
+
+@dataclass
+class LoadedModel:
+    """A rebuilt link predictor and what it needs to score: the encoder and the ids of
+    the training frame (which own the id embeddings)."""
+
+    name: str
+    model: LinkPredictor
+    spec: dict[str, Any]
+    encoder: FeatureEncoder
+    customer_ids: list[Any]
+    product_ids: list[Any]
+    metrics: dict[str, Any] = field(default_factory=dict)
+
+
+def _plain(value: Any) -> Any:
+    """Numpy scalars and tuples -> Python scalars and lists (what weights_only accepts)."""
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if hasattr(value, "item") and not isinstance(value, torch.Tensor):
+        return value.item()
+    return value
+
+
+def artifact_dict(loaded: LoadedModel) -> dict[str, Any]:
+    return {
+        "format": FORMAT,
+        "name": loaded.name,
+        "spec": _plain(loaded.spec),
+        "state_dict": {k: v.detach().clone() for k, v in loaded.model.state_dict().items()},
+        "encoder": _plain(loaded.encoder.to_dict()),
+        "customer_ids": _plain(list(loaded.customer_ids)),
+        "product_ids": _plain(list(loaded.product_ids)),
+        "pair_features": list(PAIR_FEATURES),
+        "metrics": _plain(loaded.metrics),
+    }
+
+
+def save_artifact(path: str | Path, loaded: LoadedModel) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.save(artifact_dict(loaded), path)
+    return path
+
+
+def load_artifact(path: str | Path) -> LoadedModel:
+    """Read an artifact with ``weights_only=True`` and rebuild its model (eval mode)."""
+    state = torch.load(Path(path), weights_only=True, map_location="cpu")
+    if state.get("format") != FORMAT:
+        raise ValueError(f"{path}: not a {FORMAT} artifact (format={state.get('format')!r})")
+    if list(state["pair_features"]) != list(PAIR_FEATURES):
+        raise ValueError(f"{path}: pair features differ from this version of distill.data")
+    encoder = FeatureEncoder.from_dict(state["encoder"])
+    model = build_model(
+        state["spec"], encoder, len(state["customer_ids"]), len(state["product_ids"])
+    )
+    model.load_state_dict(state["state_dict"])
+    model.eval()
+    return LoadedModel(
+        name=state["name"],
+        model=model,
+        spec=state["spec"],
+        encoder=encoder,
+        customer_ids=state["customer_ids"],
+        product_ids=state["product_ids"],
+        metrics=state["metrics"],
+    )
+
+
+def build_model(
+    spec: dict[str, Any], encoder: FeatureEncoder, num_customers: int, num_products: int
+) -> LinkPredictor:
+    dims = {t: (encoder.num_dim(t), encoder.cat_cardinalities(t)) for t in NODE_TYPES}
+    num_nodes = {"customer": num_customers, "product": num_products}
+    return build_link_predictor(spec, dims, num_nodes, len(PAIR_FEATURES))

@@ -1,0 +1,148 @@
+"""Configuration of everything that learns: frozen, typed dataclasses with working defaults.
+
+The application builds these from TOML, environment and flags; here they are
+plain values. The defaults are the ones ``bench/train_ecomm.py`` measures.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from kgstore.graphframe import INTERACTION_TYPES
+
+
+@dataclass(frozen=True)
+class TeacherConfig:
+    """The large graph model.
+
+    ``conv``: ``gat`` | ``gatv2`` | ``sage`` | ``graphconv`` (per-relation convolutions
+    combined by PyG's ``HeteroConv``). ``customer_id_dim`` / ``product_id_dim``: learnable
+    id embeddings for nodes that have interactions in the training graph (0 turns them
+    off). ``decoder``: ``dot`` (inner product plus a small MLP on pair features) or ``mlp``
+    (an MLP on the pair).
+    """
+
+    conv: str = "gat"
+    hidden: int = 64
+    heads: int = 4
+    layers: int = 2
+    dropout: float = 0.2
+    customer_id_dim: int = 32
+    product_id_dim: int = 0
+    decoder: str = "dot"
+    pair_hidden: int = 32
+    lr: float = 0.005
+    weight_decay: float = 0.0
+    epochs: int = 40
+
+
+@dataclass(frozen=True)
+class StudentConfig:
+    """One small student. ``kind``: ``gat`` | ``sage`` | ``mlp`` (graph-free, GLNN style).
+
+    ``customer_id_dim`` / ``product_id_dim``: id embeddings for nodes seen in training
+    (0 turns them off; products default off so the MLP scores from features alone).
+    """
+
+    kind: str = "mlp"
+    hidden: int = 32
+    heads: int = 2
+    layers: int = 2
+    dropout: float = 0.1
+    customer_id_dim: int = 16
+    product_id_dim: int = 0
+    decoder: str = "dot"
+    pair_hidden: int = 16
+    lr: float = 0.01
+    weight_decay: float = 0.0
+    epochs: int = 80
+
+
+@dataclass(frozen=True)
+class KDConfig:
+    """``L = L_hard + alpha * T^2 * KL(P_teacher^T || P_student^T)``.
+
+    ``hard_label``: ``ground_truth`` or ``teacher`` (the teacher's argmax).
+    ``candidates_per_pair``: unlabelled candidate pairs, per labelled pair, that the
+    teacher scores so the student learns from more soft targets than there are labels.
+    ``candidate_sampling``: ``mixed`` (half uniform products, half popularity-sampled),
+    ``uniform`` or ``popularity``.
+    """
+
+    alpha: float = 1.0
+    temperature: float = 2.0
+    hard_label: str = "ground_truth"
+    candidates_per_pair: float = 4.0
+    candidate_sampling: str = "mixed"
+
+
+@dataclass(frozen=True)
+class TaskConfig:
+    """Link prediction "customer will interact with product" on temporal snapshots.
+
+    Each snapshot uses interactions before a target day as the graph and the
+    (customer, product) pairs of that day as positives; ``snapshots`` counts the
+    target days, ending with the last day of the frame. ``negatives``: ``popularity``
+    (products drawn as often as they occur among the target day's positives, which is
+    how the EComm test negatives are drawn) or ``uniform``.
+    """
+
+    target_types: tuple[str, ...] = INTERACTION_TYPES
+    snapshots: int = 2
+    negatives: str = "popularity"
+    negatives_per_positive: int = 1
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """The loop: full batch, early stopping on a validation set, seeded."""
+
+    seed: int = 0
+    patience: int = 20
+    eval_every: int = 2
+    # 1 thread: on a shared, oversubscribed 2-core machine two OpenMP threads ran the
+    # teacher 10-15x slower (spinning on each other) than one did.
+    threads: int = 1
+    progress: bool = True
+
+
+@dataclass(frozen=True)
+class EvalConfig:
+    """The comparison run by :func:`distill.evaluate.evaluate_link_prediction`."""
+
+    seeds: tuple[int, ...] = (0, 1, 2)
+    students: tuple[str, ...] = ("student_gat", "student_sage", "student_mlp")
+    default_student: str = "student_mlp"
+    k: int = 20
+    exclude_seen: bool = False
+    test_split: int = 2
+    val_split: int = 1
+    latency_pairs: int = 100_000
+    latency_runs: int = 5
+    rank_customers: int = 200  # customers ranked over all products; 0: every one with a positive
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """Everything one evaluation needs, nested."""
+
+    teacher: TeacherConfig = field(default_factory=TeacherConfig)
+    student_gat: StudentConfig = field(
+        default_factory=lambda: StudentConfig(kind="gat", customer_id_dim=0, lr=0.02, epochs=40)
+    )
+    student_sage: StudentConfig = field(
+        default_factory=lambda: StudentConfig(kind="sage", customer_id_dim=0, lr=0.02, epochs=40)
+    )
+    student_mlp: StudentConfig = field(
+        default_factory=lambda: StudentConfig(kind="mlp", hidden=24, customer_id_dim=8)
+    )
+    kd: KDConfig = field(default_factory=KDConfig)
+    task: TaskConfig = field(default_factory=TaskConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
+
+    def student(self, name: str) -> StudentConfig:
+        if name not in {"student_gat", "student_sage", "student_mlp"}:
+            raise KeyError(f"no student config named {name!r}")
+        config: StudentConfig = getattr(self, name)
+        return config

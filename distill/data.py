@@ -1,0 +1,507 @@
+"""GraphFrame -> PyG ``HeteroData`` with encoded features, plus pair features from history.
+
+Node types: ``customer``, ``product``, ``category``, ``brand``. Every node type gets
+``x_num`` (float: standardised numerics, log-scaled heavy tails, multi-hot lists,
+missing flags) and ``x_cat`` (long: one column per categorical feature, index 0 =
+unknown). Customers and products also get ``seen`` (bool: the node has interactions
+in this graph, so a learnt id embedding means something).
+
+Edge types: the four interaction types merged into ``(customer, interacted, product)``
+with ``edge_attr`` = log1p(count per type) and a recency-weighted log count, plus
+``in_category``, ``child_of`` (category -> parent), ``made_by`` and the reverse of each.
+
+:class:`FeatureEncoder` holds means, stds and vocabularies as plain Python values
+(``to_dict``/``from_dict``), so a product that arrives after training is encoded from
+its features alone. :class:`History` turns past interactions into pair features.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+from torch_geometric.data import HeteroData
+
+from kgstore.graphframe import INTERACTION_TYPES, GraphFrame
+
+NODE_TYPES: tuple[str, ...] = ("customer", "product", "category", "brand")
+EDGE_TYPES: tuple[tuple[str, str, str], ...] = (
+    ("customer", "interacted", "product"),
+    ("product", "rev_interacted", "customer"),
+    ("product", "in_category", "category"),
+    ("category", "has_product", "product"),
+    ("category", "child_of", "category"),
+    ("category", "parent_of", "category"),
+    ("product", "made_by", "brand"),
+    ("brand", "makes", "product"),
+)
+INTERACTION_EDGE = EDGE_TYPES[0]
+EDGE_ATTR_DIM = len(INTERACTION_TYPES) + 1
+RECENCY_HALF_LIFE_DAYS = 2.0
+_MAX_CATEGORIES = 200  # integer columns with more distinct values are numeric
+
+
+def day_number(day: np.ndarray | pd.Series | int) -> np.ndarray:
+    """YYYYMMDD ints -> days since 1970-01-01 (so day differences are real days)."""
+    values = pd.to_datetime(pd.Series(np.atleast_1d(day)).astype(str), format="%Y%m%d")
+    return ((values - pd.Timestamp("1970-01-01")).dt.days).to_numpy(np.int64)
+
+
+def _is_list_column(series: pd.Series) -> bool:
+    for value in series:
+        if value is None or (isinstance(value, float) and np.isnan(value)):
+            continue
+        return isinstance(value, (list, tuple, np.ndarray))
+    return False
+
+
+def _feature_columns(table: pd.DataFrame, skip: set[str]) -> list[str]:
+    return [c for c in table.columns if c not in skip and c != "id"]
+
+
+@dataclass
+class FeatureEncoder:
+    """How each node type's columns become ``x_num`` / ``x_cat``; plain values only.
+
+    ``specs[node_type]`` is a list of column specs, each a dict with ``column``,
+    ``kind`` (``num`` | ``cat`` | ``multi`` | ``ref``) and its statistics: ``mean``,
+    ``std``, ``log``, ``missing`` for numerics; ``vocab`` (values, index+1 = code) for
+    categoricals and multi-valued lists; ``ref`` columns (``product.category``,
+    ``product.brand``) are codes into the category / brand id vocabularies.
+    """
+
+    specs: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    category_ids: list[Any] = field(default_factory=list)
+    brand_ids: list[Any] = field(default_factory=list)
+
+    # -- fitting ---------------------------------------------------------------
+    @classmethod
+    def fit(cls, frame: GraphFrame) -> FeatureEncoder:
+        enc = cls(
+            category_ids=frame.categories["id"].tolist(), brand_ids=frame.brands["id"].tolist()
+        )
+        enc.specs["customer"] = [
+            _fit_column(frame.customers, c) for c in _feature_columns(frame.customers, set())
+        ]
+        product_specs = [
+            {"column": "category", "kind": "ref", "table": "categories"},
+            {"column": "brand", "kind": "ref", "table": "brands"},
+        ]
+        product_specs += [
+            _fit_column(frame.products, c)
+            for c in _feature_columns(frame.products, {"category", "brand"})
+        ]
+        enc.specs["product"] = product_specs
+        enc.specs["category"] = [{"column": "id", "kind": "ref", "table": "categories"}] + [
+            _fit_column(frame.categories, c) for c in _feature_columns(frame.categories, {"parent"})
+        ]
+        enc.specs["brand"] = [{"column": "id", "kind": "ref", "table": "brands"}] + [
+            _fit_column(frame.brands, c) for c in _feature_columns(frame.brands, set())
+        ]
+        return enc
+
+    # -- shapes ----------------------------------------------------------------
+    def num_dim(self, node_type: str) -> int:
+        dim = 0
+        for spec in self.specs[node_type]:
+            if spec["kind"] == "num":
+                dim += 2 if spec["missing"] else 1
+            elif spec["kind"] == "multi":
+                dim += len(spec["vocab"])
+        return max(dim, 1)  # a constant column keeps every node type's Linear well defined
+
+    def cat_cardinalities(self, node_type: str) -> list[int]:
+        cards = []
+        for spec in self.specs[node_type]:
+            if spec["kind"] == "cat":
+                cards.append(len(spec["vocab"]) + 1)
+            elif spec["kind"] == "ref":
+                ids = self.category_ids if spec["table"] == "categories" else self.brand_ids
+                cards.append(len(ids) + 1)
+        return cards
+
+    # -- encoding --------------------------------------------------------------
+    def encode(
+        self, node_type: str, table: pd.DataFrame, frame: GraphFrame | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Encode rows of one node type. ``ref`` columns holding row indices are
+        resolved through ``frame``'s category / brand tables (pass the frame the
+        rows belong to); ``id`` refs use the table's own ids.
+
+        Shapes: returns ``x_num`` [N, num_dim] float32 and ``x_cat`` [N, n_cat] int64.
+        """
+        n = len(table)
+        nums: list[np.ndarray] = []
+        cats: list[np.ndarray] = []
+        for spec in self.specs[node_type]:
+            col = spec["column"]
+            kind = spec["kind"]
+            if kind == "num":
+                values = pd.to_numeric(table[col], errors="coerce").to_numpy(np.float64)
+                missing = np.isnan(values)
+                if spec["log"]:
+                    values = np.log1p(np.clip(values, 0.0, None))
+                values = (values - spec["mean"]) / spec["std"]
+                nums.append(np.where(missing, 0.0, values)[:, None])
+                if spec["missing"]:
+                    nums.append(missing.astype(np.float64)[:, None])
+            elif kind == "cat":
+                lookup = {v: i + 1 for i, v in enumerate(spec["vocab"])}
+                cats.append(np.array([lookup.get(_key(v), 0) for v in table[col]], np.int64))
+            elif kind == "multi":
+                lookup = {v: i for i, v in enumerate(spec["vocab"])}
+                hot = np.zeros((n, len(spec["vocab"])), np.float64)
+                for row, values in enumerate(table[col]):
+                    for v in _as_list(values):
+                        j = lookup.get(_key(v))
+                        if j is not None:
+                            hot[row, j] = 1.0
+                nums.append(hot)
+            elif kind == "ref":
+                ids = self.category_ids if spec["table"] == "categories" else self.brand_ids
+                lookup = {v: i + 1 for i, v in enumerate(ids)}
+                if col == "id":
+                    raw = table["id"].tolist()
+                else:
+                    if frame is None:
+                        raise ValueError(f"encoding {node_type}.{col} needs the frame it indexes")
+                    ref_table = frame.categories if spec["table"] == "categories" else frame.brands
+                    rows = pd.to_numeric(table[col], errors="coerce").fillna(-1).astype(np.int64)
+                    ref_ids = ref_table["id"].tolist()
+                    raw = [ref_ids[r] if 0 <= r < len(ref_ids) else None for r in rows]
+                cats.append(np.array([lookup.get(v, 0) for v in raw], np.int64))
+        x_num = np.concatenate(nums, axis=1) if nums else np.zeros((n, 1))
+        x_cat = np.stack(cats, axis=1) if cats else np.zeros((n, 0), np.int64)
+        return torch.tensor(x_num, dtype=torch.float32), torch.tensor(x_cat, dtype=torch.long)
+
+    # -- serialisation ---------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "specs": self.specs,
+            "category_ids": list(self.category_ids),
+            "brand_ids": list(self.brand_ids),
+        }
+
+    @classmethod
+    def from_dict(cls, state: dict[str, Any]) -> FeatureEncoder:
+        return cls(
+            specs={k: [dict(s) for s in v] for k, v in state["specs"].items()},
+            category_ids=list(state["category_ids"]),
+            brand_ids=list(state["brand_ids"]),
+        )
+
+
+def _key(value: Any) -> Any:
+    """Vocabulary key: numpy scalars become Python scalars so lookups and saving agree."""
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
+
+
+def _as_list(value: Any) -> list[Any]:
+    if value is None or (isinstance(value, float) and np.isnan(value)):
+        return []
+    return list(value)
+
+
+def _fit_column(table: pd.DataFrame, column: str) -> dict[str, Any]:
+    series = table[column]
+    if _is_list_column(series):
+        vocab = sorted({_key(v) for values in series for v in _as_list(values)})
+        return {"column": column, "kind": "multi", "vocab": vocab}
+    if pd.api.types.is_integer_dtype(series) and series.nunique() <= _MAX_CATEGORIES:
+        return {"column": column, "kind": "cat", "vocab": sorted(_key(v) for v in series.unique())}
+    if pd.api.types.is_numeric_dtype(series):
+        values = series.to_numpy(np.float64)
+        finite = values[~np.isnan(values)]
+        log = bool(finite.size and finite.min() >= 0 and _skewed(finite))
+        if log:
+            finite = np.log1p(finite)
+        mean = float(finite.mean()) if finite.size else 0.0
+        std = float(finite.std()) if finite.size else 1.0
+        return {
+            "column": column,
+            "kind": "num",
+            "log": log,
+            "mean": mean,
+            "std": std if std > 0 else 1.0,
+            "missing": bool(np.isnan(values).any()),
+        }
+    vocab = sorted({str(v) for v in series.dropna().unique()})
+    return {"column": column, "kind": "cat", "vocab": vocab}
+
+
+def _skewed(values: np.ndarray) -> bool:
+    """Heavy right tail (prices, incomes): the 99th percentile dwarfs the median."""
+    median = float(np.median(values))
+    return float(np.percentile(values, 99)) > 10.0 * max(median, 1e-9)
+
+
+# -- the graph ------------------------------------------------------------------
+
+
+def build_graph(
+    frame: GraphFrame,
+    encoder: FeatureEncoder,
+    *,
+    before_day: int | None = None,
+    id_rows: dict[str, np.ndarray] | None = None,
+) -> HeteroData:
+    """The frame as ``HeteroData``; only interactions strictly before ``before_day`` count.
+
+    Shapes: ``data[t].x_num`` [N_t, F_t], ``data[t].x_cat`` [N_t, C_t],
+    ``data[customer|product].seen`` [N_t] bool, ``data[INTERACTION_EDGE].edge_attr``
+    [E, 5], ``data[customer|product].id_row`` [N_t] (row of the node in the training
+    frame, which owns its id embedding; -1 for nodes unknown at training; defaults to
+    the node's own row).
+    """
+    data = HeteroData()
+    tables = {
+        "customer": frame.customers,
+        "product": frame.products,
+        "category": frame.categories,
+        "brand": frame.brands,
+    }
+    for node_type, table in tables.items():
+        x_num, x_cat = encoder.encode(node_type, table, frame)
+        data[node_type].x_num = x_num
+        data[node_type].x_cat = x_cat
+        data[node_type].num_nodes = len(table)
+        if node_type in ("customer", "product"):
+            rows = (id_rows or {}).get(node_type)
+            data[node_type].id_row = (
+                torch.arange(len(table))
+                if rows is None
+                else torch.as_tensor(rows, dtype=torch.long)
+            )
+
+    inter = frame.interactions
+    if before_day is not None:
+        inter = inter.loc[inter["day"].to_numpy() < int(before_day)]
+    edge_index, edge_attr = _interaction_edges(inter, frame.num_products)
+    data[INTERACTION_EDGE].edge_index = edge_index
+    data[INTERACTION_EDGE].edge_attr = edge_attr
+    data["product", "rev_interacted", "customer"].edge_index = edge_index.flip(0)
+    data["product", "rev_interacted", "customer"].edge_attr = edge_attr
+
+    seen_c = torch.zeros(frame.num_customers, dtype=torch.bool)
+    seen_p = torch.zeros(frame.num_products, dtype=torch.bool)
+    seen_c[edge_index[0]] = True
+    seen_p[edge_index[1]] = True
+    data["customer"].seen = seen_c
+    data["product"].seen = seen_p
+
+    cat = frame.products["category"].to_numpy(np.int64)
+    has = cat >= 0
+    pc = torch.tensor(np.stack([np.nonzero(has)[0], cat[has]]), dtype=torch.long)
+    data["product", "in_category", "category"].edge_index = pc
+    data["category", "has_product", "product"].edge_index = pc.flip(0)
+
+    parent = (
+        pd.to_numeric(frame.categories["parent"], errors="coerce").fillna(-1).to_numpy(np.int64)
+    )
+    has = parent >= 0
+    cc = torch.tensor(np.stack([np.nonzero(has)[0], parent[has]]), dtype=torch.long)
+    data["category", "child_of", "category"].edge_index = cc
+    data["category", "parent_of", "category"].edge_index = cc.flip(0)
+
+    brand = frame.products["brand"].to_numpy(np.int64)
+    has = brand >= 0
+    pb = torch.tensor(np.stack([np.nonzero(has)[0], brand[has]]), dtype=torch.long)
+    data["product", "made_by", "brand"].edge_index = pb
+    data["brand", "makes", "product"].edge_index = pb.flip(0)
+    return data
+
+
+def _interaction_edges(inter: pd.DataFrame, num_products: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Unique (customer, product) edges; attr = log1p(count per type), log1p(recency-weighted)."""
+    if len(inter) == 0:
+        return torch.zeros((2, 0), dtype=torch.long), torch.zeros((0, EDGE_ATTR_DIM))
+    key = inter["customer"].to_numpy(np.int64) * num_products + inter["product"].to_numpy(np.int64)
+    uniq, pos = np.unique(key, return_inverse=True)
+    attr = np.zeros((len(uniq), EDGE_ATTR_DIM))
+    counts = inter["count"].to_numpy(np.float64)
+    type_code = pd.Categorical(inter["type"], categories=list(INTERACTION_TYPES)).codes
+    known = type_code >= 0
+    np.add.at(attr, (pos[known], type_code[known]), counts[known])
+    days = day_number(inter["day"].to_numpy())
+    weight = counts * 0.5 ** ((days.max() - days) / RECENCY_HALF_LIFE_DAYS)
+    np.add.at(attr[:, -1], pos, weight)
+    edge_index = np.stack([uniq // num_products, uniq % num_products])
+    return torch.tensor(edge_index, dtype=torch.long), torch.tensor(
+        np.log1p(attr), dtype=torch.float32
+    )
+
+
+# -- pair features from history ---------------------------------------------------
+
+PAIR_FEATURES: tuple[str, ...] = (
+    *(f"pair_{t.lower()}" for t in INTERACTION_TYPES),
+    "pair_recent",
+    "customer_category",
+    "customer_category_recent",
+    "customer_category_share",
+    "customer_brand",
+    "customer_activity",
+    "product_popularity",
+    "product_popularity_recent",
+    "category_popularity_recent",
+)
+
+
+@dataclass
+class History:
+    """Interaction counts before a cut-off, looked up per (customer, product) pair.
+
+    Everything is a log1p count computed from the graph the model may see, never
+    from the pairs being scored. Built once per graph; lookups are vectorised.
+    """
+
+    num_products: int
+    pair_keys: np.ndarray  # sorted customer * num_products + product
+    pair_values: np.ndarray  # [n_pairs, 5] counts per type + recency-weighted
+    customer_category: np.ndarray  # [C, K + 1] counts; column K = unknown category
+    customer_category_recent: np.ndarray
+    customer_brand: np.ndarray  # [C, B + 1]
+    customer_activity: np.ndarray  # [C]
+    product_popularity: np.ndarray  # [P]
+    product_popularity_recent: np.ndarray
+    category_popularity_recent: np.ndarray  # [K + 1]
+    product_category: np.ndarray  # [P] row into categories, K when unknown
+    product_brand: np.ndarray  # [P] row into brands, B when unknown
+    _cache: dict[str, Any] | None = field(default=None, init=False, repr=False, compare=False)
+
+    @classmethod
+    def from_frame(cls, frame: GraphFrame, *, before_day: int | None = None) -> History:
+        inter = frame.interactions
+        if before_day is not None:
+            inter = inter.loc[inter["day"].to_numpy() < int(before_day)]
+        n_c, n_p = frame.num_customers, frame.num_products
+        n_k, n_b = len(frame.categories), len(frame.brands)
+        cat = frame.products["category"].to_numpy(np.int64)
+        cat = np.where(cat < 0, n_k, cat)
+        brand = frame.products["brand"].to_numpy(np.int64)
+        brand = np.where(brand < 0, n_b, brand)
+
+        c = inter["customer"].to_numpy(np.int64)
+        p = inter["product"].to_numpy(np.int64)
+        counts = inter["count"].to_numpy(np.float64)
+        if len(inter):
+            days = day_number(inter["day"].to_numpy())
+            last = day_number(before_day)[0] - 1 if before_day is not None else days.max()
+            recent = counts * 0.5 ** ((last - days) / RECENCY_HALF_LIFE_DAYS)
+        else:
+            recent = counts
+        key = c * n_p + p
+        uniq, pos = np.unique(key, return_inverse=True)
+        values = np.zeros((len(uniq), len(INTERACTION_TYPES) + 1))
+        code = pd.Categorical(inter["type"], categories=list(INTERACTION_TYPES)).codes
+        known = code >= 0
+        np.add.at(values, (pos[known], code[known]), counts[known])
+        np.add.at(values[:, -1], pos, recent)
+
+        cust_cat = np.zeros((n_c, n_k + 1))
+        np.add.at(cust_cat, (c, cat[p]), counts)
+        cust_cat_recent = np.zeros((n_c, n_k + 1))
+        np.add.at(cust_cat_recent, (c, cat[p]), recent)
+        cust_brand = np.zeros((n_c, n_b + 1))
+        np.add.at(cust_brand, (c, brand[p]), counts)
+        cust_brand[:, n_b] = 0.0  # "unknown brand" is not an affinity
+        activity = np.bincount(c, weights=counts, minlength=n_c)
+        pop = np.bincount(p, weights=counts, minlength=n_p)
+        pop_recent = np.bincount(p, weights=recent, minlength=n_p)
+        cat_recent = np.bincount(cat[p], weights=recent, minlength=n_k + 1)
+        return cls(
+            num_products=n_p,
+            pair_keys=uniq,
+            pair_values=values,
+            customer_category=cust_cat,
+            customer_category_recent=cust_cat_recent,
+            customer_brand=cust_brand,
+            customer_activity=activity,
+            product_popularity=pop,
+            product_popularity_recent=pop_recent,
+            category_popularity_recent=cat_recent,
+            product_category=cat,
+            product_brand=brand,
+        )
+
+    def _tables(self) -> dict[str, Any]:
+        """log1p'd float32 lookup tables and a hash index of the pair keys, built once:
+        scoring is then gathers only (the graph-free student's latency depends on it)."""
+        if self._cache is None:
+            share = self.customer_category / np.maximum(self.customer_activity, 1.0)[:, None] * 10.0
+
+            def log32(a: np.ndarray) -> np.ndarray:
+                return np.log1p(a).astype(np.float32)
+
+            self._cache = {
+                "index": pd.Index(self.pair_keys),
+                "pair": log32(self.pair_values),
+                "cc": log32(self.customer_category),
+                "ccr": log32(self.customer_category_recent),
+                "share": log32(share),
+                "cb": log32(self.customer_brand),
+                "act": log32(self.customer_activity),
+                "pop": log32(self.product_popularity),
+                "popr": log32(self.product_popularity_recent),
+                "catr": log32(self.category_popularity_recent),
+            }
+        return self._cache
+
+    def pair_features(self, customers: np.ndarray, products: np.ndarray) -> torch.Tensor:
+        """log1p of each feature of :data:`PAIR_FEATURES`.
+
+        Shapes: customers, products [N] row indices -> [N, len(PAIR_FEATURES)] float32.
+        """
+        customers = np.asarray(customers, np.int64)
+        products = np.asarray(products, np.int64)
+        t = self._tables()
+        n_pair = self.pair_values.shape[1]
+        out = np.zeros((len(customers), len(PAIR_FEATURES)), np.float32)
+        pos = t["index"].get_indexer(customers * self.num_products + products)
+        hit = pos >= 0
+        out[hit, :n_pair] = t["pair"][pos[hit]]
+        cat = self.product_category[products]
+        out[:, n_pair] = t["cc"][customers, cat]
+        out[:, n_pair + 1] = t["ccr"][customers, cat]
+        out[:, n_pair + 2] = t["share"][customers, cat]
+        out[:, n_pair + 3] = t["cb"][customers, self.product_brand[products]]
+        out[:, n_pair + 4] = t["act"][customers]
+        out[:, n_pair + 5] = t["pop"][products]
+        out[:, n_pair + 6] = t["popr"][products]
+        out[:, n_pair + 7] = t["catr"][cat]
+        return torch.from_numpy(out)
+
+    def pair_features_grid(self, customers: np.ndarray) -> torch.Tensor:
+        """Every product for each customer, as :meth:`pair_features` would give it.
+
+        Shapes: customers [C] -> [C, P, len(PAIR_FEATURES)] float32 (C small: memory).
+        """
+        customers = np.asarray(customers, np.int64)
+        n_c, n_p = len(customers), self.num_products
+        pair = np.zeros((n_c, n_p, self.pair_values.shape[1]))
+        lo = np.searchsorted(self.pair_keys, customers * n_p)
+        hi = np.searchsorted(self.pair_keys, (customers + 1) * n_p)
+        for row, (a, b) in enumerate(zip(lo, hi, strict=True)):
+            pair[row, self.pair_keys[a:b] - customers[row] * n_p] = self.pair_values[a:b]
+        cat, brand = self.product_category, self.product_brand
+        cc = self.customer_category[customers][:, cat]
+        activity = self.customer_activity[customers][:, None]
+        ones = np.ones((n_c, 1))
+        columns = [
+            pair,
+            cc[..., None],
+            self.customer_category_recent[customers][:, cat][..., None],
+            (cc / np.maximum(activity, 1.0))[..., None] * 10.0,
+            self.customer_brand[customers][:, brand][..., None],
+            np.broadcast_to(activity, (n_c, n_p))[..., None],
+            (ones * self.product_popularity[None, :])[..., None],
+            (ones * self.product_popularity_recent[None, :])[..., None],
+            (ones * self.category_popularity_recent[cat][None, :])[..., None],
+        ]
+        out = np.concatenate(columns, axis=2)
+        return torch.tensor(np.log1p(out), dtype=torch.float32)

@@ -1,0 +1,445 @@
+"""The comparison: teacher, distilled and no-KD students, heuristic; same split, several seeds."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+from torch import Tensor
+from torch_geometric.data import HeteroData
+from tqdm.auto import tqdm
+
+from distill.artifact import LoadedModel, build_model, save_artifact
+from distill.config import RunConfig, StudentConfig, TeacherConfig
+from distill.data import FeatureEncoder, History, build_graph
+from distill.metrics import (
+    agreement,
+    auc,
+    average_precision,
+    count_parameters,
+    median_latency_ms,
+    rank_rows,
+    state_dict_bytes,
+)
+from distill.models import STUDENTS, LinkPredictor
+from distill.predict import scoring_logits
+from distill.report import write_report
+from distill.tasks import (
+    IGNORE,
+    Snapshot,
+    ids_to_rows,
+    link_snapshots,
+    make_pairs,
+    prediction_snapshot,
+)
+from distill.train import score_snapshot, train_link_model
+from kgstore.graphframe import GraphFrame, normalize_id
+
+RANK_CHUNK = 16
+
+EVAL_PAIR_COLUMNS = ("customer_id", "product_id", "label", "split")
+
+
+def read_eval_pairs(path: str | Path) -> pd.DataFrame:
+    """Labelled pairs (EComm ``ecomm_edge_val_lr_train_test.txt``): tab-separated, no header,
+    columns customer id, product id, label (1/0), split (0 validation positives,
+    1 train/validation, 2 TEST). Ids are normalised like GraphFrame ids."""
+    table = pd.read_csv(
+        path, sep="\t", header=None, names=list(EVAL_PAIR_COLUMNS), dtype=str, keep_default_na=False
+    )
+    if table.empty:
+        raise ValueError(f"{path}: no labelled pairs")
+    bad = ~table["label"].isin(["0", "1"])
+    if bad.any():
+        line = int(np.nonzero(bad.to_numpy())[0][0]) + 1
+        raise ValueError(f"{path}:{line}: label must be 0 or 1, got {table['label'][line - 1]!r}")
+    return pd.DataFrame(
+        {
+            "customer_id": [normalize_id(v) for v in table["customer_id"]],
+            "product_id": [normalize_id(v) for v in table["product_id"]],
+            "label": table["label"].astype(np.int64),
+            "split": table["split"].astype(np.int64),
+        }
+    )
+
+
+@dataclass
+class EvalContext:
+    """Everything the models of one evaluation share (same graph, same split)."""
+
+    frame: GraphFrame
+    encoder: FeatureEncoder
+    snapshots: list[Snapshot]
+    candidates: Snapshot | None
+    val: Snapshot
+    test: Snapshot
+    cold: np.ndarray  # [n_test] bool: test product has no training interaction
+    rank_customers: np.ndarray  # customer rows ranked over all products
+    rank_positives: list[np.ndarray]
+    rank_exclude: list[np.ndarray] | None
+    latency_customers: np.ndarray
+    latency_products: np.ndarray
+
+
+def _pair_snapshot(
+    frame: GraphFrame, graph: HeteroData, history: History, pairs: pd.DataFrame
+) -> Snapshot:
+    c = ids_to_rows(frame.customer_index(), pairs["customer_id"].tolist(), "customer")
+    p = ids_to_rows(frame.product_index(), pairs["product_id"].tolist(), "product")
+    return Snapshot(graph, history, make_pairs(history, c, p, pairs["label"].to_numpy()), None)
+
+
+def prepare(frame: GraphFrame, pairs: pd.DataFrame, config: RunConfig) -> EvalContext:
+    rng = np.random.default_rng(config.train.seed)
+    encoder = FeatureEncoder.fit(frame)
+    snapshots = link_snapshots(frame, encoder, config.task, config.kd, rng)
+    labelled = sum(int((s.pairs.labels != IGNORE).sum()) for s in snapshots)
+    count = round(config.kd.candidates_per_pair * labelled)
+    candidates = prediction_snapshot(frame, encoder, config.kd, count, rng) if count > 0 else None
+    graph = candidates.graph if candidates is not None else build_graph(frame, encoder)
+    history = candidates.history if candidates is not None else History.from_frame(frame)
+    ev = config.eval
+    val_pairs = pairs.loc[pairs["split"] == ev.val_split]
+    test_pairs = pairs.loc[pairs["split"] == ev.test_split]
+    if val_pairs["label"].nunique() < 2 or test_pairs["label"].nunique() < 2:
+        raise ValueError(
+            f"validation split {ev.val_split} and test split {ev.test_split} need both labels"
+        )
+    val = _pair_snapshot(frame, graph, history, val_pairs)
+    test = _pair_snapshot(frame, graph, history, test_pairs)
+    cold = ~graph["product"].seen[test.pairs.products].numpy()
+
+    pos = test_pairs.loc[test_pairs["label"] == 1]
+    pos_c = ids_to_rows(frame.customer_index(), pos["customer_id"].tolist(), "customer")
+    pos_p = ids_to_rows(frame.product_index(), pos["product_id"].tolist(), "product")
+    customers = np.unique(pos_c)
+    if ev.rank_customers > 0 and len(customers) > ev.rank_customers:
+        customers = np.sort(rng.choice(customers, ev.rank_customers, replace=False))
+    positives = [pos_p[pos_c == c] for c in customers]
+    exclude = None
+    if ev.exclude_seen:
+        n_p = frame.num_products
+        lo = np.searchsorted(history.pair_keys, customers * n_p)
+        hi = np.searchsorted(history.pair_keys, (customers + 1) * n_p)
+        exclude = [
+            history.pair_keys[a:b] - c * n_p for a, b, c in zip(lo, hi, customers, strict=True)
+        ]
+    lat_rng = np.random.default_rng(12345)
+    return EvalContext(
+        frame=frame,
+        encoder=encoder,
+        snapshots=snapshots,
+        candidates=candidates,
+        val=val,
+        test=test,
+        cold=cold,
+        rank_customers=customers,
+        rank_positives=positives,
+        rank_exclude=exclude,
+        latency_customers=lat_rng.integers(0, frame.num_customers, ev.latency_pairs),
+        latency_products=lat_rng.integers(0, frame.num_products, ev.latency_pairs),
+    )
+
+
+def _quality(
+    ctx: EvalContext, test_scores: np.ndarray, grid: Callable[[np.ndarray], np.ndarray], k: int
+) -> dict[str, Any]:
+    y = ctx.test.pairs.labels.numpy()
+    out: dict[str, Any] = {"auc": auc(y, test_scores), "ap": average_precision(y, test_scores)}
+    recalls, ndcgs, rrs = [], [], []
+    for start in range(0, len(ctx.rank_customers), RANK_CHUNK):
+        rows = ctx.rank_customers[start : start + RANK_CHUNK]
+        part = rank_rows(
+            grid(rows),
+            ctx.rank_positives[start : start + RANK_CHUNK],
+            k,
+            ctx.rank_exclude[start : start + RANK_CHUNK] if ctx.rank_exclude is not None else None,
+        )
+        recalls += part[0]
+        ndcgs += part[1]
+        rrs += part[2]
+    out[f"recall@{k}"] = float(np.mean(recalls)) if recalls else float("nan")
+    out[f"ndcg@{k}"] = float(np.mean(ndcgs)) if ndcgs else float("nan")
+    out["mrr"] = float(np.mean(rrs)) if rrs else float("nan")
+    cold = ctx.cold
+    out["cold_start"] = {
+        "auc": auc(y[cold], test_scores[cold]) if cold.any() else float("nan"),
+        "ap": average_precision(y[cold], test_scores[cold]) if cold.any() else float("nan"),
+        "n": int(cold.sum()),
+    }
+    return out
+
+
+def heuristic_result(ctx: EvalContext, k: int) -> dict[str, Any]:
+    """Customer-to-leaf-category affinity: the customer's training interactions in the
+    product's leaf category (ties broken by nothing; what one Cypher query knows)."""
+    history = ctx.val.history
+    pairs = ctx.test.pairs
+    cat = history.product_category
+    scores = history.customer_category[pairs.customers.numpy(), cat[pairs.products.numpy()]]
+
+    def grid(rows: np.ndarray) -> np.ndarray:
+        return history.customer_category[rows][:, cat]
+
+    result = _quality(ctx, scores, grid, k)
+    result.update(params=0, bytes=0, latency_ms_100k=float("nan"))
+    return result
+
+
+def _model_result(
+    ctx: EvalContext, model: LinkPredictor, k: int, teacher_test: np.ndarray | None
+) -> dict[str, Any]:
+    scorer_graph, history = ctx.test.graph, ctx.test.history
+    test_logits = score_snapshot(model, ctx.test).numpy()
+    embeddings = None if model.graph_free else model.embeddings(scorer_graph)
+
+    def grid(rows: np.ndarray) -> np.ndarray:
+        return _grid_logits(model, scorer_graph, history, rows, embeddings).numpy()
+
+    with torch.no_grad():
+        result = _quality(ctx, test_logits, grid, k)
+    if teacher_test is not None:
+        result["agreement"] = agreement(teacher_test, test_logits)
+    return result
+
+
+def _grid_logits(
+    model: LinkPredictor, graph: HeteroData, history: History, rows: np.ndarray, embeddings: Any
+) -> Tensor:
+    with torch.no_grad():
+        f = history.pair_features_grid(rows)
+        n_c, n_p = f.shape[0], f.shape[1]
+        if embeddings is not None:
+            z_c, z_p = embeddings[0][torch.as_tensor(rows)], embeddings[1]
+        else:
+            z_c, z_p = model.embeddings(graph)
+            z_c = z_c[torch.as_tensor(rows)]
+        zc = z_c[:, None, :].expand(n_c, n_p, -1).reshape(n_c * n_p, -1)
+        zp = z_p[None, :, :].expand(n_c, n_p, -1).reshape(n_c * n_p, -1)
+        return model.decoder(zc, zp, f.reshape(n_c * n_p, -1)).reshape(n_c, n_p)
+
+
+def _cost(ctx: EvalContext, model: LinkPredictor, runs: int) -> dict[str, Any]:
+    graph, history = ctx.test.graph, ctx.test.history
+
+    def run() -> Tensor:
+        return scoring_logits(model, graph, history, ctx.latency_customers, ctx.latency_products)
+
+    return {
+        "params": count_parameters(model),
+        "bytes": state_dict_bytes(model),
+        "latency_ms_100k": median_latency_ms(run, runs=runs),
+    }
+
+
+def _spec(config: TeacherConfig | StudentConfig) -> dict[str, Any]:
+    if isinstance(config, TeacherConfig):
+        return {
+            "kind": config.conv,
+            "hidden": config.hidden,
+            "heads": config.heads,
+            "layers": config.layers,
+            "dropout": config.dropout,
+            "customer_id_dim": config.customer_id_dim,
+            "product_id_dim": config.product_id_dim,
+            "decoder": config.decoder,
+            "pair_hidden": config.pair_hidden,
+        }
+    return {
+        "kind": config.kind,
+        "hidden": config.hidden,
+        "heads": config.heads,
+        "layers": config.layers,
+        "dropout": config.dropout,
+        "customer_id_dim": config.customer_id_dim,
+        "product_id_dim": config.product_id_dim,
+        "decoder": config.decoder,
+        "pair_hidden": config.pair_hidden,
+    }
+
+
+def _mean_over_seeds(per_seed: list[dict[str, Any]]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in per_seed[0].items():
+        if isinstance(value, dict):
+            out[key] = {
+                k: (float(np.mean([s[key][k] for s in per_seed])) if k != "n" else value[k])
+                for k in value
+            }
+        elif isinstance(value, (int, float)):
+            out[key] = float(np.mean([s[key] for s in per_seed]))
+    return out
+
+
+@dataclass
+class EvaluationResult:
+    """``report`` is what ``report.json`` holds; ``artifacts`` name -> saved path."""
+
+    report: dict[str, Any]
+    artifacts: dict[str, Path] = field(default_factory=dict)
+    seconds: float = 0.0
+
+
+def evaluate_link_prediction(
+    frame: GraphFrame,
+    pairs: pd.DataFrame,
+    config: RunConfig | None = None,
+    out_dir: str | Path | None = None,
+) -> EvaluationResult:
+    """Train the teacher once; each student distilled and not (same seeds, same pairs);
+    the heuristic; evaluate all on ``pairs`` split ``config.eval.test_split`` (model
+    selection on ``val_split`` only). Writes ``report.json``, ``report.md``, a PNG and
+    artifacts under ``out_dir`` when given."""
+    config = config or RunConfig()
+    start = time.perf_counter()
+    torch.set_num_threads(max(1, config.train.threads))
+    ev = config.eval
+    say = _say(config.train.progress)
+    ctx = prepare(frame, pairs, config)
+    say(
+        f"prepared {len(ctx.snapshots)} snapshots, "
+        f"{sum(len(s.pairs) for s in ctx.snapshots)} training pairs, "
+        f"{len(ctx.candidates.pairs) if ctx.candidates else 0} extra candidates "
+        f"({time.perf_counter() - start:.0f}s)"
+    )
+    models: dict[str, Any] = {"heuristic": heuristic_result(ctx, ev.k)}
+    models["heuristic"]["per_seed"] = []
+    artifacts: dict[str, Path] = {}
+    out = Path(out_dir) if out_dir is not None else None
+
+    teacher_cfg = config.teacher
+    teacher_spec = _spec(teacher_cfg)
+    teacher = build_model(teacher_spec, ctx.encoder, frame.num_customers, frame.num_products)
+    trained = train_link_model(
+        teacher,
+        ctx.snapshots,
+        ctx.val,
+        lr=teacher_cfg.lr,
+        weight_decay=teacher_cfg.weight_decay,
+        epochs=teacher_cfg.epochs,
+        train=config.train,
+        desc="teacher",
+    )
+    teacher_test = score_snapshot(teacher, ctx.test).numpy()
+    t_result = _model_result(ctx, teacher, ev.k, None)
+    t_result.update(_cost(ctx, teacher, ev.latency_runs))
+    t_result.update(
+        val_auc=trained.best_val, best_epoch=trained.best_epoch, train_seconds=trained.seconds
+    )
+    t_result["per_seed"] = [{k: v for k, v in t_result.items() if k != "per_seed"}]
+    models["teacher"] = t_result
+    say(
+        f"teacher: val AUC {trained.best_val:.4f}, "
+        f"test AUC {t_result['auc']:.4f} ({trained.seconds:.0f}s)"
+    )
+    if out is not None:
+        artifacts["teacher"] = save_artifact(
+            out / "artifacts" / "teacher.pt",
+            _loaded("teacher", teacher, teacher_spec, ctx, t_result),
+        )
+
+    kd_snapshots = ctx.snapshots + ([ctx.candidates] if ctx.candidates is not None else [])
+    teacher_logits = [score_snapshot(teacher, s) for s in kd_snapshots]
+    for name in ev.students:
+        if name not in STUDENTS:
+            raise KeyError(f"unknown student {name!r}; registered: {sorted(STUDENTS)}")
+        s_cfg = config.student(name)
+        spec = _spec(s_cfg)
+        for distil in (True, False):
+            label = name if distil else f"{name}_no_kd"
+            per_seed: list[dict[str, Any]] = []
+            best: tuple[float, LinkPredictor | None, dict[str, Any]] = (-1.0, None, {})
+            for seed in ev.seeds:
+                model = build_model(spec, ctx.encoder, frame.num_customers, frame.num_products)
+                trained = train_link_model(
+                    model,
+                    kd_snapshots if distil else ctx.snapshots,
+                    ctx.val,
+                    lr=s_cfg.lr,
+                    weight_decay=s_cfg.weight_decay,
+                    epochs=s_cfg.epochs,
+                    train=replace(config.train, seed=seed),
+                    teacher_logits=teacher_logits if distil else None,
+                    kd=config.kd if distil else None,
+                    desc=f"{label} seed {seed}",
+                )
+                result = _model_result(ctx, model, ev.k, teacher_test)
+                result.update(
+                    seed=seed,
+                    val_auc=trained.best_val,
+                    best_epoch=trained.best_epoch,
+                    train_seconds=trained.seconds,
+                )
+                per_seed.append(result)
+                if trained.best_val > best[0]:
+                    best = (trained.best_val, model, result)
+                say(
+                    f"{label} seed {seed}: val AUC {trained.best_val:.4f}, "
+                    f"test AUC {result['auc']:.4f} ({trained.seconds:.0f}s)"
+                )
+            entry = _mean_over_seeds(per_seed)
+            entry.pop("seed", None)
+            best_model = best[1]
+            assert best_model is not None
+            entry.update(_cost(ctx, best_model, ev.latency_runs))
+            entry["per_seed"] = per_seed
+            models[label] = entry
+            if out is not None:
+                artifacts[label] = save_artifact(
+                    out / "artifacts" / f"{label}.pt",
+                    _loaded(label, best_model, spec, ctx, {**best[2], **_cost_keys(entry)}),
+                )
+
+    seconds = time.perf_counter() - start
+    report: dict[str, Any] = {
+        "models": models,
+        "default_student": ev.default_student,
+        "config": _plain_config(config),
+        "data": {
+            **frame.summary(),
+            "test_pairs": len(ctx.test.pairs),
+            "test_cold_pairs": int(ctx.cold.sum()),
+            "rank_customers": len(ctx.rank_customers),
+        },
+        "seconds": seconds,
+    }
+    if out is not None:
+        write_report(report, out)
+    return EvaluationResult(report=report, artifacts=artifacts, seconds=seconds)
+
+
+def _loaded(
+    name: str, model: LinkPredictor, spec: dict[str, Any], ctx: EvalContext, metrics: dict[str, Any]
+) -> LoadedModel:
+    return LoadedModel(
+        name=name,
+        model=model,
+        spec=spec,
+        encoder=ctx.encoder,
+        customer_ids=ctx.frame.customers["id"].tolist(),
+        product_ids=ctx.frame.products["id"].tolist(),
+        metrics={k: v for k, v in metrics.items() if k != "per_seed"},
+    )
+
+
+def _cost_keys(entry: dict[str, Any]) -> dict[str, Any]:
+    return {k: entry[k] for k in ("params", "bytes", "latency_ms_100k")}
+
+
+def _plain_config(config: RunConfig) -> dict[str, Any]:
+    return json.loads(json.dumps(asdict(config), default=list))
+
+
+def _say(progress: bool) -> Callable[[str], None]:
+    def say(message: str) -> None:
+        if progress:
+            tqdm.write(message)
+
+    return say

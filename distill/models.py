@@ -1,0 +1,452 @@
+"""Teacher and students for link prediction and node classification, PyG style.
+
+- :class:`NodeEncoder`: one node type's features (numerics, categorical embeddings)
+  plus an optional learnable id embedding, used only for nodes ``seen`` in training.
+- :class:`HeteroGNN`: per-relation ``GATConv`` / ``GATv2Conv`` / ``SAGEConv`` /
+  ``GraphConv`` combined by ``HeteroConv``, with a skip connection per layer.
+- :class:`FeatureMLP`: the graph-free encoder (GLNN idea): no neighbour fetching,
+  so an unseen product is embedded from category, brand and price alone.
+- :class:`PairDecoder`: ``dot`` (inner product + a small MLP on pair features) or
+  ``mlp`` (an MLP on ``[z_c * z_p, z_c, z_p, pair features]``).
+- :class:`LinkPredictor` and :class:`NodeClassifier` put an encoder and a head together.
+
+``STUDENTS`` maps registry names to builders of students.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+from torch_geometric.data import HeteroData
+from torch_geometric.nn import GATConv, GATv2Conv, GraphConv, HeteroConv, SAGEConv
+
+from distill.data import EDGE_ATTR_DIM, EDGE_TYPES, INTERACTION_EDGE, NODE_TYPES
+
+CONVS: tuple[str, ...] = ("gat", "gatv2", "sage", "graphconv")
+
+
+class NodeEncoder(nn.Module):
+    """Features (and optionally a learnt id vector) of one node type -> ``out_dim``.
+
+    Args:
+        num_dim: width of ``x_num``.
+        cat_cardinalities: vocabulary size of each ``x_cat`` column (0 = unknown).
+        out_dim: output width.
+        num_nodes: rows that may own an id embedding (0 with ``id_dim=0``).
+        id_dim: id embedding width; 0 turns id embeddings off.
+
+    Shapes:
+        x_num [N, num_dim], x_cat [N, C], index [N] (rows, for ids), seen [N] bool
+        -> [N, out_dim]
+    """
+
+    def __init__(
+        self,
+        *,
+        num_dim: int,
+        cat_cardinalities: list[int],
+        out_dim: int,
+        num_nodes: int = 0,
+        id_dim: int = 0,
+    ) -> None:
+        super().__init__()
+        self.num = nn.Linear(num_dim, out_dim)
+        self.cats = nn.ModuleList(nn.Embedding(card, out_dim) for card in cat_cardinalities)
+        self.ids = nn.Embedding(num_nodes, id_dim) if id_dim > 0 and num_nodes > 0 else None
+        self.id_proj = nn.Linear(id_dim, out_dim, bias=False) if self.ids is not None else None
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        self.num.reset_parameters()
+        for emb in self.cats:
+            nn.init.normal_(emb.weight, std=0.1)
+        if self.ids is not None and self.id_proj is not None:
+            nn.init.normal_(self.ids.weight, std=0.1)
+            self.id_proj.reset_parameters()
+
+    def forward(
+        self,
+        x_num: Tensor,
+        x_cat: Tensor,
+        index: Tensor | None = None,
+        seen: Tensor | None = None,
+    ) -> Tensor:
+        out = self.num(x_num)
+        for j, emb in enumerate(self.cats):
+            out = out + emb(x_cat[:, j])
+        if self.ids is not None and self.id_proj is not None and index is not None:
+            known = (index >= 0) & (index < self.ids.num_embeddings)
+            if seen is not None:
+                known = known & seen
+            safe = torch.where(known, index, torch.zeros_like(index))
+            vec = self.ids(safe) * known.unsqueeze(-1).to(out.dtype)
+            out = out + self.id_proj(vec)
+        return out
+
+
+def _node_encoders(
+    dims: dict[str, tuple[int, list[int]]],
+    num_nodes: dict[str, int],
+    out_dim: int,
+    id_dims: dict[str, int],
+) -> nn.ModuleDict:
+    return nn.ModuleDict(
+        {
+            t: NodeEncoder(
+                num_dim=dims[t][0],
+                cat_cardinalities=dims[t][1],
+                out_dim=out_dim,
+                num_nodes=num_nodes.get(t, 0),
+                id_dim=id_dims.get(t, 0),
+            )
+            for t in dims
+        }
+    )
+
+
+def _encode_nodes(
+    encoders: nn.ModuleDict, data: HeteroData, node_types: tuple[str, ...]
+) -> dict[str, Tensor]:
+    out = {}
+    for t in node_types:
+        store = data[t]
+        n = store.x_num.size(0)
+        out[t] = encoders[t](store.x_num, store.x_cat, _id_rows(store, n), store.get("seen"))
+    return out
+
+
+def _id_rows(store: Any, n: int) -> Tensor:
+    rows = store.get("id_row")
+    return torch.arange(n) if rows is None else rows
+
+
+class HeteroGNN(nn.Module):
+    """Heterogeneous message passing over every relation of :data:`distill.data.EDGE_TYPES`.
+
+    Each layer: ``h_t <- dropout(elu(HeteroConv(h)_t + W_t h_t))``; the interaction
+    relations use their edge attributes when the convolution accepts them (GAT).
+
+    Args:
+        dims: node type -> (``x_num`` width, categorical cardinalities).
+        num_nodes: node type -> rows that may own an id embedding.
+        conv: ``gat`` | ``gatv2`` | ``sage`` | ``graphconv``.
+        hidden: width of every node representation (divisible by ``heads`` for GAT).
+        heads: attention heads (GAT only).
+        layers: message-passing layers.
+        dropout: feature dropout (attention dropout is half of it).
+        id_dims: node type -> id embedding width (missing or 0: none).
+
+    Shapes:
+        data: ``HeteroData`` from :func:`distill.data.build_graph`
+        -> dict node type -> [N_t, hidden]
+    """
+
+    def __init__(
+        self,
+        *,
+        dims: dict[str, tuple[int, list[int]]],
+        num_nodes: dict[str, int],
+        conv: str = "gat",
+        hidden: int = 64,
+        heads: int = 4,
+        layers: int = 2,
+        dropout: float = 0.2,
+        id_dims: dict[str, int] | None = None,
+    ) -> None:
+        super().__init__()
+        if conv not in CONVS:
+            raise ValueError(f"conv must be one of {CONVS}, got {conv!r}")
+        if conv in ("gat", "gatv2") and hidden % heads:
+            raise ValueError(f"hidden ({hidden}) must be divisible by heads ({heads})")
+        self.dropout = dropout
+        self.encoders = _node_encoders(dims, num_nodes, hidden, id_dims or {})
+        self.convs = nn.ModuleList()
+        self.skips = nn.ModuleList()
+        for _ in range(layers):
+            relations = {}
+            for et in EDGE_TYPES:
+                relations[et] = _make_conv(conv, hidden, heads, dropout, et)
+            self.convs.append(HeteroConv(relations, aggr="sum"))
+            self.skips.append(nn.ModuleDict({t: nn.Linear(hidden, hidden) for t in NODE_TYPES}))
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        for enc in self.encoders.values():
+            enc.reset_parameters()
+        for hetero in self.convs:
+            hetero.reset_parameters()
+        for skip in self.skips:
+            for lin in skip.values():
+                lin.reset_parameters()
+
+    def forward(self, data: HeteroData) -> dict[str, Tensor]:
+        h = _encode_nodes(self.encoders, data, NODE_TYPES)
+        edge_index = {et: data[et].edge_index for et in EDGE_TYPES}
+        edge_attr = {et: data[et].edge_attr for et in EDGE_TYPES if "edge_attr" in data[et]}
+        for hetero, skip in zip(self.convs, self.skips, strict=True):
+            kwargs: dict[str, Any] = {}
+            if any(isinstance(c, (GATConv, GATv2Conv)) for c in hetero.convs.values()):
+                kwargs["edge_attr_dict"] = edge_attr
+            msg = hetero(h, edge_index, **kwargs)
+            h = {
+                t: nn.functional.dropout(
+                    nn.functional.elu(msg.get(t, 0.0) + skip[t](h[t])),
+                    p=self.dropout,
+                    training=self.training,
+                )
+                for t in h
+            }
+        return h
+
+
+def _make_conv(
+    conv: str, hidden: int, heads: int, dropout: float, et: tuple[str, str, str]
+) -> nn.Module:
+    interaction = et[1] in (INTERACTION_EDGE[1], "rev_interacted")
+    edge_dim = EDGE_ATTR_DIM if interaction else None
+    if conv == "gat":
+        return GATConv(
+            (hidden, hidden),
+            hidden // heads,
+            heads=heads,
+            add_self_loops=False,
+            dropout=dropout / 2,
+            edge_dim=edge_dim,
+        )
+    if conv == "gatv2":
+        return GATv2Conv(
+            (hidden, hidden),
+            hidden // heads,
+            heads=heads,
+            add_self_loops=False,
+            dropout=dropout / 2,
+            edge_dim=edge_dim,
+        )
+    if conv == "sage":
+        return SAGEConv((hidden, hidden), hidden, aggr="mean")
+    return GraphConv((hidden, hidden), hidden, aggr="mean")
+
+
+class FeatureMLP(nn.Module):
+    """Graph-free encoder of customers and products (GLNN): features -> MLP, no edges read.
+
+    Args:
+        dims, num_nodes, id_dims: as for :class:`HeteroGNN`.
+        hidden: output width; layers: MLP depth after the feature encoder.
+
+    Shapes:
+        data: ``HeteroData`` (only ``x_num``, ``x_cat``, ``seen`` are read)
+        -> dict with ``customer`` [N_c, hidden] and ``product`` [N_p, hidden]
+    """
+
+    node_types: tuple[str, ...] = ("customer", "product")
+
+    def __init__(
+        self,
+        *,
+        dims: dict[str, tuple[int, list[int]]],
+        num_nodes: dict[str, int],
+        hidden: int = 32,
+        layers: int = 2,
+        dropout: float = 0.1,
+        id_dims: dict[str, int] | None = None,
+    ) -> None:
+        super().__init__()
+        self.dropout = dropout
+        self.encoders = _node_encoders(
+            {t: dims[t] for t in self.node_types}, num_nodes, hidden, id_dims or {}
+        )
+        self.mlps = nn.ModuleDict(
+            {
+                t: nn.ModuleList(nn.Linear(hidden, hidden) for _ in range(max(layers - 1, 0)))
+                for t in self.node_types
+            }
+        )
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        for enc in self.encoders.values():
+            enc.reset_parameters()
+        for mlp in self.mlps.values():
+            for lin in mlp:
+                lin.reset_parameters()
+
+    def embed(
+        self, node_type: str, x_num: Tensor, x_cat: Tensor, index: Tensor, seen: Tensor | None
+    ) -> Tensor:
+        """Embed some rows only (what the graph-free path buys: no full-graph pass)."""
+        h = self.encoders[node_type](x_num, x_cat, index, seen)
+        for lin in self.mlps[node_type]:
+            h = nn.functional.dropout(nn.functional.elu(h), p=self.dropout, training=self.training)
+            h = lin(h)
+        return h
+
+    def forward(self, data: HeteroData) -> dict[str, Tensor]:
+        out = {}
+        for t in self.node_types:
+            store = data[t]
+            n = store.x_num.size(0)
+            out[t] = self.embed(t, store.x_num, store.x_cat, _id_rows(store, n), store.get("seen"))
+        return out
+
+
+class PairDecoder(nn.Module):
+    """Scores (customer, product) pairs; returns one logit per pair.
+
+    ``dot``: ``z_c . z_p + MLP(f)``; ``mlp``: ``MLP([z_c * z_p, z_c, z_p, f])``. The
+    two-class distribution of a pair is ``softmax([0, logit])``.
+
+    Shapes:
+        z_c [N, D], z_p [N, D], f [N, F] -> [N]
+    """
+
+    def __init__(self, *, dim: int, pair_dim: int, kind: str = "dot", hidden: int = 16) -> None:
+        super().__init__()
+        if kind not in ("dot", "mlp"):
+            raise ValueError(f"decoder must be 'dot' or 'mlp', got {kind!r}")
+        self.kind = kind
+        in_dim = pair_dim if kind == "dot" else 3 * dim + pair_dim
+        self.mlp = nn.Sequential(nn.Linear(in_dim, hidden), nn.ReLU(), nn.Linear(hidden, 1))
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        for module in self.mlp:
+            if isinstance(module, nn.Linear):
+                module.reset_parameters()
+
+    def forward(self, z_c: Tensor, z_p: Tensor, f: Tensor) -> Tensor:
+        if self.kind == "dot":
+            return (z_c * z_p).sum(-1) / z_c.size(-1) ** 0.5 + self.mlp(f).squeeze(-1)
+        return self.mlp(torch.cat([z_c * z_p, z_c, z_p, f], dim=-1)).squeeze(-1)
+
+
+class LinkPredictor(nn.Module):
+    """An encoder (``HeteroGNN`` or ``FeatureMLP``) and a :class:`PairDecoder`.
+
+    Shapes:
+        data, customers [N], products [N], pair_features [N, F] -> logits [N]
+    """
+
+    def __init__(self, *, encoder: nn.Module, decoder: PairDecoder) -> None:
+        super().__init__()
+        self.encoder = encoder
+        self.decoder = decoder
+
+    @property
+    def graph_free(self) -> bool:
+        return isinstance(self.encoder, FeatureMLP)
+
+    def reset_parameters(self) -> None:
+        self.encoder.reset_parameters()  # type: ignore[operator]
+        self.decoder.reset_parameters()
+
+    def embeddings(self, data: HeteroData) -> tuple[Tensor, Tensor]:
+        h = self.encoder(data)
+        return h["customer"], h["product"]
+
+    def forward(
+        self, data: HeteroData, customers: Tensor, products: Tensor, pair_features: Tensor
+    ) -> Tensor:
+        z_c, z_p = self.embeddings(data)
+        return self.decoder(z_c[customers], z_p[products], pair_features)
+
+
+class NodeClassifier(nn.Module):
+    """An encoder and a linear head over one node type's representation.
+
+    Shapes:
+        data -> logits [N_t, num_classes]
+    """
+
+    def __init__(self, *, encoder: nn.Module, node_type: str, dim: int, num_classes: int) -> None:
+        super().__init__()
+        self.encoder = encoder
+        self.node_type = node_type
+        self.head = nn.Linear(dim, num_classes)
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        self.encoder.reset_parameters()  # type: ignore[operator]
+        self.head.reset_parameters()
+
+    def forward(self, data: HeteroData) -> Tensor:
+        return self.head(self.encoder(data)[self.node_type])
+
+
+# -- builders and the student registry -----------------------------------------------
+
+Dims = dict[str, tuple[int, list[int]]]
+
+
+def build_encoder(
+    *,
+    kind: str,
+    dims: Dims,
+    num_nodes: dict[str, int],
+    hidden: int,
+    heads: int = 1,
+    layers: int = 2,
+    dropout: float = 0.1,
+    id_dims: dict[str, int] | None = None,
+) -> nn.Module:
+    """``kind``: a conv name from :data:`CONVS` (graph encoder) or ``mlp`` (graph-free)."""
+    if kind == "mlp":
+        return FeatureMLP(
+            dims=dims,
+            num_nodes=num_nodes,
+            hidden=hidden,
+            layers=layers,
+            dropout=dropout,
+            id_dims=id_dims,
+        )
+    return HeteroGNN(
+        dims=dims,
+        num_nodes=num_nodes,
+        conv=kind,
+        hidden=hidden,
+        heads=heads,
+        layers=layers,
+        dropout=dropout,
+        id_dims=id_dims,
+    )
+
+
+def build_link_predictor(
+    spec: dict[str, Any], dims: Dims, num_nodes: dict[str, int], pair_dim: int
+) -> LinkPredictor:
+    """Rebuild a link predictor from a plain spec (what artifacts store).
+
+    ``spec`` keys: kind, hidden, heads, layers, dropout, customer_id_dim, product_id_dim,
+    category_id_dim, decoder, pair_hidden.
+    """
+    id_dims = {
+        "customer": int(spec.get("customer_id_dim", 0)),
+        "product": int(spec.get("product_id_dim", 0)),
+    }
+    encoder = build_encoder(
+        kind=spec["kind"],
+        dims=dims,
+        num_nodes=num_nodes,
+        hidden=int(spec["hidden"]),
+        heads=int(spec.get("heads", 1)),
+        layers=int(spec.get("layers", 2)),
+        dropout=float(spec.get("dropout", 0.1)),
+        id_dims=id_dims,
+    )
+    decoder = PairDecoder(
+        dim=int(spec["hidden"]),
+        pair_dim=pair_dim,
+        kind=spec.get("decoder", "dot"),
+        hidden=int(spec.get("pair_hidden", 16)),
+    )
+    return LinkPredictor(encoder=encoder, decoder=decoder)
+
+
+STUDENTS: dict[str, str] = {
+    "student_gat": "gat",
+    "student_sage": "sage",
+    "student_mlp": "mlp",
+}
+"""Registry: student name -> encoder kind for :func:`build_link_predictor`."""

@@ -1,0 +1,99 @@
+"""Forward shapes of every model, and the student registry meta-test."""
+
+import pytest
+import torch
+
+from distill.data import NODE_TYPES, PAIR_FEATURES, FeatureEncoder, build_graph
+from distill.models import (
+    CONVS,
+    STUDENTS,
+    FeatureMLP,
+    HeteroGNN,
+    NodeClassifier,
+    PairDecoder,
+    build_encoder,
+    build_link_predictor,
+)
+from tests.support.tiny import planted_frame
+
+
+@pytest.fixture(scope="module")
+def setup():
+    frame = planted_frame()
+    enc = FeatureEncoder.fit(frame)
+    graph = build_graph(frame, enc, before_day=20190612)
+    dims = {t: (enc.num_dim(t), enc.cat_cardinalities(t)) for t in NODE_TYPES}
+    num_nodes = {"customer": frame.num_customers, "product": frame.num_products}
+    return frame, graph, dims, num_nodes
+
+
+@pytest.mark.parametrize("conv", CONVS)
+def test_hetero_gnn_shapes(setup, conv):
+    frame, graph, dims, num_nodes = setup
+    model = HeteroGNN(
+        dims=dims,
+        num_nodes=num_nodes,
+        conv=conv,
+        hidden=16,
+        heads=2,
+        layers=2,
+        id_dims={"customer": 4, "product": 4},
+    )
+    out = model(graph)
+    assert out["customer"].shape == (frame.num_customers, 16)
+    assert out["product"].shape == (frame.num_products, 16)
+    assert out["category"].shape == (len(frame.categories), 16)
+    model.reset_parameters()
+
+
+def test_feature_mlp_reads_no_edges(setup):
+    frame, graph, dims, num_nodes = setup
+    model = FeatureMLP(dims=dims, num_nodes=num_nodes, hidden=8, id_dims={"customer": 4})
+    model.eval()
+    before = model(graph)
+    for et in graph.edge_types:
+        graph[et].edge_index = graph[et].edge_index[:, :0]
+    after = model(graph)
+    assert before["product"].shape == (frame.num_products, 8)
+    assert torch.equal(before["product"], after["product"])
+
+
+@pytest.mark.parametrize("kind", ["dot", "mlp"])
+def test_pair_decoder_shapes(kind):
+    dec = PairDecoder(dim=8, pair_dim=len(PAIR_FEATURES), kind=kind)
+    out = dec(torch.randn(5, 8), torch.randn(5, 8), torch.randn(5, len(PAIR_FEATURES)))
+    assert out.shape == (5,)
+
+
+@pytest.mark.parametrize("name", sorted(STUDENTS))
+def test_every_registered_student_builds_scores_and_learns(setup, name):
+    _, graph, dims, num_nodes = setup
+    spec = {"kind": STUDENTS[name], "hidden": 8, "heads": 2, "layers": 2, "customer_id_dim": 4}
+    model = build_link_predictor(spec, dims, num_nodes, len(PAIR_FEATURES))
+    c = torch.tensor([0, 1, 2, 3])
+    p = torch.tensor([0, 5, 9, 11])
+    f = torch.rand(4, len(PAIR_FEATURES))
+    logits = model(graph, c, p, f)
+    assert logits.shape == (4,)
+    loss = torch.nn.functional.binary_cross_entropy_with_logits(
+        logits, torch.tensor([1.0, 0, 1, 0])
+    )
+    loss.backward()
+    grads = [q.grad for q in model.parameters() if q.grad is not None]
+    assert grads and any(g.abs().sum() > 0 for g in grads)
+    assert model.graph_free == (STUDENTS[name] == "mlp")
+
+
+def test_node_classifier_shapes(setup):
+    frame, graph, dims, num_nodes = setup
+    enc = build_encoder(kind="sage", dims=dims, num_nodes=num_nodes, hidden=8)
+    clf = NodeClassifier(encoder=enc, node_type="product", dim=8, num_classes=4)
+    assert clf(graph).shape == (frame.num_products, 4)
+
+
+def test_bad_conv_and_heads_are_rejected(setup):
+    _, _, dims, num_nodes = setup
+    with pytest.raises(ValueError, match="conv must be"):
+        HeteroGNN(dims=dims, num_nodes=num_nodes, conv="gcn2")
+    with pytest.raises(ValueError, match="divisible"):
+        HeteroGNN(dims=dims, num_nodes=num_nodes, conv="gat", hidden=10, heads=4)

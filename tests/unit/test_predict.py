@@ -1,0 +1,150 @@
+"""Artifacts round trip with weights_only=True; scoring pairs, new products, top-K."""
+
+from dataclasses import replace
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from distill.artifact import LoadedModel, build_model, load_artifact, save_artifact
+from distill.config import KDConfig, StudentConfig, TaskConfig, TrainConfig
+from distill.data import FeatureEncoder
+from distill.evaluate import _spec
+from distill.predict import Scorer
+from distill.tasks import link_snapshots
+from distill.train import train_link_model
+from kgstore.graphframe import GraphFrame
+from tests.support.tiny import planted_frame
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    frame = planted_frame()
+    enc = FeatureEncoder.fit(frame)
+    rng = np.random.default_rng(0)
+    snaps = link_snapshots(
+        frame, enc, TaskConfig(snapshots=2), KDConfig(candidates_per_pair=0), rng
+    )
+    config = StudentConfig(kind="mlp", hidden=8, customer_id_dim=4, epochs=30)
+    model = build_model(_spec(config), enc, frame.num_customers, frame.num_products)
+    train_link_model(
+        model,
+        snaps[:1],
+        snaps[1],
+        lr=0.05,
+        weight_decay=0.0,
+        epochs=30,
+        train=TrainConfig(progress=False, patience=100),
+    )
+    loaded = LoadedModel(
+        name="student_mlp",
+        model=model,
+        spec=_spec(config),
+        encoder=enc,
+        customer_ids=frame.customers["id"].tolist(),
+        product_ids=frame.products["id"].tolist(),
+        metrics={"auc": 0.5},
+    )
+    path = save_artifact(tmp_path_factory.mktemp("art") / "student_mlp.pt", loaded)
+    return frame, loaded, path
+
+
+def test_artifact_round_trip_with_weights_only(trained):
+    frame, loaded, path = trained
+    raw = torch.load(path, weights_only=True)
+    assert raw["name"] == "student_mlp" and raw["metrics"]["auc"] == 0.5
+    again = load_artifact(path)
+    for key, value in loaded.model.state_dict().items():
+        assert torch.equal(value, again.model.state_dict()[key])
+    a = Scorer(loaded, frame).score_pairs(["c1", "c2"], [1001, 1002])
+    b = Scorer(again, frame).score_pairs(["c1", "c2"], [1001, 1002])
+    assert np.allclose(a["score"], b["score"])
+
+
+def test_scores_follow_the_planted_preference(trained):
+    frame, loaded, _ = trained
+    scorer = Scorer(loaded, frame)
+    # customer c0 likes category 0 (products 1000, 1004, ...), not category 2 (1002, ...)
+    liked = scorer.score_pairs(["c0"] * 10, list(range(1000, 1040, 4)))["score"].mean()
+    other = scorer.score_pairs(["c0"] * 10, list(range(1002, 1042, 4)))["score"].mean()
+    assert liked > other
+
+
+def test_unknown_ids_raise_a_key_error_naming_them(trained):
+    frame, loaded, _ = trained
+    with pytest.raises(KeyError, match="nobody"):
+        Scorer(loaded, frame).score_pairs(["nobody"], [1000])
+    with pytest.raises(KeyError, match="424242"):
+        Scorer(loaded, frame).score_pairs(["c0"], [424242])
+
+
+def test_a_new_product_is_scored_from_its_features(trained):
+    frame, loaded, _ = trained
+    cat_of = frame.products["category"].to_numpy()
+    new = pd.DataFrame(
+        {
+            "id": [5000, 5001],
+            "price": [np.exp(1.0), np.exp(3.0)],
+            "category": [0, 2],
+            "brand": [-1, -1],
+        }
+    )
+    bigger = GraphFrame(
+        frame.customers,
+        pd.concat([frame.products, new], ignore_index=True),
+        frame.categories,
+        frame.brands,
+        frame.interactions,
+    )
+    scores = Scorer(loaded, bigger).score_pairs(["c0", "c0"], [5000, 5001])
+    assert scores["score"].between(0, 1).all()
+    assert scores["score"][0] > scores["score"][1]  # category 0 is c0's favourite
+    assert cat_of[0] == 0
+
+
+def test_top_k_ranks_excludes_seen_and_thresholds(trained):
+    frame, loaded, _ = trained
+    scorer = Scorer(loaded, frame)
+    top = scorer.top_k(["c0", "c1"], k=5, exclude_seen=True)
+    assert list(top.columns) == ["customer_id", "product_id", "score", "rank"]
+    assert len(top) == 10
+    for _, group in top.groupby("customer_id"):
+        assert group["rank"].tolist() == [1, 2, 3, 4, 5]
+        assert group["score"].is_monotonic_decreasing
+    seen = set(zip(frame.interactions["customer"], frame.interactions["product"], strict=True))
+    rows_c = frame.customer_index().get_indexer(top["customer_id"])
+    rows_p = frame.product_index().get_indexer(top["product_id"])
+    assert not any((c, p) in seen for c, p in zip(rows_c, rows_p, strict=True))
+    # the grid path and the pairwise path agree
+    pairwise = scorer.score_pairs(top["customer_id"].tolist(), top["product_id"].tolist())
+    assert np.allclose(pairwise["score"], top["score"], atol=1e-5)
+    cut = float(top["score"].median())
+    assert (scorer.top_k(["c0", "c1"], k=5, threshold=cut)["score"] >= cut).all()
+    everyone = scorer.top_k(k=2, exclude_seen=False)
+    assert len(everyone) == 2 * frame.num_customers
+
+
+def test_wrong_artifact_format_is_rejected(tmp_path):
+    torch.save({"format": "other"}, tmp_path / "x.pt")
+    with pytest.raises(ValueError, match="not a kgdistill"):
+        load_artifact(tmp_path / "x.pt")
+
+
+def test_gnn_artifact_scores_the_same_after_reload(tmp_path):
+    frame = planted_frame(customers=12, products=30)
+    enc = FeatureEncoder.fit(frame)
+    spec = _spec(replace(StudentConfig(kind="gat", hidden=8, heads=2)))
+    model = build_model(spec, enc, frame.num_customers, frame.num_products)
+    loaded = LoadedModel(
+        "student_gat",
+        model.eval(),
+        spec,
+        enc,
+        frame.customers["id"].tolist(),
+        frame.products["id"].tolist(),
+    )
+    path = save_artifact(tmp_path / "gat.pt", loaded)
+    a = Scorer(loaded, frame).score_pairs(["c3"], [1005])
+    b = Scorer(load_artifact(path), frame).score_pairs(["c3"], [1005])
+    assert a["score"][0] == pytest.approx(b["score"][0], abs=1e-6)
