@@ -59,7 +59,7 @@ test-e2e: venv
 lint: venv
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy kgstore kgdistill
+	$(BIN)/mypy kgstore kgdistill distill
 
 format: venv
 	$(BIN)/ruff format .

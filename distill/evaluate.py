@@ -341,7 +341,7 @@ def evaluate_link_prediction(
     )
     if out is not None:
         artifacts["teacher"] = save_artifact(
-            out / "artifacts" / "teacher.pt",
+            out / "models" / "teacher.pt",
             _loaded("teacher", teacher, teacher_spec, ctx, t_result),
         )
 
@@ -393,7 +393,7 @@ def evaluate_link_prediction(
             models[label] = entry
             if out is not None:
                 artifacts[label] = save_artifact(
-                    out / "artifacts" / f"{label}.pt",
+                    out / "models" / f"{label}.pt",
                     _loaded(label, best_model, spec, ctx, {**best[2], **_cost_keys(entry)}),
                 )
 

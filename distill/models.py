@@ -61,7 +61,7 @@ class NodeEncoder(nn.Module):
     def reset_parameters(self) -> None:
         self.num.reset_parameters()
         for emb in self.cats:
-            nn.init.normal_(emb.weight, std=0.1)
+            nn.init.normal_(emb.weight, std=0.1)  # type: ignore[arg-type]  # torch Module attributes are untyped
         if self.ids is not None and self.id_proj is not None:
             nn.init.normal_(self.ids.weight, std=0.1)
             self.id_proj.reset_parameters()
@@ -174,11 +174,11 @@ class HeteroGNN(nn.Module):
 
     def reset_parameters(self) -> None:
         for enc in self.encoders.values():
-            enc.reset_parameters()
+            enc.reset_parameters()  # type: ignore[operator]  # torch Module attributes are untyped
         for hetero in self.convs:
-            hetero.reset_parameters()
+            hetero.reset_parameters()  # type: ignore[operator]  # torch Module attributes are untyped
         for skip in self.skips:
-            for lin in skip.values():
+            for lin in skip.values():  # type: ignore[operator]  # torch Module attributes are untyped
                 lin.reset_parameters()
 
     def forward(self, data: HeteroData) -> dict[str, Tensor]:
@@ -187,12 +187,12 @@ class HeteroGNN(nn.Module):
         edge_attr = {et: data[et].edge_attr for et in EDGE_TYPES if "edge_attr" in data[et]}
         for hetero, skip in zip(self.convs, self.skips, strict=True):
             kwargs: dict[str, Any] = {}
-            if any(isinstance(c, (GATConv, GATv2Conv)) for c in hetero.convs.values()):
+            if any(isinstance(c, (GATConv, GATv2Conv)) for c in hetero.convs.values()):  # type: ignore[operator]  # torch Module attributes are untyped
                 kwargs["edge_attr_dict"] = edge_attr
             msg = hetero(h, edge_index, **kwargs)
             h = {
                 t: nn.functional.dropout(
-                    nn.functional.elu(msg.get(t, 0.0) + skip[t](h[t])),
+                    nn.functional.elu(msg.get(t, 0.0) + skip[t](h[t])),  # type: ignore[index]  # torch Module attributes are untyped
                     p=self.dropout,
                     training=self.training,
                 )
@@ -268,9 +268,9 @@ class FeatureMLP(nn.Module):
 
     def reset_parameters(self) -> None:
         for enc in self.encoders.values():
-            enc.reset_parameters()
+            enc.reset_parameters()  # type: ignore[operator]  # torch Module attributes are untyped
         for mlp in self.mlps.values():
-            for lin in mlp:
+            for lin in mlp:  # type: ignore[attr-defined]  # torch Module attributes are untyped
                 lin.reset_parameters()
 
     def embed(
@@ -278,7 +278,7 @@ class FeatureMLP(nn.Module):
     ) -> Tensor:
         """Embed some rows only (what the graph-free path buys: no full-graph pass)."""
         h = self.encoders[node_type](x_num, x_cat, index, seen)
-        for lin in self.mlps[node_type]:
+        for lin in self.mlps[node_type]:  # type: ignore[attr-defined]  # torch Module attributes are untyped
             h = nn.functional.dropout(nn.functional.elu(h), p=self.dropout, training=self.training)
             h = lin(h)
         return h

@@ -13,6 +13,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from distill.config import (
+    EvalConfig,
+    KDConfig,
+    RunConfig,
+    StudentConfig,
+    TaskConfig,
+    TeacherConfig,
+    TrainConfig,
+)
 from kgdistill.settings import ConfigError, build, env_layer, flag_layer, read_toml
 from kgdistill.sync import SyncConfig
 from kgstore.extract import ExtractConfig
@@ -32,6 +41,27 @@ class Config:
     extract: ExtractConfig = field(default_factory=ExtractConfig)
     predict: PredictConfig = field(default_factory=PredictConfig)
     sync: SyncConfig = field(default_factory=SyncConfig)
+    teacher: TeacherConfig = field(default_factory=TeacherConfig)
+    student_gat: StudentConfig = field(default_factory=lambda: RunConfig().student_gat)
+    student_sage: StudentConfig = field(default_factory=lambda: RunConfig().student_sage)
+    student_mlp: StudentConfig = field(default_factory=lambda: RunConfig().student_mlp)
+    kd: KDConfig = field(default_factory=KDConfig)
+    task: TaskConfig = field(default_factory=TaskConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
+
+    def run_config(self) -> RunConfig:
+        """The learning sections as the ``distill`` library's RunConfig."""
+        return RunConfig(
+            teacher=self.teacher,
+            student_gat=self.student_gat,
+            student_sage=self.student_sage,
+            student_mlp=self.student_mlp,
+            kd=self.kd,
+            task=self.task,
+            train=self.train,
+            eval=self.eval,
+        )
 
 
 def load_config(

@@ -4,7 +4,7 @@ Layout (``runs/`` under the current directory unless ``--out``/``--runs-dir``)::
 
     runs/<run_id>/report.json     metrics of every model (see distill.report)
     runs/<run_id>/report.md       the same as a table
-    runs/<run_id>/report.png      quality against latency and size
+    runs/<run_id>/quality_vs_cost.png  quality against latency and size
     runs/<run_id>/config.json     the configuration the run used
     runs/<run_id>/models/<name>.pt  artifacts: weights + config + encoder + metrics
     runs/LATEST                   the id of the newest complete run

@@ -126,7 +126,8 @@ def coerce(raw: Any, hint: Any, key: str, source: str) -> Any:
     if origin is tuple:
         items = raw
         if isinstance(raw, str):
-            items = [part.strip() for part in raw.split(",") if part.strip()]
+            text = raw.strip().removeprefix("[").removesuffix("]")
+            items = [part.strip().strip("'\"") for part in text.split(",") if part.strip()]
         if not isinstance(items, (list, tuple)):
             raise fail
         inner = args[0] if args else str
