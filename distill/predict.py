@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 import torch
 from torch import Tensor
+from tqdm.auto import tqdm
 
 from distill.artifact import LoadedModel
 from distill.data import History, build_graph
@@ -87,6 +88,7 @@ class Scorer:
         self.graph = build_graph(frame, loaded.encoder, id_rows=id_rows)
         self.history = History.from_frame(frame)
         self._embeddings: tuple[Tensor, Tensor] | None = None
+        self._product_z: Tensor | None = None
         if not isinstance(loaded.model.encoder, FeatureMLP):
             with torch.no_grad():
                 loaded.model.eval()
@@ -137,7 +139,11 @@ class Scorer:
             else:
                 assert isinstance(model.encoder, FeatureMLP)
                 z_c = _embed_rows(model.encoder, self.graph, "customer", torch.as_tensor(customers))
-                z_p = _embed_rows(model.encoder, self.graph, "product", torch.arange(n_p))
+                if self._product_z is None:  # every product, once: the same for each chunk
+                    self._product_z = _embed_rows(
+                        model.encoder, self.graph, "product", torch.arange(n_p)
+                    )
+                z_p = self._product_z
             zc = z_c[:, None, :].expand(n_c, n_p, -1).reshape(n_c * n_p, -1)
             zp = z_p[None, :, :].expand(n_c, n_p, -1).reshape(n_c * n_p, -1)
             return model.decoder(zc, zp, f.reshape(n_c * n_p, -1)).reshape(n_c, n_p)
@@ -150,12 +156,14 @@ class Scorer:
         exclude_seen: bool = True,
         threshold: float | None = None,
         batch_customers: int = 32,
+        progress: bool = False,
     ) -> pd.DataFrame:
         """The ``k`` best products per customer: (customer_id, product_id, score, rank).
 
         ``exclude_seen`` drops products the customer already interacted with;
         ``threshold`` drops scores below it (so a customer may get fewer than ``k``).
-        ``customer_ids`` defaults to every customer of the frame.
+        ``customer_ids`` defaults to every customer of the frame. ``progress`` shows a
+        bar over customers.
         """
         if customer_ids is None:
             rows = np.arange(self.frame.num_customers)
@@ -167,8 +175,12 @@ class Scorer:
         k = min(k, n_p)
         seen_keys = self.history.pair_keys
         out_c, out_p, out_s, out_r = [], [], [], []
+        bar = tqdm(
+            total=len(rows), desc="scoring", unit="customer", disable=not progress, leave=False
+        )
         for start in range(0, len(rows), batch_customers):
             chunk = rows[start : start + batch_customers]
+            bar.update(len(chunk))
             scores = torch.sigmoid(self.grid_logits(chunk)).numpy()
             if exclude_seen:
                 lo = np.searchsorted(seen_keys, chunk * n_p)
@@ -188,6 +200,7 @@ class Scorer:
             out_p.append(top[keep])
             out_s.append(top_scores[keep])
             out_r.append(ranks[keep])
+        bar.close()
         c = np.concatenate(out_c) if out_c else np.zeros(0, np.int64)
         return pd.DataFrame(
             {

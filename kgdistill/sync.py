@@ -89,7 +89,10 @@ class SyncConfig:
     """The ``[sync]`` section."""
 
     name: str = "default"  # one watermark and lock per name
-    scorer: str = ""  # "module:attribute": a Scorer, or a callable returning one
+    # "module:attribute": a Scorer, or a class/callable returning one (a class with
+    # ``from_config(config)`` gets the command's configuration). The default scores with
+    # the trained run's model (predict.run, predict.model).
+    scorer: str = "kgdistill.scoring:StudentScorer"
     lock_ttl_s: float = 900.0  # a crashed holder blocks at most this long
     overlap_s: float = 60.0  # look this far before the watermark (late commits)
     recent_days: int = 30  # "recent" interactions for new products' audience
@@ -157,8 +160,11 @@ class SyncResult:
         return f"{text}; watermark {since or 'none'} -> {until}; {self.seconds:.1f}s"
 
 
-def load_scorer(spec: str) -> Scorer:
-    """``"package.module:attribute"``: a Scorer instance, or a class/callable returning one."""
+def load_scorer(spec: str, config: Any = None) -> Scorer:
+    """``"package.module:attribute"``: a Scorer instance, or a class/callable returning one.
+
+    A target with a ``from_config`` attribute is built with ``from_config(config)``.
+    """
     module_name, sep, attr = spec.partition(":")
     if not sep or not module_name or not attr:
         raise ScorerError(
@@ -174,7 +180,10 @@ def load_scorer(spec: str) -> Scorer:
         raise ScorerError(f"scorer {spec!r}: {module_name} has no attribute {attr!r}") from None
     # A class satisfies the protocol's attribute check too: instantiate classes and factories.
     make = isinstance(target, type) or (callable(target) and not isinstance(target, Scorer))
-    scorer = target() if make else target
+    if make and config is not None and hasattr(target, "from_config"):
+        scorer = target.from_config(config)
+    else:
+        scorer = target() if make else target
     if not isinstance(scorer, Scorer):
         raise ScorerError(
             f"scorer {spec!r} is not a Scorer: it needs name, version and top_k(runner, "

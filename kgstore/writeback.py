@@ -91,6 +91,8 @@ class PredictConfig:
     """The ``[predict]`` section: what predictions look like and how they are written."""
 
     k: int = 20
+    model: str = "student"  # which model of the run predicts: "student" is its default student
+    run: str = ""  # a run id or directory; empty: the latest trained run
     min_score: float | None = None  # the model side drops rows below it; None keeps all
     exclude_seen: bool = True  # the model side leaves out products a customer interacted with
     relationship: str = "RECOMMENDED"

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import argparse
 import sys
+import warnings
 from collections.abc import Sequence
 
 from kgdistill import __version__
-from kgdistill.cli import common, load, neo4j, query, sync
+from kgdistill.cli import common, load, models, neo4j, predict, query, score, sync, train
 
-COMMANDS = (neo4j, load, query, sync)
+COMMANDS = (neo4j, load, train, predict, score, models, query, sync)
 
 EXIT_OK = 0
 EXIT_ERROR = 1
@@ -41,6 +42,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    # PyG's import calls torch.jit.script, which torch 2.15 marks deprecated: noise for users.
+    warnings.filterwarnings("ignore", message=r".*torch\.jit\.script.*", category=FutureWarning)
     parser = build_parser()
     args = parser.parse_args(argv)
     try:

@@ -83,7 +83,7 @@ def _run(args: argparse.Namespace) -> int:
             "no scorer configured: pass --scorer MODULE:ATTR or set sync.scorer "
             "(KGDISTILL_SYNC__SCORER) to the model that scores customers"
         )
-    scorer = load_scorer(config.sync.scorer)
+    scorer = load_scorer(config.sync.scorer, config)
     wait_s = None
     if args.wait:
         wait_s = args.wait_timeout if args.wait_timeout is not None else config.sync.lock_ttl_s
