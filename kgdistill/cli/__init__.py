@@ -13,9 +13,20 @@ import warnings
 from collections.abc import Sequence
 
 from kgdistill import __version__
-from kgdistill.cli import common, load, models, neo4j, predict, query, score, sync, train
+from kgdistill.cli import (
+    common,
+    load,
+    models,
+    neo4j,
+    predict,
+    query,
+    run,
+    score,
+    sync,
+    train,
+)
 
-COMMANDS = (neo4j, load, train, predict, score, models, query, sync)
+COMMANDS = (run, neo4j, load, train, predict, score, models, query, sync)
 
 EXIT_OK = 0
 EXIT_ERROR = 1

@@ -90,10 +90,19 @@ def prediction_run_id(model: str, now: datetime) -> str:
 
 
 def predict_and_write(
-    args: argparse.Namespace, config: Any, runner: Any, *, write: bool, runs_dir: Path
+    args: argparse.Namespace,
+    config: Any,
+    runner: Any,
+    *,
+    write: bool,
+    runs_dir: Path,
+    frame: Any = None,
 ) -> dict[str, Any]:
-    """Score, optionally write back; returns what --json prints (also used by `run`)."""
+    """Score, optionally write back; returns what --json prints (also used by `run`,
+    which passes the ``frame`` it just extracted)."""
     scorer = StudentScorer(config, runs_dir=runs_dir, say=lambda m: common.say(args, m))
+    if frame is not None:
+        scorer.bind(frame)
     customers = None
     if getattr(args, "customers", None):
         customers = [c.strip() for c in args.customers.split(",") if c.strip()]
