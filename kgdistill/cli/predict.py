@@ -13,9 +13,10 @@ from typing import Any
 from kgdistill.cli import common
 from kgdistill.runs import DEFAULT_RUNS_DIR
 from kgdistill.scoring import ScoreError, StudentScorer
+from kgstore import sync_state
 from kgstore.writeback import WritebackError, write_recommendations
 
-common.register_error(ScoreError, WritebackError)
+common.register_error(ScoreError, WritebackError, sync_state.LockHeld)
 
 EPILOG = """\
 what --write does:
@@ -97,12 +98,47 @@ def predict_and_write(
     write: bool,
     runs_dir: Path,
     frame: Any = None,
+    as_of: datetime | None = None,
 ) -> dict[str, Any]:
     """Score, optionally write back; returns what --json prints (also used by `run`,
-    which passes the ``frame`` it just extracted)."""
+    which passes the ``frame`` it just extracted and the database time ``as_of`` it did).
+
+    Writing every customer's recommendations is what a sync catches up to, so it moves
+    the sync's watermark to the moment the graph was read (under the sync's lock): the
+    next ``kgdistill sync`` rescores only what changed since.
+    """
     scorer = StudentScorer(config, runs_dir=runs_dir, say=lambda m: common.say(args, m))
     if frame is not None:
         scorer.bind(frame)
+    everyone_now = write and not getattr(args, "customers", None)
+    holder = None
+    if everyone_now:
+        holder = sync_state.new_holder()
+        sync_state.acquire_lock(runner, config.sync.name, holder, config.sync.lock_ttl_s)
+    try:
+        if as_of is None or frame is None:
+            as_of = sync_state.db_now(runner)
+        result = _predict(args, config, runner, scorer, write=write)
+        if holder is not None:
+            state = sync_state.read_state(runner, config.sync.name)
+            if state.watermark is None or state.watermark < as_of:
+                sync_state.advance_watermark(
+                    runner,
+                    config.sync.name,
+                    holder,
+                    as_of,
+                    result["write"]["run_id"],
+                    result["customers"],
+                )
+    finally:
+        if holder is not None:
+            sync_state.release_lock(runner, config.sync.name, holder)
+    return result
+
+
+def _predict(
+    args: argparse.Namespace, config: Any, runner: Any, scorer: StudentScorer, *, write: bool
+) -> dict[str, Any]:
     customers = None
     if getattr(args, "customers", None):
         customers = [c.strip() for c in args.customers.split(",") if c.strip()]

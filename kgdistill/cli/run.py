@@ -11,7 +11,7 @@ from typing import Any
 
 from kgdistill import pipeline, summary
 from kgdistill.cli import common, predict, train
-from kgstore import ingest
+from kgstore import ingest, sync_state
 
 EPILOG = """\
 examples:
@@ -116,6 +116,7 @@ def _run(args: argparse.Namespace) -> int:
         pairs = pipeline.ecomm_pairs()
     with common.connect(config, args) as runner:
         loaded = _load(args, runner, config)
+        as_of = sync_state.db_now(runner)
         result = pipeline.train(
             runner,
             config,
@@ -131,9 +132,16 @@ def _run(args: argparse.Namespace) -> int:
             args.customers = None
             args.out = None
             written = predict.predict_and_write(
-                args, config, runner, write=True, runs_dir=args.runs_dir, frame=result.frame
+                args,
+                config,
+                runner,
+                write=True,
+                runs_dir=args.runs_dir,
+                frame=result.frame,
+                as_of=as_of,
             )
             top = written.pop("top")
+            written = {**written.pop("write"), **written}
             example = top["customer_id"].iloc[0] if len(top) else "<id>"
     seconds = time.perf_counter() - began
     if args.json:
@@ -154,7 +162,7 @@ def _run(args: argparse.Namespace) -> int:
     print()
     print(f"run {result.run.run_id}: {Path(result.run.path) / 'report.md'} and quality_vs_cost.png")
     if written is not None:
-        w = written["write"]
+        w = written
         print(
             f"written: {w['rows']:,} {w['relationship']} relationships for "
             f"{written['customers']:,} customers (model {written['model']}, "
