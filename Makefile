@@ -12,8 +12,10 @@ WHEELS := $(CACHE)/wheels
 OFFLINE := --no-index --find-links $(WHEELS)
 STAMP  := $(VENV)/.installed
 PYTEST_ARGS ?=
+KG     ?= $(BIN)/kgdistill
+DEMO_CUSTOMER ?= 22479
 
-.PHONY: help venv demo test test-unit test-integration test-e2e lint format bench neo4j-start neo4j-stop clean
+.PHONY: help venv demo demo-run test test-unit test-integration test-e2e lint format bench neo4j-start neo4j-stop clean
 
 help:
 	@echo "make demo    set up, start Neo4j, run the main job on the bundled EComm data"
@@ -41,8 +43,19 @@ $(STAMP): pyproject.toml
 venv: $(STAMP)
 
 demo: venv
-	$(BIN)/kgdistill neo4j start
-	$(BIN)/kgdistill load ecomm
+	@$(MAKE) --no-print-directory demo-run
+
+# The demo itself; docker-compose.yml runs it as `make demo-run KG=kgdistill`.
+# `kgdistill run` starts the project's Neo4j when NEO4J_URI is not set.
+demo-run:
+	$(KG) run --dataset ecomm --config examples/demo.toml
+	@echo
+	@echo "== cypher/queries/customer_recommendations.cypher: customer $(DEMO_CUSTOMER)'s top 10"
+	$(KG) query customer_recommendations --param customer_id=$(DEMO_CUSTOMER) --param limit=10
+	@echo
+	@echo "== cypher/queries/search_ranking.cypher: the same customer, category 33, price <= 2000"
+	$(KG) query search_ranking --param customer_id=$(DEMO_CUSTOMER) --param category_id=33 \
+	    --param max_price=2000 --param limit=10
 
 test: venv
 	$(BIN)/python -m pytest $(PYTEST_ARGS)

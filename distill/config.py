@@ -11,6 +11,28 @@ from dataclasses import dataclass, field
 from kgstore.graphframe import INTERACTION_TYPES
 
 
+def _one_of(name: str, value: str, options: tuple[str, ...]) -> None:
+    if value not in options:
+        raise ValueError(f"{name} = {value!r}; choose one of {', '.join(map(repr, options))}")
+
+
+def _at_least(name: str, value: float, low: float) -> None:
+    if not value >= low:
+        raise ValueError(f"{name} = {value!r}; must be at least {low}")
+
+
+def _model_checks(config: TeacherConfig | StudentConfig) -> None:
+    for key in ("hidden", "heads", "layers", "epochs", "pair_hidden"):
+        _at_least(key, getattr(config, key), 1)
+    for key in ("customer_id_dim", "product_id_dim", "weight_decay"):
+        _at_least(key, getattr(config, key), 0)
+    if not 0.0 <= config.dropout < 1.0:
+        raise ValueError(f"dropout = {config.dropout!r}; must be in [0, 1)")
+    if not config.lr > 0:
+        raise ValueError(f"lr = {config.lr!r}; must be > 0")
+    _one_of("decoder", config.decoder, ("dot", "mlp"))
+
+
 @dataclass(frozen=True)
 class TeacherConfig:
     """The large graph model.
@@ -35,6 +57,10 @@ class TeacherConfig:
     weight_decay: float = 0.0
     epochs: int = 40
 
+    def __post_init__(self) -> None:
+        _one_of("conv", self.conv, ("gat", "gatv2", "sage", "graphconv"))
+        _model_checks(self)
+
 
 @dataclass(frozen=True)
 class StudentConfig:
@@ -57,6 +83,10 @@ class StudentConfig:
     weight_decay: float = 0.0
     epochs: int = 80
 
+    def __post_init__(self) -> None:
+        _one_of("kind", self.kind, ("gat", "sage", "mlp"))
+        _model_checks(self)
+
 
 @dataclass(frozen=True)
 class KDConfig:
@@ -75,6 +105,14 @@ class KDConfig:
     candidates_per_pair: float = 4.0
     candidate_sampling: str = "mixed"
 
+    def __post_init__(self) -> None:
+        _at_least("alpha", self.alpha, 0.0)
+        if not self.temperature > 0:
+            raise ValueError(f"temperature = {self.temperature!r}; must be > 0")
+        _one_of("hard_label", self.hard_label, ("ground_truth", "teacher"))
+        _at_least("candidates_per_pair", self.candidates_per_pair, 0.0)
+        _one_of("candidate_sampling", self.candidate_sampling, ("mixed", "uniform", "popularity"))
+
 
 @dataclass(frozen=True)
 class TaskConfig:
@@ -92,6 +130,13 @@ class TaskConfig:
     negatives: str = "popularity"
     negatives_per_positive: int = 1
 
+    def __post_init__(self) -> None:
+        if not self.target_types:
+            raise ValueError("target_types is empty; name at least one interaction type")
+        _at_least("snapshots", self.snapshots, 1)
+        _one_of("negatives", self.negatives, ("popularity", "uniform"))
+        _at_least("negatives_per_positive", self.negatives_per_positive, 1)
+
 
 @dataclass(frozen=True)
 class TrainConfig:
@@ -104,6 +149,10 @@ class TrainConfig:
     # teacher 10-15x slower (spinning on each other) than one did.
     threads: int = 1
     progress: bool = True
+
+    def __post_init__(self) -> None:
+        for key in ("patience", "eval_every", "threads"):
+            _at_least(key, getattr(self, key), 1)
 
 
 @dataclass(frozen=True)
@@ -120,6 +169,23 @@ class EvalConfig:
     latency_pairs: int = 100_000
     latency_runs: int = 5
     rank_customers: int = 200  # customers ranked over all products; 0: every one with a positive
+
+    def __post_init__(self) -> None:
+        if not self.seeds:
+            raise ValueError("seeds is empty; give at least one seed")
+        students = ("student_gat", "student_sage", "student_mlp")
+        for name in self.students:
+            _one_of("students", name, students)
+        if self.default_student not in self.students:
+            raise ValueError(
+                f"default_student = {self.default_student!r} is not among students "
+                f"{list(self.students)}"
+            )
+        for key in ("k", "latency_pairs", "latency_runs"):
+            _at_least(key, getattr(self, key), 1)
+        _at_least("rank_customers", self.rank_customers, 0)
+        if self.test_split == self.val_split:
+            raise ValueError("test_split and val_split must differ")
 
 
 @dataclass(frozen=True)
