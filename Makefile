@@ -53,9 +53,9 @@ demo-run:
 	@echo "== cypher/queries/customer_recommendations.cypher: customer $(DEMO_CUSTOMER)'s top 10"
 	$(KG) query customer_recommendations --param customer_id=$(DEMO_CUSTOMER) --param limit=10
 	@echo
-	@echo "== cypher/queries/search_ranking.cypher: the same customer, category 33, price <= 2000"
+	@echo "== cypher/queries/search_ranking.cypher: the same customer, category 33 and below, price 100 to 1000"
 	$(KG) query search_ranking --param customer_id=$(DEMO_CUSTOMER) --param category_id=33 \
-	    --param max_price=2000 --param limit=10
+	    --param min_price=100 --param max_price=1000 --param limit=10
 
 test: venv
 	$(BIN)/python -m pytest $(PYTEST_ARGS)

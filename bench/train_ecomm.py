@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/train_ecomm.py [--out runs/ecomm] [--seeds 0 1 2] [--threads 1]
 
-Reads the files under ``$KGDISTILL_ECOMM_DIR`` (default /work/shared/datasets/ecomm).
+Reads the bundled EComm copy (data/ecomm), or ``$KGDISTILL_ECOMM_DIR``.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Build a GraphFrame straight from the EComm files, standing in for kgstore extraction.
 
-Reads ``/work/shared/datasets/ecomm/`` (override with ``KGDISTILL_ECOMM_DIR``).
+Reads the EComm copy bundled in ``data/ecomm`` (override with ``KGDISTILL_ECOMM_DIR``).
 Kept deliberately small: pandas only, no torch, the same columns that
 ``kgstore.graphframe`` documents.
 """
@@ -15,12 +15,15 @@ import pandas as pd
 
 from kgstore.graphframe import INTERACTION_TYPES, GraphFrame
 
-DEFAULT_ECOMM_DIR = Path("/work/shared/datasets/ecomm")
 TOP_CATEGORY_ID = 33
 
 
 def ecomm_dir() -> Path:
-    return Path(os.environ.get("KGDISTILL_ECOMM_DIR", str(DEFAULT_ECOMM_DIR)))
+    if os.environ.get("KGDISTILL_ECOMM_DIR"):
+        return Path(os.environ["KGDISTILL_ECOMM_DIR"])
+    from kgstore.sources.ecomm import bundled_dir
+
+    return bundled_dir()
 
 
 def _read(path: Path, names: list[str]) -> pd.DataFrame:
