@@ -3,6 +3,10 @@
 An artifact is a dict of tensors and plain Python values only (no pickled classes),
 so ``torch.load(path, weights_only=True)`` reads it and :func:`load_artifact`
 rebuilds the model from the spec.
+
+Two formats: ``kgdistill-link-v1`` holds a float32 ``state_dict``;
+``kgdistill-link-v2`` (a compressed model, :mod:`distill.quantize`) holds ``packed``
+weights (a uint8 tensor) and ``compression`` (how to unpack them) instead.
 """
 
 from __future__ import annotations
@@ -15,8 +19,10 @@ import torch
 
 from distill.data import NODE_TYPES, PAIR_FEATURES, FeatureEncoder
 from distill.models import LinkPredictor, build_link_predictor
+from distill.quantize import Compression, pack, payload_tensor, unpack
 
 FORMAT = "kgdistill-link-v1"
+FORMAT_PACKED = "kgdistill-link-v2"
 
 
 @dataclass
@@ -31,6 +37,7 @@ class LoadedModel:
     customer_ids: list[Any]
     product_ids: list[Any]
     metrics: dict[str, Any] = field(default_factory=dict)
+    compression: Compression | None = None  # set: stored packed (pruned and/or int8)
 
 
 def _plain(value: Any) -> Any:
@@ -45,11 +52,21 @@ def _plain(value: Any) -> Any:
 
 
 def artifact_dict(loaded: LoadedModel) -> dict[str, Any]:
+    if loaded.compression is None:
+        weights: dict[str, Any] = {
+            "format": FORMAT,
+            "state_dict": {k: v.detach().clone() for k, v in loaded.model.state_dict().items()},
+        }
+    else:
+        weights = {
+            "format": FORMAT_PACKED,
+            "packed": payload_tensor(pack(loaded.model, loaded.compression)),
+            "compression": loaded.compression.to_dict(),
+        }
     return {
-        "format": FORMAT,
+        **weights,
         "name": loaded.name,
         "spec": _plain(loaded.spec),
-        "state_dict": {k: v.detach().clone() for k, v in loaded.model.state_dict().items()},
         "encoder": _plain(loaded.encoder.to_dict()),
         "customer_ids": _plain(list(loaded.customer_ids)),
         "product_ids": _plain(list(loaded.product_ids)),
@@ -68,15 +85,22 @@ def save_artifact(path: str | Path, loaded: LoadedModel) -> Path:
 def load_artifact(path: str | Path) -> LoadedModel:
     """Read an artifact with ``weights_only=True`` and rebuild its model (eval mode)."""
     state = torch.load(Path(path), weights_only=True, map_location="cpu")
-    if state.get("format") != FORMAT:
-        raise ValueError(f"{path}: not a {FORMAT} artifact (format={state.get('format')!r})")
+    if state.get("format") not in (FORMAT, FORMAT_PACKED):
+        raise ValueError(
+            f"{path}: not a {FORMAT} or {FORMAT_PACKED} artifact (format={state.get('format')!r})"
+        )
     if list(state["pair_features"]) != list(PAIR_FEATURES):
         raise ValueError(f"{path}: pair features differ from this version of distill.data")
     encoder = FeatureEncoder.from_dict(state["encoder"])
     model = build_model(
         state["spec"], encoder, len(state["customer_ids"]), len(state["product_ids"])
     )
-    model.load_state_dict(state["state_dict"])
+    compression = None
+    if state["format"] == FORMAT_PACKED:
+        compression = Compression.from_dict(state["compression"])
+        unpack(model, state["packed"].numpy().tobytes(), compression)
+    else:
+        model.load_state_dict(state["state_dict"])
     model.eval()
     return LoadedModel(
         name=state["name"],
@@ -86,6 +110,7 @@ def load_artifact(path: str | Path) -> LoadedModel:
         customer_ids=state["customer_ids"],
         product_ids=state["product_ids"],
         metrics=state["metrics"],
+        compression=compression,
     )
 
 

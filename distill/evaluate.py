@@ -443,3 +443,18 @@ def _say(progress: bool) -> Callable[[str], None]:
             tqdm.write(message)
 
     return say
+
+
+def evaluate_model(
+    ctx: EvalContext,
+    model: LinkPredictor,
+    *,
+    teacher_test: np.ndarray | None = None,
+    k: int = 20,
+    latency_runs: int = 5,
+) -> dict[str, Any]:
+    """One more model on a prepared evaluation (e.g. a compressed student): the same
+    quality, agreement and cost keys as the models of :func:`evaluate_link_prediction`."""
+    result = _model_result(ctx, model, k, teacher_test)
+    result.update(_cost(ctx, model, latency_runs))
+    return result
