@@ -452,6 +452,11 @@ class History:
             }
         return self._cache
 
+    def lookup_tables(self) -> dict[str, Any]:
+        """The float32 tables :meth:`pair_features` gathers from (``pair``, ``cc``, ``ccr``,
+        ``share``, ``cb``, ``act``, ``pop``, ``popr``, ``catr``), e.g. to export them."""
+        return {k: v for k, v in self._tables().items() if k != "index"}
+
     def pair_features(self, customers: np.ndarray, products: np.ndarray) -> torch.Tensor:
         """log1p of each feature of :data:`PAIR_FEATURES`.
 

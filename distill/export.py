@@ -1,0 +1,172 @@
+"""The graph-free student's scoring function as ONNX, and the tables that feed it.
+
+:func:`export_onnx` writes one ONNX graph: encoded customer features, encoded product
+features and pair features in, a score out. It runs in onnxruntime with no torch. Its
+inputs (``N`` pairs; widths fixed by the artifact's feature encoder):
+
+- ``customer_num`` float32 [N, Fc], ``customer_cat`` int64 [N, Cc]: the customer's
+  encoded features (:meth:`distill.data.FeatureEncoder.encode`);
+- ``customer_id`` int64 [N], only when the model has customer id embeddings: the
+  customer's row in the training frame, or -1 for a customer unknown at training or
+  without interactions (it is then scored from its features alone);
+- ``product_num``, ``product_cat`` (and ``product_id``, only with product id embeddings),
+  the same for the product;
+- ``pair`` float32 [N, 13]: :data:`distill.data.PAIR_FEATURES`, log1p counts from the
+  interaction history (:meth:`distill.data.History.pair_features`).
+
+Outputs: ``logit`` [N] and ``score`` [N] = sigmoid(logit), what
+:meth:`distill.predict.Scorer.score_pairs` returns.
+
+:func:`edge_tables` gathers, for every customer and product of a frame, those encoded
+inputs and the history tables that give pair features, as numpy arrays (saved with
+``numpy.savez_compressed``); docs/onnx.md scores pairs from them with numpy alone.
+"""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from distill.artifact import LoadedModel
+from distill.data import PAIR_FEATURES
+from distill.models import FeatureMLP
+from distill.predict import Scorer
+
+OPSET = 17
+
+
+def id_inputs(loaded: LoadedModel) -> tuple[str, ...]:
+    """The node types whose id rows are inputs (those with id embeddings)."""
+    encoder = loaded.model.encoder
+    assert isinstance(encoder, FeatureMLP)
+    return tuple(t for t in FeatureMLP.node_types if encoder.encoders[t].ids is not None)
+
+
+def input_names(loaded: LoadedModel) -> list[str]:
+    ids = id_inputs(loaded)
+    names = []
+    for t in FeatureMLP.node_types:
+        names += [f"{t}_num", f"{t}_cat"] + ([f"{t}_id"] if t in ids else [])
+    return [*names, "pair"]
+
+
+class ScoringFunction(nn.Module):
+    """A graph-free :class:`~distill.models.LinkPredictor` as a function of encoded features.
+
+    Shapes:
+        customer_num [N, Fc], customer_cat [N, Cc], (customer_id [N]), product_num [N, Fp],
+        product_cat [N, Cp], (product_id [N]), pair [N, F] -> logit [N], score [N]
+    """
+
+    def __init__(self, loaded: LoadedModel) -> None:
+        super().__init__()
+        if not loaded.model.graph_free:
+            raise ValueError(
+                f"{loaded.name} is a graph model: only the graph-free student (kind 'mlp') "
+                "scores from features alone and exports to ONNX"
+            )
+        self.model = loaded.model
+        self.ids = id_inputs(loaded)
+
+    def forward(self, *inputs: Tensor) -> tuple[Tensor, Tensor]:
+        encoder = self.model.encoder
+        assert isinstance(encoder, FeatureMLP)
+        it = iter(inputs)
+        z = {}
+        for t in FeatureMLP.node_types:
+            x_num, x_cat = next(it), next(it)
+            # without an id embedding the encoder reads no rows: an empty stand-in
+            rows = next(it) if t in self.ids else torch.empty(0, dtype=torch.long)
+            z[t] = encoder.embed(t, x_num, x_cat, rows, None)
+        logit = self.model.decoder(z["customer"], z["product"], next(it))
+        return logit, torch.sigmoid(logit)
+
+
+def example_inputs(loaded: LoadedModel, n: int = 2) -> tuple[Tensor, ...]:
+    enc = loaded.encoder
+    out: list[Tensor] = []
+    for t in FeatureMLP.node_types:
+        out.append(torch.zeros(n, enc.num_dim(t)))
+        out.append(torch.zeros(n, len(enc.cat_cardinalities(t)), dtype=torch.long))
+        if t in id_inputs(loaded):
+            out.append(torch.full((n,), -1, dtype=torch.long))
+    out.append(torch.zeros(n, len(PAIR_FEATURES)))
+    return tuple(out)
+
+
+def export_onnx(loaded: LoadedModel, path: str | Path) -> Path:
+    """Write the ONNX model (opset :data:`OPSET`, batch size dynamic) to ``path``."""
+    import onnx
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    function = ScoringFunction(loaded).eval()
+    names = input_names(loaded)
+    outputs = ["logit", "score"]
+    with warnings.catch_warnings():
+        # torch's export-based ONNX exporter needs onnxscript, which kgdistill does not
+        # ship; the TorchScript exporter is deprecated in torch 2.15 but complete for this
+        # graph (embeddings, linear layers, elu), and the tests check its scores.
+        warnings.simplefilter("ignore", DeprecationWarning)
+        warnings.simplefilter("ignore", FutureWarning)
+        torch.onnx.export(
+            function,
+            example_inputs(loaded),
+            str(path),
+            input_names=names,
+            output_names=outputs,
+            dynamic_axes={name: {0: "pairs"} for name in names + outputs},
+            opset_version=OPSET,
+            dynamo=False,
+        )
+    model = onnx.load(str(path))
+    model.doc_string = (
+        f"kgdistill {loaded.name}: inputs {', '.join(names)}; pair columns "
+        f"{', '.join(PAIR_FEATURES)}; score = sigmoid(logit). See docs/onnx.md."
+    )
+    entry = model.metadata_props.add()
+    entry.key, entry.value = "pair_features", ",".join(PAIR_FEATURES)
+    onnx.save(model, str(path))
+    return path
+
+
+def edge_tables(scorer: Scorer) -> dict[str, np.ndarray]:
+    """What the ONNX model needs to score any pair of ``scorer``'s frame, as numpy arrays.
+
+    ``customer_ids`` / ``product_ids`` (str), ``customer_num``, ``customer_cat``,
+    ``customer_id`` (-1: no id embedding applies) and the same for products, then the
+    history lookups of :meth:`distill.data.History.pair_features`: ``pair_keys`` (sorted
+    ``customer_row * num_products + product_row``), ``pair_values`` and the per-customer,
+    per-product and per-category tables (log1p already applied), ``product_category``,
+    ``product_brand`` and ``num_products``.
+    """
+    graph, history = scorer.graph, scorer.history
+    out: dict[str, np.ndarray] = {
+        "customer_ids": np.array([str(v) for v in scorer.customer_index]),
+        "product_ids": np.array([str(v) for v in scorer.product_index]),
+    }
+    for t in FeatureMLP.node_types:
+        store = graph[t]
+        out[f"{t}_num"] = store.x_num.numpy()
+        out[f"{t}_cat"] = store.x_cat.numpy()
+        rows = store.id_row.numpy().astype(np.int64)
+        out[f"{t}_id"] = np.where(store.seen.numpy(), rows, -1)
+    out["pair_keys"] = np.asarray(history.pair_keys, np.int64)
+    out.update(history.lookup_tables())
+    out["product_category"] = np.asarray(history.product_category, np.int64)
+    out["product_brand"] = np.asarray(history.product_brand, np.int64)
+    out["num_products"] = np.array(history.num_products, np.int64)
+    return out
+
+
+def save_edge_tables(scorer: Scorer, path: str | Path) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tables = edge_tables(scorer)
+    with open(path, "wb") as fh:
+        np.savez_compressed(fh, allow_pickle=False, **tables)
+    return path
