@@ -458,3 +458,9 @@ def evaluate_model(
     result = _model_result(ctx, model, k, teacher_test)
     result.update(_cost(ctx, model, latency_runs))
     return result
+
+
+def model_spec(config: TeacherConfig | StudentConfig) -> dict[str, Any]:
+    """The spec of a configured teacher or student, as artifacts store it
+    (:func:`distill.artifact.build_model` takes it)."""
+    return _spec(config)

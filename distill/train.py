@@ -12,6 +12,7 @@ from __future__ import annotations
 import copy
 import random
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -76,8 +77,12 @@ def train_link_model(
     teacher_logits: list[Tensor] | None = None,
     kd: KDConfig | None = None,
     desc: str = "train",
+    on_eval: Callable[[int, float], None] | None = None,
 ) -> TrainResult:
     """Train ``model`` on ``snapshots``; keep the weights with the best validation AUC.
+
+    ``on_eval(epoch, val_auc)`` is called after each validation (a search uses it to
+    stop hopeless trials early, by raising).
 
     With ``teacher_logits`` (one tensor per snapshot, aligned with its pairs, which may
     include unlabelled candidates labelled :data:`~distill.tasks.IGNORE` and whole
@@ -129,6 +134,8 @@ def train_link_model(
         if epoch % train.eval_every == 0 or epoch == epochs:
             val_auc = _val_auc(model, val)
             curve.append((epoch, total, val_auc))
+            if on_eval is not None:
+                on_eval(epoch, val_auc)
             bar.set_postfix(loss=f"{total:.3f}", val_auc=f"{val_auc:.4f}")
             if val_auc > best_val:
                 best_val, best_epoch, since_best = val_auc, epoch, 0
