@@ -15,6 +15,8 @@ from collections.abc import Sequence
 from kgdistill import __version__
 from kgdistill.cli import (
     common,
+    compress,
+    export,
     load,
     models,
     neo4j,
@@ -24,9 +26,10 @@ from kgdistill.cli import (
     score,
     sync,
     train,
+    tune,
 )
 
-COMMANDS = (run, neo4j, load, train, predict, score, models, query, sync)
+COMMANDS = (run, neo4j, load, train, predict, score, models, query, sync, compress, export, tune)
 
 EXIT_OK = 0
 EXIT_ERROR = 1

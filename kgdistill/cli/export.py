@@ -1,0 +1,82 @@
+"""`kgdistill export --format onnx`: the student's scoring function for runtimes without torch."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from pathlib import Path
+from typing import Any
+
+from distill.artifact import load_artifact
+from distill.export import export_onnx, input_names, save_edge_tables
+from distill.predict import Scorer
+from kgdistill import pipeline
+from kgdistill.cli import common
+from kgdistill.pipeline import PipelineError
+from kgdistill.runs import RunNotFoundError, find_run
+
+common.register_error(PipelineError, RunNotFoundError)
+
+
+def register(sub: Any) -> None:
+    parser = sub.add_parser(
+        "export",
+        help="write a run's graph-free student as ONNX (scores pairs in onnxruntime, no torch)",
+        description=(
+            "Export the scoring function of a run's graph-free student (encoded customer "
+            "and product features and 13 pair features in, logit and score out) as an ONNX "
+            "file. --features also writes an .npz with every node's encoded inputs and the "
+            "history tables for pair features, read from the graph in Neo4j. Inputs and a "
+            "numpy-only scoring example: docs/onnx.md."
+        ),
+    )
+    parser.add_argument("--format", choices=["onnx"], default="onnx", help="only onnx for now")
+    parser.add_argument("--out", required=True, metavar="FILE", help="the .onnx file to write")
+    parser.add_argument(
+        "--features",
+        metavar="FILE",
+        help="also write the model's inputs for every customer and product (.npz; needs Neo4j)",
+    )
+    parser.add_argument("--run", metavar="RUN", help="run id or directory (default: the latest)")
+    parser.add_argument(
+        "--model",
+        default="student",
+        metavar="NAME",
+        help="model of the run (default: 'student', the run's default student)",
+    )
+    common.add_config_options(parser)
+    common.add_output_options(parser)
+    parser.set_defaults(func=_run)
+
+
+def _run(args: argparse.Namespace) -> int:
+    run = find_run(args.run)
+    name = run.resolve_model(args.model)
+    loaded = load_artifact(run.artifact(name))
+    try:
+        path = export_onnx(loaded, Path(args.out))
+    except ValueError as exc:
+        raise PipelineError(str(exc)) from None
+    result: dict[str, Any] = {
+        "run": run.run_id,
+        "model": name,
+        "onnx": str(path),
+        "inputs": input_names(loaded),
+        "outputs": ["logit", "score"],
+    }
+    if args.features:
+        logging.getLogger("neo4j.notifications").setLevel(logging.ERROR)
+        config = common.config_from_args(args)
+        with common.connect(config, args) as runner:
+            frame = pipeline.extract(
+                runner, config, pipeline.run_until(run), lambda m: common.say(args, m)
+            )
+        result["features"] = str(save_edge_tables(Scorer(loaded, frame), Path(args.features)))
+    if args.json:
+        common.emit_json(result)
+        return 0
+    print(f"{name} of run {run.run_id} -> {path} ({path.stat().st_size:,} bytes)")
+    print(f"inputs: {', '.join(result['inputs'])}; outputs: logit, score (see docs/onnx.md)")
+    if args.features:
+        print(f"inputs of every customer and product: {result['features']}")
+    return 0

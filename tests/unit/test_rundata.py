@@ -1,0 +1,40 @@
+"""A run's inputs rebuilt for compress/export/tune: the training frame, the config, the report."""
+
+import json
+
+from kgdistill.config import load_config
+from kgdistill.pipeline import CONFIG_FILE, holdout_pairs
+from kgdistill.rundata import add_model, run_config, training_frame
+from kgdistill.runs import create_run
+from kgdistill.settings import to_dict
+from tests.support.tiny import planted_frame, planted_pairs
+
+
+def test_training_frame_finds_a_held_out_last_day():
+    frame = planted_frame()
+    trained_on, pairs = holdout_pairs(frame)
+    again = training_frame(frame, pairs)
+    assert len(again.interactions) == len(trained_on.interactions) < len(frame.interactions)
+
+
+def test_training_frame_keeps_the_graph_for_labelled_pairs():
+    frame = planted_frame()
+    assert training_frame(frame, planted_pairs(frame)) is frame
+
+
+def test_run_config_is_the_one_the_run_recorded(tmp_path):
+    run = create_run(out=tmp_path / "run")
+    recorded = load_config(environ={"KGDISTILL_KD__ALPHA": "0.25"})
+    (run.path / CONFIG_FILE).write_text(json.dumps({"config": to_dict(recorded), "until": None}))
+    assert run_config(run, load_config(environ={})).kd.alpha == 0.25
+
+
+def test_add_model_rewrites_the_report(tmp_path):
+    run = create_run(out=tmp_path / "run")
+    entry = {"auc": 0.8, "ap": 0.8, "params": 10, "bytes": 100, "latency_ms_100k": 1.0}
+    run.report_path.write_text(json.dumps({"models": {"student_mlp": entry}, "seconds": 1.0}))
+    add_model(run, "student_mlp_int8", {**entry, "bytes": 25})
+    report = json.loads(run.report_path.read_text())
+    assert report["models"]["student_mlp_int8"]["bytes"] == 25
+    assert "| student_mlp_int8 |" in (run.path / "report.md").read_text()
+    assert (run.path / "quality_vs_cost.png").stat().st_size > 1000
