@@ -1,0 +1,141 @@
+"""ONNX export of the graph-free student: same scores in onnxruntime, and the numpy-only
+example of docs/onnx.md."""
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+import pandas as pd
+import pytest
+import torch
+
+from distill.artifact import LoadedModel, build_model
+from distill.config import RunConfig
+from distill.data import FeatureEncoder
+from distill.evaluate import model_spec
+from distill.export import edge_tables, export_onnx, input_names
+from distill.predict import Scorer
+from kgstore.graphframe import GraphFrame
+from tests.support.tiny import planted_frame
+
+DOC = Path(__file__).resolve().parents[2] / "docs" / "onnx.md"
+
+
+def _loaded(frame, spec):
+    encoder = FeatureEncoder.fit(frame)
+    torch.manual_seed(0)
+    model = build_model(spec, encoder, frame.num_customers, frame.num_products)
+    # larger than reset_parameters' weights, so scores spread over (0, 1)
+    with torch.no_grad():
+        for p in model.parameters():
+            p.mul_(3.0)
+    model.eval()
+    return LoadedModel(
+        name="student_mlp",
+        model=model,
+        spec=spec,
+        encoder=encoder,
+        customer_ids=frame.customers["id"].tolist(),
+        product_ids=frame.products["id"].tolist(),
+    )
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory):
+    """The default student, scoring a frame with customers it never saw (-1 ids)."""
+    trained_on = planted_frame()
+    loaded = _loaded(trained_on, model_spec(RunConfig().student_mlp))
+    newcomers = trained_on.customers.head(5).assign(id=[f"new{i}" for i in range(5)])
+    frame = GraphFrame(
+        pd.concat([trained_on.customers, newcomers], ignore_index=True),
+        trained_on.products,
+        trained_on.categories,
+        trained_on.brands,
+        trained_on.interactions,
+    )
+    path = export_onnx(loaded, tmp_path_factory.mktemp("onnx") / "student.onnx")
+    return frame, loaded, path
+
+
+def _pairs(frame, n=1000, seed=0):
+    rng = np.random.default_rng(seed)
+    c = rng.integers(0, frame.num_customers, n)
+    p = rng.integers(0, frame.num_products, n)
+    return frame.customers["id"].to_numpy()[c].tolist(), frame.products["id"].to_numpy()[p].tolist()
+
+
+def test_onnx_scores_match_pytorch_on_1000_pairs(exported):
+    frame, loaded, path = exported
+    scorer = Scorer(loaded, frame)
+    customers, products = _pairs(frame)
+    customers[:5] = [f"new{i}" for i in range(5)]
+    expected = scorer.score_pairs(customers, products)["score"].to_numpy()
+    c, p = scorer.rows(customers, products)
+    t = edge_tables(scorer)
+    feed = {
+        "customer_num": t["customer_num"][c],
+        "customer_cat": t["customer_cat"][c],
+        "customer_id": t["customer_id"][c],
+        "product_num": t["product_num"][p],
+        "product_cat": t["product_cat"][p],
+        "pair": scorer.history.pair_features(c, p).numpy(),
+    }
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    assert [i.name for i in session.get_inputs()] == input_names(loaded) == list(feed)
+    logit, score = session.run(["logit", "score"], feed)
+    assert score.dtype == np.float32 and score.shape == (1000,)
+    assert np.abs(score - expected).max() <= 1e-4
+    assert np.allclose(1 / (1 + np.exp(-logit)), score, atol=1e-6)
+    assert score.std() > 0.01  # the scores differ from pair to pair
+    assert (feed["customer_id"][:5] == -1).all()  # newcomers: scored from features only
+    assert (feed["customer_id"][5:] >= 0).any()
+
+
+def test_doc_example_scores_with_numpy_and_onnxruntime_alone(exported, tmp_path):
+    frame, loaded, path = exported
+    scorer = Scorer(loaded, frame)
+    tables = edge_tables(scorer)
+    np.savez_compressed(tmp_path / "student.npz", **tables)
+    code = re.search(r"```python\n(.*?)```", DOC.read_text(), re.S)
+    assert code is not None
+    (tmp_path / "score_onnx.py").write_text(code.group(1))
+    blocker = tmp_path / "no_torch"  # `import torch` fails in the example's process
+    (blocker / "torch").mkdir(parents=True)
+    (blocker / "torch" / "__init__.py").write_text("raise ImportError('no torch here')\n")
+    customers, products = _pairs(frame, n=200, seed=1)
+    lines = "".join(f"{c}\t{p}\n" for c, p in zip(customers, products, strict=True))
+    proc = subprocess.run(
+        [sys.executable, str(tmp_path / "score_onnx.py"), str(path), str(tmp_path / "student.npz")],
+        input=lines,
+        capture_output=True,
+        text=True,
+        env={"PYTHONPATH": str(blocker), "PATH": "/usr/bin:/bin"},
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    rows = [line.split("\t") for line in proc.stdout.splitlines()]
+    assert [(r[0], r[1]) for r in rows] == [
+        (str(c), str(p)) for c, p in zip(customers, products, strict=True)
+    ]
+    got = np.array([float(r[2]) for r in rows])
+    expected = scorer.score_pairs(customers, products)["score"].to_numpy()
+    assert np.abs(got - expected).max() <= 1e-4
+
+
+def test_product_ids_become_an_input_when_the_student_has_them(tmp_path):
+    frame = planted_frame()
+    spec = {**model_spec(RunConfig().student_mlp), "product_id_dim": 4}
+    loaded = _loaded(frame, spec)
+    path = export_onnx(loaded, tmp_path / "ids.onnx")
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    assert "product_id" in [i.name for i in session.get_inputs()]
+
+
+def test_graph_students_do_not_export(tmp_path):
+    frame = planted_frame()
+    loaded = _loaded(frame, model_spec(RunConfig().student_sage))
+    with pytest.raises(ValueError, match="graph-free"):
+        export_onnx(loaded, tmp_path / "sage.onnx")
