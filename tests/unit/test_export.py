@@ -1,6 +1,7 @@
 """ONNX export of the graph-free student: same scores in onnxruntime, and the numpy-only
 example of docs/onnx.md."""
 
+import json
 import re
 import subprocess
 import sys
@@ -12,12 +13,14 @@ import pandas as pd
 import pytest
 import torch
 
-from distill.artifact import LoadedModel, build_model
+from distill.artifact import LoadedModel, build_model, save_artifact
 from distill.config import RunConfig
 from distill.data import FeatureEncoder
 from distill.evaluate import model_spec
 from distill.export import edge_tables, export_onnx, input_names
 from distill.predict import Scorer
+from kgdistill.cli import main
+from kgdistill.runs import create_run
 from kgstore.graphframe import GraphFrame
 from tests.support.tiny import planted_frame
 
@@ -139,3 +142,17 @@ def test_graph_students_do_not_export(tmp_path):
     loaded = _loaded(frame, model_spec(RunConfig().student_sage))
     with pytest.raises(ValueError, match="graph-free"):
         export_onnx(loaded, tmp_path / "sage.onnx")
+
+
+def test_export_command_needs_no_database_without_features(exported, tmp_path, capsys):
+    _, loaded, _ = exported
+    run = create_run(out=tmp_path / "run")
+    save_artifact(run.artifact("student_mlp"), loaded)
+    run.report_path.write_text(json.dumps({"models": {}, "default_student": "student_mlp"}))
+    out = tmp_path / "cli.onnx"
+    args = ["export", "--format", "onnx", "--run", str(run.path), "--out", str(out), "--json"]
+    assert main(args) == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert printed["model"] == "student_mlp" and printed["inputs"] == input_names(loaded)
+    session = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"])
+    assert [o.name for o in session.get_outputs()] == ["logit", "score"]

@@ -1,0 +1,102 @@
+"""`kgdistill compress`, `export` and `tune` on a run trained from a real Neo4j."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from distill.artifact import load_artifact
+from distill.config import EvalConfig, KDConfig, StudentConfig, TaskConfig, TeacherConfig
+from kgdistill import pipeline
+from kgdistill.cli import main
+from kgdistill.config import load_config
+from kgstore.connection import Neo4jSettings, QueryRunner
+from kgstore.ingest import write_plan
+from kgstore.sources.synthetic import generate
+
+pytestmark = pytest.mark.neo4j
+
+SMALL = [
+    "--set",
+    "student_mlp.epochs=4",
+    "--set",
+    "task.snapshots=1",
+    "--set",
+    "kd.candidates_per_pair=1.0",
+]
+
+
+@pytest.fixture
+def run(graph: QueryRunner, neo4j_settings: Neo4jSettings, tmp_path: Path, monkeypatch):
+    """A run trained with small settings on a synthetic shop (no labelled pairs: the last
+    day is held out), and the CLI pointed at the same Neo4j."""
+    write_plan(graph, generate(customers=80, products=150, interactions=2_000, seed=3))
+    monkeypatch.setenv("NEO4J_URI", neo4j_settings.uri)
+    monkeypatch.setenv("NEO4J_USER", neo4j_settings.user)
+    monkeypatch.setenv("NEO4J_PASSWORD", neo4j_settings.password)
+    if neo4j_settings.database:
+        monkeypatch.setenv("NEO4J_DATABASE", neo4j_settings.database)
+    base = load_config(environ={})
+    small = StudentConfig(kind="mlp", hidden=8, customer_id_dim=4, epochs=4)
+    config = replace(
+        base,
+        teacher=TeacherConfig(hidden=8, heads=2, layers=1, epochs=4, customer_id_dim=4),
+        student_mlp=small,
+        kd=KDConfig(candidates_per_pair=1.0),
+        task=TaskConfig(snapshots=1),
+        eval=EvalConfig(
+            seeds=(0,),
+            students=("student_mlp",),
+            rank_customers=10,
+            latency_pairs=500,
+            latency_runs=1,
+        ),
+    )
+    result = pipeline.train(
+        graph, config, out=tmp_path / "run", runs_dir=tmp_path / "runs", progress=False,
+        say=lambda m: None,
+    )  # fmt: skip
+    return result.run
+
+
+def test_compress_adds_an_int8_model_measured_like_the_run(run, capsys):
+    assert main(["compress", "--run", str(run.path), "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["model"] == "student_mlp_int8"
+    report = json.loads(run.report_path.read_text())
+    entry = report["models"]["student_mlp_int8"]
+    assert entry["bytes"] < entry["source_bytes"] / 2
+    # the run's frame and configuration were rebuilt: the source scores as it did in the run
+    source = load_artifact(run.artifact("student_mlp"))
+    assert entry["source_auc"] == pytest.approx(source.metrics["auc"], abs=1e-9)
+    assert "| student_mlp_int8 |" in (run.path / "report.md").read_text()
+    raw = torch.load(run.artifact("student_mlp_int8"), weights_only=True)
+    assert raw["packed"].dtype == torch.uint8
+
+
+def test_export_writes_onnx_and_its_inputs(run, tmp_path, capsys):
+    onnx_path, npz = tmp_path / "student.onnx", tmp_path / "student.npz"
+    args = ["export", "--format", "onnx", "--run", str(run.path), "--out", str(onnx_path)]
+    assert main([*args, "--features", str(npz), "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["inputs"][-1] == "pair" and onnx_path.stat().st_size > 1000
+    tables = np.load(npz)
+    assert len(tables["customer_ids"]) == tables["customer_num"].shape[0] == 80
+
+
+def test_tune_writes_the_best_settings(run, tmp_path, capsys):
+    out = tmp_path / "tuned.toml"
+    storage = tmp_path / "tune.sqlite3"
+    args = ["tune", "--run", str(run.path), "--trials", "2", "--storage", str(storage)]
+    assert main([*args, "--out", str(out), "--json", *SMALL]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["trials"] == 2 and result["val_split"] == 1
+    assert result["best_val_auc"] >= result["default_val_auc"]
+    tuned = load_config(out, environ={})
+    assert tuned.student_mlp.hidden == result["best"]["hidden"]
+    assert storage.stat().st_size > 0
