@@ -25,7 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from distill.artifact import LoadedModel, build_model
 from distill.compress import compress_and_evaluate
 from distill.config import RunConfig
-from distill.evaluate import model_spec, prepare, read_eval_pairs
+from distill.evaluate import evaluate_model, model_spec, prepare, read_eval_pairs
 from distill.export import edge_tables, export_onnx
 from distill.metrics import median_latency_ms
 from distill.predict import Scorer
@@ -79,11 +79,13 @@ def main() -> None:
         result = compress_and_evaluate(frame, pairs, config, source, compression, teacher_loaded)
         rows.append((result.loaded.name, result.entry))
     source_entry = rows[0][1]
+    float_entry = evaluate_model(ctx, student, latency_runs=config.eval.latency_runs)
     print(
         f"\n| model | bytes | share of float32 | test AUC | AUC change | non-zero weights "
         f"| ms / 100k pairs |\n|---|---|---|---|---|---|---|\n"
         f"| student_mlp (float32) | {source_entry['source_bytes']:,} | 1.000 "
-        f"| {source_entry['source_auc']:.4f} | - | {int(source_entry['params']):,} | - |"
+        f"| {float_entry['auc']:.4f} | - | {int(source_entry['params']):,} "
+        f"| {float_entry['latency_ms_100k']:.1f} |"
     )
     for name, e in rows:
         print(

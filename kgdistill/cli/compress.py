@@ -6,9 +6,6 @@ import argparse
 import logging
 from typing import Any
 
-from distill.artifact import load_artifact, save_artifact
-from distill.compress import compress_and_evaluate
-from distill.quantize import QUANTIZE, Compression
 from kgdistill import rundata
 from kgdistill.cli import common
 from kgdistill.pipeline import PipelineError
@@ -39,7 +36,7 @@ def register(sub: Any) -> None:
     )
     parser.add_argument(
         "--quantize",
-        choices=[*QUANTIZE, "none"],
+        choices=["int8", "none"],
         default="int8",
         help="weight precision on disk (default int8; none keeps float32, e.g. to prune only)",
     )
@@ -56,6 +53,11 @@ def register(sub: Any) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
+    # torch is imported when a learning command runs, not when the CLI starts
+    from distill.artifact import load_artifact, save_artifact
+    from distill.compress import compress_and_evaluate
+    from distill.quantize import Compression
+
     logging.getLogger("neo4j.notifications").setLevel(logging.ERROR)
     try:
         compression = Compression(

@@ -7,9 +7,6 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from distill.artifact import load_artifact
-from distill.export import export_onnx, input_names, save_edge_tables
-from distill.predict import Scorer
 from kgdistill import pipeline
 from kgdistill.cli import common
 from kgdistill.pipeline import PipelineError
@@ -50,6 +47,11 @@ def register(sub: Any) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
+    # torch is imported when a learning command runs, not when the CLI starts
+    from distill.artifact import load_artifact
+    from distill.export import export_onnx, input_names, save_edge_tables
+    from distill.predict import Scorer
+
     run = find_run(args.run)
     name = run.resolve_model(args.model)
     loaded = load_artifact(run.artifact(name))

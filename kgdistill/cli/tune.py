@@ -7,8 +7,6 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from distill.artifact import load_artifact
-from distill.tune import tune
 from kgdistill import rundata
 from kgdistill.cli import common
 from kgdistill.pipeline import PipelineError
@@ -61,6 +59,10 @@ def register(sub: Any) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
+    # torch is imported when a learning command runs, not when the CLI starts
+    from distill.artifact import load_artifact
+    from distill.tune import tune
+
     logging.getLogger("neo4j.notifications").setLevel(logging.ERROR)
     if args.trials < 1:
         raise PipelineError(f"--trials must be at least 1, got {args.trials}")
