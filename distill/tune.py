@@ -123,14 +123,16 @@ class TuneResult:
         }
 
 
-def validation_only(pairs: pd.DataFrame, config: RunConfig) -> tuple[pd.DataFrame, RunConfig]:
-    """The validation pairs alone, and a configuration whose test slot is the validation
-    split (``prepare`` wants one; nothing in the search reads it)."""
-    split = config.eval.val_split
-    val = pairs.loc[pairs["split"] == split]
+def validation_only(pairs: pd.DataFrame, config: RunConfig) -> pd.DataFrame:
+    """The validation pairs alone, copied into the test split too: ``prepare`` wants a
+    test split, and nothing in the search reads it, so the real one never enters."""
+    ev = config.eval
+    val = pairs.loc[pairs["split"] == ev.val_split]
     if val["label"].nunique() < 2:
-        raise ValueError(f"validation split {split} needs positive and negative pairs to tune on")
-    return val, replace(config, eval=replace(config.eval, test_split=split))
+        raise ValueError(
+            f"validation split {ev.val_split} needs positive and negative pairs to tune on"
+        )
+    return pd.concat([val, val.assign(split=ev.test_split)], ignore_index=True)
 
 
 def tune(
@@ -152,7 +154,7 @@ def tune(
     if name not in STUDENTS:
         raise KeyError(f"unknown student {name!r}; registered: {sorted(STUDENTS)}")
     student = config.student(name)
-    pairs, config = validation_only(pairs, config)
+    pairs = validation_only(pairs, config)
     quiet = replace(config.train, progress=False)
     ctx = prepare(frame, pairs, config)
     if teacher is None:
@@ -177,7 +179,7 @@ def tune(
     default = config_params(config.kd, student)
     space = (space or SearchSpace()).around(config.kd, student)
     study = _study(storage, config.train.seed)
-    _check_data(study, frame, pairs, name)
+    _check_data(study, frame, pairs, name, config.eval.val_split)
     done = [t for t in study.trials if t.state in FINISHED]
     if not any(t.user_attrs.get("default") for t in study.trials):
         study.enqueue_trial(default)
@@ -278,7 +280,9 @@ def _study(storage: str | Path | None, seed: int) -> optuna.Study:
     )
 
 
-def _check_data(study: optuna.Study, frame: GraphFrame, pairs: pd.DataFrame, name: str) -> None:
+def _check_data(
+    study: optuna.Study, frame: GraphFrame, pairs: pd.DataFrame, name: str, val_split: int
+) -> None:
     """A resumed study must be about the same data and student."""
     summary = frame.summary()
     data = {
@@ -286,7 +290,7 @@ def _check_data(study: optuna.Study, frame: GraphFrame, pairs: pd.DataFrame, nam
         "customers": int(summary.get("customers", 0)),
         "products": int(summary.get("products", 0)),
         "interactions": int(summary.get("interactions", 0)),
-        "val_pairs": len(pairs),
+        "val_pairs": int((pairs["split"] == val_split).sum()),
     }
     recorded = study.user_attrs.get("data")
     if recorded is None:
