@@ -170,7 +170,16 @@ def train(
         )
     run = create_run(runs_dir, Path(out) if out is not None else None)
     (run.path / CONFIG_FILE).write_text(
-        json.dumps({"config": to_dict(config), "until": until}, indent=2) + "\n",
+        json.dumps(
+            {
+                "config": to_dict(config),
+                "until": until,
+                # the last day the models trained on (a held-out last day is after it)
+                "train_until": train_frame.meta.get("until") if train_frame is not frame else until,
+            },
+            indent=2,
+        )
+        + "\n",
         encoding="utf-8",
     )
     write_pairs(pairs, run.path / EVAL_PAIRS_FILE)
@@ -186,6 +195,19 @@ def train(
     run.report_path.write_text(json.dumps(report, indent=2, default=str) + "\n", encoding="utf-8")
     mark_latest(run, runs_dir)
     return TrainResult(run, report, time.perf_counter() - began, frame)
+
+
+def run_train_until(run: Run) -> tuple[bool, int | None]:
+    """``(recorded, day)``: the last day a run's models trained on, when its config.json
+    records it (runs from before it did: ``(False, None)``)."""
+    path = run.path / CONFIG_FILE
+    if not path.is_file():
+        return False, None
+    recorded = json.loads(path.read_text(encoding="utf-8"))
+    if "train_until" not in recorded:
+        return False, None
+    value = recorded["train_until"]
+    return True, int(value) if value is not None else None
 
 
 def run_until(run: Run) -> int | None:

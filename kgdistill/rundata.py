@@ -83,6 +83,9 @@ def run_data(
     """The run's training frame (extracted from Neo4j up to the run's day) and its pairs."""
     frame = pipeline.extract(runner, config, pipeline.run_until(run), say)
     pairs = pipeline.read_pairs(run.path / pipeline.EVAL_PAIRS_FILE)
+    recorded, train_until = pipeline.run_train_until(run)
+    if recorded:
+        return (frame.until(train_until) if train_until is not None else frame), pairs
     return training_frame(frame, pairs), pairs
 
 
