@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import secrets
 import sys
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -14,7 +15,7 @@ from kgdistill.cli import common
 from kgdistill.runs import DEFAULT_RUNS_DIR
 from kgdistill.scoring import ScoreError, StudentScorer
 from kgstore import sync_state
-from kgstore.writeback import WritebackError, write_recommendations
+from kgstore.writeback import WritebackError, write_category_predictions, write_recommendations
 
 common.register_error(ScoreError, WritebackError, sync_state.LockHeld)
 
@@ -65,6 +66,13 @@ def register(sub: Any) -> None:
     )
     parser.add_argument(
         "--customers", metavar="ID,ID,...", help="only these customers (default: every one)"
+    )
+    parser.add_argument(
+        "--categories",
+        action="store_true",
+        help="instead: predict a category for each product listed without one (a graph "
+        "teacher distilled into the MLP, trained now on the categorised products); --write "
+        "stores the top K (default 3) as (:Product)-[:PREDICTED_CATEGORY]->(:Category)",
     )
     common.add_config_options(parser)
     common.add_output_options(parser)
@@ -190,7 +198,58 @@ def _predict(
     return result
 
 
+def _categories(args: argparse.Namespace) -> int:
+    from distill.categorize import categorize_products
+    from kgdistill import pipeline
+
+    k = args.k if args.k is not None else 3
+    config = common.config_from_args(args)
+    run_config = config.run_config()
+    run_config = replace(
+        run_config, train=replace(run_config.train, progress=not common.quiet(args))
+    )
+    with common.connect(config, args) as runner:
+        frame = pipeline.extract(runner, config, None, lambda m: common.say(args, m))
+        result = categorize_products(frame, run_config, k=k)
+        metrics = result.metrics
+        out: dict[str, Any] = {"model": result.model, "rows": len(result.predictions), **metrics}
+        if "skipped" in metrics:
+            common.say(args, f"no category predictions: {metrics['skipped']}")
+        else:
+            common.say(
+                args,
+                f"{metrics['targets']:,} products without a category; held-out accuracy: "
+                f"teacher {metrics['teacher_accuracy']:.3f}, "
+                f"student {metrics['student_accuracy']:.3f} ({metrics['classes']} classes)",
+            )
+        if args.out:
+            result.predictions.to_csv(args.out, index=False, float_format="%.6f")
+        if args.write and len(result.predictions):
+            now = datetime.now(UTC)
+            run_id = f"categorize-{now.strftime('%Y%m%dT%H%M%SZ')}-{secrets.token_hex(3)}"
+            summary = write_category_predictions(
+                runner,
+                result.predictions,
+                model=result.model,
+                model_version=run_id,
+                run_id=run_id,
+                scored_at=now,
+                metrics={k2: v for k2, v in metrics.items() if isinstance(v, (int, float))},
+                config=config.predict,
+                progress=not common.quiet(args),
+            )
+            out["write"] = summary.as_dict()
+            common.say(args, summary.line())
+    if args.json:
+        common.emit_json(out)
+    elif not args.write and not args.out and len(result.predictions):
+        sys.stdout.write(result.predictions.head(15).to_string(index=False) + "\n")
+    return 0
+
+
 def _run(args: argparse.Namespace) -> int:
+    if args.categories:
+        return _categories(args)
     config = common.config_from_args(args, flags(args) or None)
     with common.connect(config, args) as runner:
         result = predict_and_write(args, config, runner, write=args.write, runs_dir=args.runs_dir)

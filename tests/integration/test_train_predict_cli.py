@@ -252,3 +252,52 @@ def test_run_on_unseen_csv_exports_then_sync_new_products(
 
     code, out, err = cli("sync", "--json", capsys=capsys)
     assert code == 0 and json.loads(out)["status"] == "nothing to do", err
+
+
+def test_predict_categories_for_products_listed_without_one(
+    graph: QueryRunner, cli, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    ingest.load_synthetic(graph, 60, 400, 4_000, seed=2, progress=False)
+    # Eight products arrive without a category (and a few interactions each).
+    drop = tmp_path / "uncategorised"
+    drop.mkdir()
+    new = [f"new-{i}" for i in range(8)]
+    pd.DataFrame({"product_id": new, "price": np.linspace(5, 80, 8)}).to_csv(
+        drop / "products.csv", index=False
+    )
+    customers = graph.read("MATCH (c:Customer) RETURN c.id AS id ORDER BY id LIMIT 8")
+    pd.DataFrame(
+        {
+            "customer_id": [row["id"] for row in customers],
+            "product_id": new,
+            "type": ["click"] * 8,
+            "timestamp": ["2024-01-05"] * 8,
+        }
+    ).to_csv(drop / "interactions.csv", index=False)
+    code, _, err = cli("load", "csv", "--dir", "uncategorised", "-q", capsys=capsys)
+    assert code == 0, err
+
+    fast = ["--set", "teacher.epochs=6", "--set", "student_mlp.epochs=10"]
+    code, out, err = cli(
+        "predict", "--categories", "--write", "-k", "2", *fast, "--json", capsys=capsys
+    )
+    assert code == 0, err
+    result = json.loads(out)
+    assert result["targets"] == 8 and result["rows"] == 16
+    assert 0.0 <= result["student_accuracy"] <= 1.0
+    rows = graph.read(
+        "MATCH (p:Product)-[r:PREDICTED_CATEGORY]->(c:Category) "
+        "RETURN p.id AS product, c.id AS category, r.rank AS rank, r.score AS score, "
+        "r.run_id AS run_id ORDER BY product, rank"
+    )
+    table = pd.DataFrame(rows)
+    assert set(table["product"]) == set(new)
+    for _, group in table.groupby("product"):
+        assert group["rank"].tolist() == [1, 2]
+        assert group["score"].iloc[0] >= group["score"].iloc[1]
+    assert table["run_id"].nunique() == 1
+    categorised = graph.read_value(
+        "MATCH (p:Product)-[:IN_CATEGORY]->() WHERE (p)-[:PREDICTED_CATEGORY]->() "
+        "RETURN count(p) AS n"
+    )
+    assert categorised == 0, "a product with a category got a predicted one"

@@ -1,0 +1,148 @@
+"""Node classification in production: a category for products listed without one.
+
+The products that have a category teach; a share of them is hidden (feature and
+``IN_CATEGORY`` edge) to make the labelled set (:func:`distill.tasks.product_category_task`).
+The teacher is a graph model of the configured convolution, the student the graph-free
+MLP distilled from it with the same loss as link prediction. The student then scores the
+products that have no category at all.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+
+from distill.config import RunConfig
+from distill.data import NODE_TYPES, FeatureEncoder
+from distill.models import NodeClassifier, build_encoder
+from distill.tasks import product_category_task
+from distill.train import node_accuracy, train_node_classifier
+from kgstore.graphframe import GraphFrame
+
+
+@dataclass
+class CategoryPredictions:
+    """``predictions``: product_id, category_id, score, rank (rank 1 the predicted class)."""
+
+    predictions: pd.DataFrame
+    metrics: dict[str, Any] = field(default_factory=dict)
+    model: str = "student_mlp_category"
+
+
+def _classifier(
+    kind: str,
+    encoder: FeatureEncoder,
+    frame: GraphFrame,
+    *,
+    hidden: int,
+    heads: int,
+    layers: int,
+    dropout: float,
+    num_classes: int,
+) -> NodeClassifier:
+    dims = {t: (encoder.num_dim(t), encoder.cat_cardinalities(t)) for t in NODE_TYPES}
+    nodes = {"customer": frame.num_customers, "product": frame.num_products}
+    return NodeClassifier(
+        encoder=build_encoder(
+            kind=kind,
+            dims=dims,
+            num_nodes=nodes,
+            hidden=hidden,
+            heads=heads,
+            layers=layers,
+            dropout=dropout,
+        ),
+        node_type="product",
+        dim=hidden,
+        num_classes=num_classes,
+    )
+
+
+def categorize_products(
+    frame: GraphFrame, config: RunConfig | None = None, *, k: int = 3
+) -> CategoryPredictions:
+    """Train teacher and distilled student on the categorised products; return the
+    student's top ``k`` categories for each product without one (none: an empty frame)."""
+    config = config or RunConfig()
+    torch.set_num_threads(max(1, config.train.threads))
+    category = frame.products["category"].to_numpy(np.int64)
+    targets = np.nonzero(category < 0)[0]
+    known = int((category >= 0).sum())
+    empty = pd.DataFrame(columns=["product_id", "category_id", "score", "rank"])
+    if len(targets) == 0 or known < 10 or len(frame.categories) < 2:
+        reason = "every product has a category" if len(targets) == 0 else "too few labels"
+        return CategoryPredictions(empty, {"targets": len(targets), "skipped": reason})
+    encoder = FeatureEncoder.fit(frame)
+    task = product_category_task(
+        frame, encoder, hidden_fraction=0.3, rng=np.random.default_rng(config.train.seed)
+    )
+    t, s = config.teacher, config.student_mlp
+    num_classes = len(frame.categories)
+    teacher = _classifier(
+        t.conv,
+        encoder,
+        frame,
+        hidden=t.hidden,
+        heads=t.heads,
+        layers=t.layers,
+        dropout=t.dropout,
+        num_classes=num_classes,
+    )
+    train_node_classifier(
+        teacher,
+        task,
+        lr=t.lr,
+        weight_decay=t.weight_decay,
+        epochs=t.epochs,
+        train=config.train,
+        desc="category teacher",
+    )
+    student = _classifier(
+        "mlp",
+        encoder,
+        frame,
+        hidden=s.hidden,
+        heads=1,
+        layers=s.layers,
+        dropout=s.dropout,
+        num_classes=num_classes,
+    )
+    train_node_classifier(
+        student,
+        task,
+        lr=s.lr,
+        weight_decay=s.weight_decay,
+        epochs=s.epochs,
+        train=replace(config.train),
+        teacher=teacher,
+        kd=config.kd,
+        desc="category student",
+    )
+    metrics = {
+        "targets": len(targets),
+        "labelled": int(task.train_mask.sum() + task.val_mask.sum() + task.test_mask.sum()),
+        "teacher_accuracy": node_accuracy(teacher, task, task.test_mask),
+        "student_accuracy": node_accuracy(student, task, task.test_mask),
+        "classes": num_classes,
+    }
+    student.eval()
+    with torch.no_grad():
+        probs = torch.softmax(student(task.graph)[torch.as_tensor(targets)], dim=-1).numpy()
+    k = min(k, num_classes)
+    top = np.argsort(-probs, axis=1, kind="stable")[:, :k]
+    scores = np.take_along_axis(probs, top, axis=1)
+    product_ids = frame.products["id"].to_numpy(dtype=object)[targets]
+    category_ids = frame.categories["id"].to_numpy(dtype=object)
+    predictions = pd.DataFrame(
+        {
+            "product_id": np.repeat(product_ids, k),
+            "category_id": category_ids[top.ravel()],
+            "score": scores.ravel().astype(float),
+            "rank": np.tile(np.arange(1, k + 1), len(targets)),
+        }
+    )
+    return CategoryPredictions(predictions, metrics)
