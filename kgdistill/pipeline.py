@@ -168,6 +168,13 @@ def train(
             f"no labelled pairs given: holding out the last day ({len(pairs) // 2:,} positive "
             "pairs, as many popularity-drawn negatives; half validation, half test)"
         )
+    days = train_frame.interactions["day"].nunique()
+    if days < 2:
+        raise PipelineError(
+            f"the models would train on {days} day(s) of interactions; they need at least 2 "
+            "(temporal snapshots: the graph before a day predicts that day)"
+            + ("" if pairs_path is not None else ", plus the held-out last day")
+        )
     run = create_run(runs_dir, Path(out) if out is not None else None)
     (run.path / CONFIG_FILE).write_text(
         json.dumps(
@@ -187,8 +194,9 @@ def train(
     run_config = replace(run_config, train=replace(run_config.train, progress=progress))
     try:
         result = evaluate_link_prediction(train_frame, pairs, run_config, run.path)
-    except KeyError as exc:
-        raise PipelineError(str(exc).strip("'\"")) from None
+    except (KeyError, ValueError) as exc:
+        message = str(exc).strip("'\"")
+        raise PipelineError(f"cannot train on this graph and these pairs: {message}") from exc
     report = dict(result.report)
     report["run_id"] = run.run_id
     report["until"] = until

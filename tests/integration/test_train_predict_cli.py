@@ -301,3 +301,26 @@ def test_predict_categories_for_products_listed_without_one(
         "RETURN count(p) AS n"
     )
     assert categorised == 0, "a product with a category got a predicted one"
+
+
+def test_train_on_too_little_history_is_one_clear_line(
+    graph: QueryRunner, cli, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, _, err = cli("train", "-q", capsys=capsys)
+    assert code == 1 and "load data first" in err and "Traceback" not in err
+    shop = tmp_path / "two_days"
+    shop.mkdir()
+    (shop / "customers.csv").write_text("customer_id,segment\nc-17,gold\nc-42,silver\n")
+    (shop / "products.csv").write_text("product_id,price\nsku-1,9.5\nsku-9,20\n")
+    (shop / "interactions.csv").write_text(
+        "customer_id,product_id,type,timestamp\n"
+        "c-17,sku-1,click,2024-03-01T09:15:00Z\nc-42,sku-9,buy,2024-03-02\n"
+    )
+    code, _, err = cli("run", "--csv", "two_days", "-q", capsys=capsys)
+    assert code == 1 and "Traceback" not in err
+    assert "1 day(s) of interactions" in err and "held-out last day" in err
+    assert (
+        not list((tmp_path / "runs").glob("*/report.json"))
+        if (tmp_path / "runs").exists()
+        else True
+    )
