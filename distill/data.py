@@ -352,6 +352,11 @@ PAIR_FEATURES: tuple[str, ...] = (
 )
 
 
+def _check_rows(rows: np.ndarray, n: int, node_type: str) -> None:
+    if len(rows) and not (rows.min() >= 0 and rows.max() < n):
+        raise IndexError(f"{node_type} rows must be in [0, {n}), got {rows.min()}..{rows.max()}")
+
+
 @dataclass
 class History:
     """Interaction counts before a cut-off, looked up per (customer, product) pair.
@@ -438,13 +443,17 @@ class History:
             def log32(a: np.ndarray) -> np.ndarray:
                 return np.log1p(a).astype(np.float32)
 
+            n_pair = self.pair_values.shape[1]
+            # feature-major (one contiguous gather per feature) with a trailing zero column:
+            # pairs without history (index -1) read zeros, no mask needed
+            pair = np.concatenate([log32(self.pair_values), np.zeros((1, n_pair), np.float32)])
             self._cache = {
                 "index": pd.Index(self.pair_keys),
-                "pair": log32(self.pair_values),
-                "cc": log32(self.customer_category),
-                "ccr": log32(self.customer_category_recent),
-                "share": log32(share),
-                "cb": log32(self.customer_brand),
+                "pair": np.ascontiguousarray(pair.T),
+                "cc": log32(self.customer_category).ravel(),
+                "ccr": log32(self.customer_category_recent).ravel(),
+                "share": log32(share).ravel(),
+                "cb": log32(self.customer_brand).ravel(),
                 "act": log32(self.customer_activity),
                 "pop": log32(self.product_popularity),
                 "popr": log32(self.product_popularity_recent),
@@ -464,22 +473,29 @@ class History:
         """
         customers = np.asarray(customers, np.int64)
         products = np.asarray(products, np.int64)
+        _check_rows(customers, self.customer_category.shape[0], "customer")
+        _check_rows(products, self.num_products, "product")
         t = self._tables()
         n_pair = self.pair_values.shape[1]
-        out = np.zeros((len(customers), len(PAIR_FEATURES)), np.float32)
+        # Feature-major, so each feature is one contiguous gather, returned as [N, F].
+        # Rows are checked above, so mode="clip" never clips (and, unlike "raise",
+        # np.take then writes straight into ``out``).
+        out = np.empty((len(PAIR_FEATURES), len(customers)), np.float32)
         pos = t["index"].get_indexer(customers * self.num_products + products)
-        hit = pos >= 0
-        out[hit, :n_pair] = t["pair"][pos[hit]]
+        pos[pos < 0] = len(self.pair_keys)  # the zero column
+        np.take(t["pair"], pos, axis=1, out=out[:n_pair], mode="clip")
         cat = self.product_category[products]
-        out[:, n_pair] = t["cc"][customers, cat]
-        out[:, n_pair + 1] = t["ccr"][customers, cat]
-        out[:, n_pair + 2] = t["share"][customers, cat]
-        out[:, n_pair + 3] = t["cb"][customers, self.product_brand[products]]
-        out[:, n_pair + 4] = t["act"][customers]
-        out[:, n_pair + 5] = t["pop"][products]
-        out[:, n_pair + 6] = t["popr"][products]
-        out[:, n_pair + 7] = t["catr"][cat]
-        return torch.from_numpy(out)
+        cust_cat = customers * self.customer_category.shape[1] + cat
+        cust_brand = customers * self.customer_brand.shape[1] + self.product_brand[products]
+        np.take(t["cc"], cust_cat, out=out[n_pair], mode="clip")
+        np.take(t["ccr"], cust_cat, out=out[n_pair + 1], mode="clip")
+        np.take(t["share"], cust_cat, out=out[n_pair + 2], mode="clip")
+        np.take(t["cb"], cust_brand, out=out[n_pair + 3], mode="clip")
+        np.take(t["act"], customers, out=out[n_pair + 4], mode="clip")
+        np.take(t["pop"], products, out=out[n_pair + 5], mode="clip")
+        np.take(t["popr"], products, out=out[n_pair + 6], mode="clip")
+        np.take(t["catr"], cat, out=out[n_pair + 7], mode="clip")
+        return torch.from_numpy(out).T
 
     def pair_features_grid(self, customers: np.ndarray) -> torch.Tensor:
         """Every product for each customer, as :meth:`pair_features` would give it.
