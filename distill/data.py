@@ -464,7 +464,17 @@ class History:
     def lookup_tables(self) -> dict[str, Any]:
         """The float32 tables :meth:`pair_features` gathers from (``pair``, ``cc``, ``ccr``,
         ``share``, ``cb``, ``act``, ``pop``, ``popr``, ``catr``), e.g. to export them."""
-        return {k: v for k, v in self._tables().items() if k != "index"}
+        t = self._tables()
+        by_category = self.customer_category.shape
+        return {
+            # row-major, one row per pair key (the cache is feature-major with a zero column)
+            "pair": np.ascontiguousarray(t["pair"][:, :-1].T),
+            "cc": t["cc"].reshape(by_category),
+            "ccr": t["ccr"].reshape(by_category),
+            "share": t["share"].reshape(by_category),
+            "cb": t["cb"].reshape(self.customer_brand.shape),
+            **{k: t[k] for k in ("act", "pop", "popr", "catr")},
+        }
 
     def pair_features(self, customers: np.ndarray, products: np.ndarray) -> torch.Tensor:
         """log1p of each feature of :data:`PAIR_FEATURES`.
