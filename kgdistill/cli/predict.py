@@ -118,30 +118,30 @@ def predict_and_write(
     scorer = StudentScorer(config, runs_dir=runs_dir, say=lambda m: common.say(args, m))
     if frame is not None:
         scorer.bind(frame)
-    everyone_now = write and not getattr(args, "customers", None)
-    holder = None
-    if everyone_now:
-        holder = sync_state.new_holder()
-        sync_state.acquire_lock(runner, config.sync.name, holder, config.sync.lock_ttl_s)
-    try:
-        if as_of is None or frame is None:
-            as_of = sync_state.db_now(runner)
-        result = _predict(args, config, runner, scorer, write=write)
-        if holder is not None:
-            state = sync_state.read_state(runner, config.sync.name)
-            if state.watermark is None or state.watermark < as_of:
-                sync_state.advance_watermark(
-                    runner,
-                    config.sync.name,
-                    holder,
-                    as_of,
-                    result["write"]["run_id"],
-                    result["customers"],
-                )
-    finally:
-        if holder is not None:
-            sync_state.release_lock(runner, config.sync.name, holder)
+    if as_of is None or frame is None:
+        as_of = sync_state.db_now(runner)  # before the graph is read for scoring
+    result = _predict(args, config, runner, scorer, write=write)
+    if write and not getattr(args, "customers", None):
+        _catch_up_sync(runner, config, as_of, result)
     return result
+
+
+def _catch_up_sync(runner: Any, config: Any, as_of: datetime, result: dict[str, Any]) -> None:
+    """Move the sync's watermark to ``as_of`` (never back), under the sync's lock, which
+    is taken only for this step (waiting up to sync.lock_ttl_s for a running sync)."""
+    name = config.sync.name
+    holder = sync_state.new_holder()
+    sync_state.acquire_lock(
+        runner, name, holder, config.sync.lock_ttl_s, wait_s=config.sync.lock_ttl_s
+    )
+    try:
+        state = sync_state.read_state(runner, name)
+        if state.watermark is None or state.watermark < as_of:
+            sync_state.advance_watermark(
+                runner, name, holder, as_of, result["write"]["run_id"], result["customers"]
+            )
+    finally:
+        sync_state.release_lock(runner, name, holder)
 
 
 def _predict(

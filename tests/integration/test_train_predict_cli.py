@@ -152,6 +152,11 @@ def test_train_then_list_score_and_predict(
     runs = graph.read_value("MATCH (m:ModelRun) RETURN count(m) AS n")
     assert runs == 2
 
+    # A write for every customer is what a sync catches up to: nothing left to rescore.
+    code, out, err = cli("sync", "--json", capsys=capsys)
+    assert code == 0, err
+    assert json.loads(out)["status"] == "nothing to do"
+
 
 def _write_exports(directory: Path, rng: np.random.Generator) -> None:
     """A shop's exports in the documented format, shaped unlike anything else in the tests:
