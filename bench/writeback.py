@@ -90,6 +90,7 @@ def main() -> int:
     parser.add_argument("--batch-size", type=int, default=10_000)
     parser.add_argument("--per-row-rows", type=int, default=3000)
     parser.add_argument("--per-row-seconds", type=float, default=30.0)
+    parser.add_argument("--heap", default="1g", help="heap of the bench server it starts")
     args = parser.parse_args()
 
     started = None
@@ -100,6 +101,7 @@ def main() -> int:
             instance="bench-writeback",
             bolt_port=server.free_port(),
             http_port=server.free_port(),
+            heap=args.heap,
         )
         if not server.status(cfg, query_version=False).running:
             server.start(cfg, progress=lambda m: print(m, file=sys.stderr))
