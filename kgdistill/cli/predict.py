@@ -15,6 +15,7 @@ from kgdistill.cli import common
 from kgdistill.runs import DEFAULT_RUNS_DIR
 from kgdistill.scoring import ScoreError, StudentScorer
 from kgstore import sync_state
+from kgstore.graphframe import normalize_id
 from kgstore.writeback import WritebackError, write_category_predictions, write_recommendations
 
 common.register_error(ScoreError, WritebackError, sync_state.LockHeld)
@@ -176,10 +177,13 @@ def _predict(
     if write:
         now = datetime.now(UTC)
         frame = scorer.frame(runner)
+        # Every customer asked for is replaced, also one whose scores all fell below
+        # predict.min_score (their old recommendations go).
+        known = frame.customer_index()
         everyone = (
             frame.customers["id"].tolist()
             if customers is None
-            else [c for c in top["customer_id"].unique().tolist()]
+            else [c for c in (normalize_id(v) for v in customers) if c in known]
         )
         summary = write_recommendations(
             runner,
