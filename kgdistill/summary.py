@@ -5,16 +5,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-ORDER = (
-    "heuristic",
-    "teacher",
-    "student_gat",
-    "student_gat_no_kd",
-    "student_sage",
-    "student_sage_no_kd",
-    "student_mlp",
-    "student_mlp_no_kd",
-)
+from distill.report import ORDER  # the report's row order (no torch imported)
 
 
 def _size(n: float) -> str:
