@@ -106,20 +106,11 @@ class StudentScorer:
     ) -> pd.DataFrame:
         """``customer_id, product_id, score`` per pair, in order. Ids that are nowhere in
         the graph are a :class:`ScoreError` naming the first few."""
-        frame = self.frame(runner)
-        for what, ids, index in (
-            ("customer", customer_ids, frame.customer_index()),
-            ("product", product_ids, frame.product_index()),
-        ):
-            rows = index.get_indexer([normalize_id(v) for v in ids])
-            if (rows < 0).any():
-                bad = np.nonzero(rows < 0)[0]
-                shown = ", ".join(repr(ids[i]) for i in bad[:5])
-                raise ScoreError(
-                    f"{len(bad)} pair(s) name a {what} id that is not in the graph "
-                    f"(first: {shown}); load it first"
-                )
-        result: pd.DataFrame = self._scorer.score_pairs(customer_ids, product_ids)
+        self.frame(runner)
+        try:
+            result: pd.DataFrame = self._scorer.score_pairs(customer_ids, product_ids)
+        except KeyError as exc:  # distill names the unknown ids (the first ten)
+            raise ScoreError(f"{exc.args[0]} are not in the graph; load them first") from None
         return result
 
 
