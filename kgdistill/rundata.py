@@ -13,7 +13,6 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
 from distill.config import RunConfig
@@ -48,33 +47,16 @@ def run_config(run: Run, fallback: Config) -> RunConfig:
     return build(Config, [(str(path), learning)]).run_config()
 
 
-def training_frame(frame: GraphFrame, pairs: pd.DataFrame) -> GraphFrame:
-    """The frame the run's models trained on. A run without labelled pairs held out the
-    graph's last day (:func:`kgdistill.pipeline.holdout_pairs`): then every positive pair
-    is an interaction of that day, and the models trained on the days before it. With
-    labelled pairs (EComm) the positives lie after the graph and the frame is as it is."""
-    inter = frame.interactions
-    if inter.empty:
-        return frame
-    days = np.sort(inter["day"].unique())
-    if len(days) < 2:
-        return frame
-    last = inter.loc[inter["day"] == days[-1]]
-    c_ids = frame.customers["id"].to_numpy(dtype=object)
-    p_ids = frame.products["id"].to_numpy(dtype=object)
-    last_pairs = set(
-        zip(
-            c_ids[last["customer"].to_numpy()].tolist(),
-            p_ids[last["product"].to_numpy()].tolist(),
-            strict=True,
+def training_frame(run: Run, frame: GraphFrame) -> GraphFrame:
+    """The frame the run's models trained on: ``frame`` up to the last day the run
+    recorded in its config.json (a run without labelled pairs held out the day after)."""
+    recorded, train_until = pipeline.run_train_until(run)
+    if not recorded:
+        raise pipeline.PipelineError(
+            f"run {run.run_id} does not record the day its models trained up to "
+            f"({run.path / pipeline.CONFIG_FILE}); train it again with `kgdistill train`"
         )
-    )
-    positives = pairs.loc[pairs["label"] == 1]
-    held_out = all(
-        (c, p) in last_pairs
-        for c, p in zip(positives["customer_id"], positives["product_id"], strict=True)
-    )
-    return frame.until(int(days[-2])) if held_out else frame
+    return frame.until(train_until) if train_until is not None else frame
 
 
 def run_data(
@@ -83,10 +65,7 @@ def run_data(
     """The run's training frame (extracted from Neo4j up to the run's day) and its pairs."""
     frame = pipeline.extract(runner, config, pipeline.run_until(run), say)
     pairs = pipeline.read_pairs(run.path / pipeline.EVAL_PAIRS_FILE)
-    recorded, train_until = pipeline.run_train_until(run)
-    if recorded:
-        return (frame.until(train_until) if train_until is not None else frame), pairs
-    return training_frame(frame, pairs), pairs
+    return training_frame(run, frame), pairs
 
 
 def add_model(run: Run, name: str, entry: dict[str, Any]) -> dict[str, Any]:

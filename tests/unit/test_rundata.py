@@ -2,24 +2,38 @@
 
 import json
 
+import pytest
+
 from kgdistill.config import load_config
-from kgdistill.pipeline import CONFIG_FILE, holdout_pairs
+from kgdistill.pipeline import CONFIG_FILE, PipelineError, holdout_pairs
 from kgdistill.rundata import add_model, run_config, training_frame
 from kgdistill.runs import create_run
 from kgdistill.settings import to_dict
-from tests.support.tiny import planted_frame, planted_pairs
+from tests.support.tiny import planted_frame
 
 
-def test_training_frame_finds_a_held_out_last_day():
+def _recorded(tmp_path, **fields):
+    run = create_run(out=tmp_path / "run")
+    (run.path / CONFIG_FILE).write_text(json.dumps({"config": {}, "until": None, **fields}))
+    return run
+
+
+def test_training_frame_is_cut_at_the_recorded_day(tmp_path):
     frame = planted_frame()
-    trained_on, pairs = holdout_pairs(frame)
-    again = training_frame(frame, pairs)
+    trained_on, _ = holdout_pairs(frame)
+    run = _recorded(tmp_path, train_until=int(trained_on.interactions["day"].max()))
+    again = training_frame(run, frame)
     assert len(again.interactions) == len(trained_on.interactions) < len(frame.interactions)
 
 
-def test_training_frame_keeps_the_graph_for_labelled_pairs():
+def test_training_frame_keeps_the_graph_for_labelled_pairs(tmp_path):
     frame = planted_frame()
-    assert training_frame(frame, planted_pairs(frame)) is frame
+    assert training_frame(_recorded(tmp_path, train_until=None), frame) is frame
+
+
+def test_a_run_that_records_no_training_day_is_a_clear_error(tmp_path):
+    with pytest.raises(PipelineError, match="train it again"):
+        training_frame(_recorded(tmp_path), planted_frame())
 
 
 def test_run_config_is_the_one_the_run_recorded(tmp_path):
