@@ -12,8 +12,11 @@ The contract (DESIGN.md, "Write-back contract"):
   sources; each batch is one ``UNWIND`` in one managed (retried) transaction
   (``cypher/writeback/replace_predictions.cypher``).
 - That transaction deletes the source's predictions of the same kind from other
-  runs and writes this run's, so a reader sees each source fully old or fully
-  new, never with none or with two runs mixed.
+  runs and writes this run's, so every committed state of a source is fully old or
+  fully new, never with none or with two runs mixed. (Neo4j reads are
+  read-committed: a traversal running exactly while a batch commits can see part
+  of it; that torn view is transient, and the integration crash test tells it
+  from a committed one.)
 - Rerunning a run id writes nothing twice: a source whose predictions already are
   exactly this run's targets is skipped; any other source is replaced whole (its
   old relationships deleted, this run's created). After a crash, a rerun of the
