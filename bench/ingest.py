@@ -45,7 +45,10 @@ def measure(
     runner: QueryRunner, name: str, plan: LoadPlan, prepare_s: float, args: argparse.Namespace
 ) -> tuple[float, float]:
     summary: LoadSummary = write_plan(
-        runner, plan, LoadConfig(batch_size=args.batch_size), progress=not args.quiet
+        runner,
+        plan,
+        LoadConfig(batch_size=args.batch_size, workers=args.workers),
+        progress=not args.quiet,
     )
     ingest = summary.relationships_created / summary.seconds
     began = time.monotonic()
@@ -71,6 +74,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--customers", type=int, default=20_000)
     parser.add_argument("--products", type=int, default=100_000)
     parser.add_argument("--batch-size", type=int, default=LoadConfig().batch_size)
+    parser.add_argument(
+        "--workers", type=int, default=LoadConfig().workers, help="concurrent write transactions"
+    )
     parser.add_argument("--page-size", type=int, default=ExtractConfig().page_size)
     parser.add_argument("--heap", default="2g", help="heap of the bench server it starts")
     parser.add_argument("--wipe", action="store_true", help="allow wiping a non-empty NEO4J_URI")

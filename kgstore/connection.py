@@ -212,6 +212,56 @@ class QueryRunner:
                     on_batch(len(batch))
         return totals
 
+    def write_streams(
+        self,
+        streams: Sequence[Iterable[tuple[str, Mapping[str, Any], int]]],
+        *,
+        on_batch: Callable[[int], None] | None = None,
+    ) -> dict[str, int]:
+        """Run several streams of write transactions at once, one session and thread each.
+
+        Each stream yields ``(query, params, rows)``: one managed transaction, and how
+        many rows it stands for (passed to ``on_batch`` after it commits). Within a stream
+        transactions run in order. The caller keeps the streams out of each other's way
+        (disjoint nodes, or locks taken in one order); a deadlock that happens anyway is a
+        transient error the driver retries. The first failure stops every stream before its
+        next transaction and is raised; what committed stays, so statements must be
+        idempotent and a rerun completes the work. Returns the summed update counters.
+        """
+        import threading
+        from concurrent.futures import ThreadPoolExecutor
+
+        totals: dict[str, int] = {}
+        lock = threading.Lock()
+        failed = threading.Event()
+
+        def work(tx: ManagedTransaction, query: str, params: Mapping[str, Any]) -> dict[str, int]:
+            return _counters(tx.run(query, dict(params)).consume().counters)
+
+        def run(stream: Iterable[tuple[str, Mapping[str, Any], int]]) -> None:
+            try:
+                with self.session() as session:
+                    for query, params, rows in stream:
+                        if failed.is_set():
+                            return
+                        counters = session.execute_write(work, query, params)
+                        with lock:
+                            _add(totals, counters)
+                            if on_batch:
+                                on_batch(rows)
+            except BaseException:
+                failed.set()
+                raise
+
+        if len(streams) == 1:
+            run(streams[0])
+            return totals
+        with ThreadPoolExecutor(max_workers=len(streams), thread_name_prefix="write") as pool:
+            futures = [pool.submit(run, stream) for stream in streams]
+        for future in futures:
+            future.result()  # the first failure, in stream order
+        return totals
+
 
 def _counters(counters: Any) -> dict[str, int]:
     names = (

@@ -72,6 +72,13 @@ def register(sub: Any) -> None:
         group = action.add_argument_group("loading")
         group.add_argument("--batch-size", type=int, metavar="N", help="rows per transaction")
         group.add_argument(
+            "--workers",
+            type=int,
+            metavar="N",
+            help="concurrent transactions writing interactions, each with its own customers "
+            "(load.workers, default 2)",
+        )
+        group.add_argument(
             "--skip-unknown",
             action="store_true",
             help="skip (and report) interactions whose customer or product is unknown, "
@@ -85,6 +92,8 @@ def _config(args: argparse.Namespace) -> tuple[Any, ingest.LoadConfig]:
     flags: dict[str, Any] = {}
     if args.batch_size is not None:
         flags["batch_size"] = args.batch_size
+    if args.workers is not None:
+        flags["workers"] = args.workers
     if args.skip_unknown:
         flags["on_unknown"] = "skip"
     config = common.config_from_args(args, {"load": flags} if flags else None)

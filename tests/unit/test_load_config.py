@@ -30,3 +30,10 @@ def test_bad_values_name_the_key(tmp_path: Path) -> None:
         load_config(environ={}, sets=["load.batch_size=0"])
     with pytest.raises(ConfigError, match="interaction type"):
         load_config(environ={}, sets=["extract.interaction_types=CLICKED,no way"])
+
+
+def test_workers_come_from_configuration() -> None:
+    assert LoadConfig().workers == 2
+    assert load_config(environ={"KGDISTILL_LOAD__WORKERS": "3"}).load.workers == 3
+    with pytest.raises(ConfigError, match="workers must be >= 1"):
+        load_config(environ={}, sets=["load.workers=0"])
