@@ -318,7 +318,9 @@ class PairDecoder(nn.Module):
 
     def forward(self, z_c: Tensor, z_p: Tensor, f: Tensor) -> Tensor:
         if self.kind == "dot":
-            return (z_c * z_p).sum(-1) / z_c.size(-1) ** 0.5 + self.mlp(f).squeeze(-1)
+            # einsum: the row-wise dot product without a [N, D] temporary (faster)
+            dot = torch.einsum("nd,nd->n", z_c, z_p)
+            return dot / z_c.size(-1) ** 0.5 + self.mlp(f).squeeze(-1)
         return self.mlp(torch.cat([z_c * z_p, z_c, z_p, f], dim=-1)).squeeze(-1)
 
 
