@@ -306,8 +306,9 @@ class CategoryAffinity(Baseline):
     def _pairs(self, customers: np.ndarray, products: np.ndarray) -> np.ndarray:
         out = self.tie_break[products].copy()
         cat = self.product_category[products]
-        known = cat >= 0
-        out[known] += np.asarray(self.affinity[customers[known], cat[known]]).ravel()
+        known = np.flatnonzero(cat >= 0)
+        if len(known):  # scipy returns an object array for empty index arrays
+            out[known] += np.asarray(self.affinity[customers[known], cat[known]]).ravel()
         return out
 
 

@@ -115,6 +115,8 @@ def test_every_baseline_scores_pairs_as_its_grid(name):
     assert pairs.dtype == np.float64 and pairs.shape == (20,)
     np.testing.assert_array_equal(pairs, grid.ravel())
     assert model.score_grid(np.array([], np.int64)).shape == (0, 5)
+    assert model.score_pairs([], []).shape == (0,)
+    assert model.score_pairs([2], [3]) == grid[2, 3]  # p3: unknown category only
     with pytest.raises(IndexError, match=r"customer 4 is outside 0\.\.3"):
         model.score_grid([4])
     with pytest.raises(IndexError, match="product -1"):
