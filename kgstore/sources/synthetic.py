@@ -12,6 +12,11 @@ window of days. What makes it believable rather than uniform noise:
 - each customer is drawn to 1-3 categories and spends most interactions there;
 - customer activity is heavy-tailed too.
 
+A second kind of shop, :func:`generate_cf`, has ids and interactions only (no
+categories, brands, prices or customer features, like a shop that exports only who
+bought what), drawn from latent customer and product factors whose true scores
+(:func:`cf_factors`) are the best ranking any model can reach.
+
 The same arguments and seed always give the same plan.
 """
 
@@ -34,6 +39,14 @@ PRODUCTS_PER_CATEGORY = 90  # EComm: 36,224 products over 401 leaves
 MAX_CATEGORIES = 401
 BRANDED_SHARE = 0.02  # EComm: 98% of products have brand 0 (unknown)
 AFFINITY = 0.8  # share of a customer's interactions inside their favourite categories
+
+# The interaction-only shop (generate_cf): tuned so that popularity is a meaningful
+# baseline, item-kNN clearly beats it, and the true scores clearly beat item-kNN
+# (bench/synthetic_cf.py prints the three).
+CF_DIM = 16  # latent factor dimension
+CF_TASTE = 2.0  # variance of u_c . v_p: how much customers differ
+CF_BIAS = 0.6  # b_p = -CF_BIAS * log(popularity rank of p), centred
+CF_TAU = 0.5  # softmax temperature: lower, each customer's choices are more predictable
 
 
 @dataclass(frozen=True)
@@ -242,3 +255,120 @@ def _aggregate(
             "count": counts.astype(np.int64),
         }
     )
+
+
+# -- the interaction-only shop -------------------------------------------------
+@dataclass(frozen=True)
+class CfFactors:
+    """The hidden truth of an interaction-only shop (:func:`generate_cf`).
+
+    The true score of customer row ``c`` for product row ``p`` (ids are row + 1) is
+    ``s(c, p) = customer[c] . product[p] + bias[p]``; each interaction samples a product
+    from ``softmax(s(c, .) / tau)``, so ranking by ``s`` is the best ranking any model can
+    learn (the oracle).
+
+    Shapes: ``customer`` [C, dim], ``product`` [P, dim], ``bias`` [P].
+    """
+
+    customer: np.ndarray
+    product: np.ndarray
+    bias: np.ndarray
+
+    def scores(self, rows: np.ndarray) -> np.ndarray:
+        """True scores [len(rows), P] of the customers at ``rows`` (ids - 1) for every product."""
+        return np.asarray(self.customer[rows] @ self.product.T + self.bias)
+
+
+def cf_factors(customers: int, products: int, seed: int = 0, *, dim: int = CF_DIM) -> CfFactors:
+    """The factors :func:`generate_cf` draws for these arguments (the same seed, the same
+    factors; they do not depend on the number of interactions).
+
+    Factors are Gaussian, scaled so that ``customer[c] . product[p]`` has variance
+    CF_TASTE; the bias is ``-CF_BIAS * log(rank)`` (centred) for a random ranking of
+    the products, so at ``tau`` the popularity behind the interactions follows a power
+    law of exponent about CF_BIAS / tau.
+    """
+    if customers < 1 or products < 1 or dim < 1:
+        raise ValueError("customers, products and dim must be >= 1")
+    rng = np.random.default_rng(np.random.SeedSequence(seed).spawn(2)[0])
+    scale = np.sqrt(CF_TASTE) / dim**0.25
+    customer = rng.normal(0.0, scale, (customers, dim))
+    product = rng.normal(0.0, scale, (products, dim))
+    log_rank = np.log(np.arange(1, products + 1, dtype=float))
+    bias = -CF_BIAS * rng.permutation(log_rank - log_rank.mean())
+    return CfFactors(customer=customer, product=product, bias=bias)
+
+
+def generate_cf(
+    customers: int,
+    products: int,
+    interactions: int,
+    seed: int = 0,
+    *,
+    days: int = 10,
+    first_day: date = date(2019, 6, 10),
+    dim: int = CF_DIM,
+    tau: float = CF_TAU,
+) -> LoadPlan:
+    """An interaction-only shop: ids and about ``interactions`` source rows, nothing else.
+
+    Customers and products carry no properties, products no category, brand or price,
+    like a shop that exports only who bought what. Behind the interactions are latent
+    factors (:func:`cf_factors`, with the same ``seed`` and ``dim``): each customer's
+    number of interactions is heavy-tailed, and each interaction draws a product from
+    ``softmax((u_c . v_p + b_p) / tau)``, a type in EComm's proportions and a uniform day
+    of the window, so a model trained on earlier days can be tested on the last one.
+    """
+    _check_sizes(customers, products, interactions, days)
+    if tau <= 0:
+        raise ValueError(f"tau must be > 0, got {tau}")
+    factors = cf_factors(customers, products, seed, dim=dim)
+    rng = np.random.default_rng(np.random.SeedSequence(seed).spawn(2)[1])
+    plan = LoadPlan(
+        source=f"synthetic cf (customers={customers}, products={products}, "
+        f"interactions={interactions}, seed={seed}, dim={dim}, tau={tau})"
+    )
+    plan.customers = [{"id": i + 1, "props": {}} for i in range(customers)]
+    plan.products = [{"id": i + 1, "props": {}} for i in range(products)]
+    activity = rng.pareto(1.5, customers) + 1.0
+    per_customer = rng.multinomial(interactions, activity / activity.sum())
+    who = np.repeat(np.arange(customers, dtype=np.int64), per_customer)
+    what = _sample_cf_products(rng, factors, per_customer, tau)
+    kind, offset = _types_and_days(rng, interactions, days)
+    plan.interactions = _aggregate(who, what, kind, offset, products, _day_numbers(first_day, days))
+    plan.rows_read = customers + products + interactions
+    return plan
+
+
+def _sample_cf_products(
+    rng: np.random.Generator,
+    factors: CfFactors,
+    per_customer: np.ndarray,
+    tau: float,
+    block: int = 1024,
+) -> np.ndarray:
+    """``per_customer[c]`` products for each customer row c, in row order, drawn from
+    ``softmax(scores / tau)``; ``block`` customers at a time, so memory stays at
+    block x P however many customers there are.
+
+    In a block, row r's cumulative probabilities are shifted into (r, r + 1], so one
+    searchsorted over the flattened block samples every row's interactions.
+    """
+    products = len(factors.bias)
+    what = np.empty(int(per_customer.sum()), dtype=np.int64)
+    start = 0
+    for lo in range(0, len(per_customer), block):
+        rows = np.arange(lo, min(lo + block, len(per_customer)))
+        counts = per_customer[rows]
+        if not counts.any():
+            continue
+        logits = factors.scores(rows) / tau
+        weights = np.exp(logits - logits.max(axis=1, keepdims=True))
+        cumulative = np.cumsum(weights, axis=1)
+        cumulative /= cumulative[:, -1:]
+        cumulative += np.arange(len(rows))[:, None]
+        local = np.repeat(np.arange(len(rows)), counts)
+        slot = np.searchsorted(cumulative.ravel(), local + rng.random(len(local)), side="right")
+        what[start : start + len(local)] = np.minimum(slot - local * products, products - 1)
+        start += len(local)
+    return what
