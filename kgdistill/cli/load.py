@@ -58,9 +58,21 @@ def register(sub: Any) -> None:
         "synthetic",
         help="a seeded, believable synthetic shop of any size",
         description=(
-            "Generate and load a shop with power-law product popularity, category affinity, "
-            "price tiers and a window of days (EComm-shaped categories and brands)."
+            "Generate and load a seeded shop of any size, interactions spread over 10 days. "
+            "--mode features (the default): power-law product popularity, category "
+            "affinity, price tiers, EComm-shaped categories and brands and EComm's "
+            "customer feature columns. --mode cf: ids and interactions only (no "
+            "categories, brands, prices or customer features, like a shop that exports "
+            "only who bought what), drawn from latent customer and product factors; "
+            "kgstore.sources.synthetic.cf_factors gives the true scores, the best "
+            "ranking any model can reach."
         ),
+    )
+    synthetic.add_argument(
+        "--mode",
+        choices=ingest.SYNTHETIC_MODES,
+        default="features",
+        help="features: a feature-rich shop (default); cf: ids and interactions only",
     )
     synthetic.add_argument("--customers", type=int, default=1_000, metavar="N")
     synthetic.add_argument("--products", type=int, default=10_000, metavar="M")
@@ -126,6 +138,13 @@ def _synthetic(args: argparse.Namespace) -> int:
     return _run(
         args,
         lambda r, c: ingest.load_synthetic(
-            r, args.customers, args.products, args.interactions, args.seed, c, progress=progress
+            r,
+            args.customers,
+            args.products,
+            args.interactions,
+            args.seed,
+            c,
+            mode=args.mode,
+            progress=progress,
         ),
     )

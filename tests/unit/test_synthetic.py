@@ -8,6 +8,7 @@ import json
 import numpy as np
 import pytest
 
+from kgstore.ingest import load_synthetic
 from kgstore.sources.plan import LoadPlan
 from kgstore.sources.synthetic import (
     LEAF_BASE,
@@ -208,3 +209,8 @@ def test_cf_bad_arguments_are_refused() -> None:
         generate_cf(customers=2, products=2, interactions=2, tau=0.0)
     with pytest.raises(ValueError, match="customers and products must be >= 1"):
         generate_cf(customers=2, products=0, interactions=2)
+
+
+def test_an_unknown_synthetic_mode_is_refused_before_any_write() -> None:
+    with pytest.raises(ValueError, match="mode must be one of features, cf"):
+        load_synthetic(None, 1, 1, 1, mode="graph")  # type: ignore[arg-type]
