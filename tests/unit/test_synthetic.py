@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import hashlib
 import json
+from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from kgstore.ingest import load_synthetic
+from kgstore.sources.csv_files import read_csv_dir
 from kgstore.sources.plan import LoadPlan
 from kgstore.sources.synthetic import (
     LEAF_BASE,
@@ -214,3 +217,28 @@ def test_cf_bad_arguments_are_refused() -> None:
 def test_an_unknown_synthetic_mode_is_refused_before_any_write() -> None:
     with pytest.raises(ValueError, match="mode must be one of features, cf"):
         load_synthetic(None, 1, 1, 1, mode="graph")  # type: ignore[arg-type]
+
+
+def test_cf_shop_is_what_load_csv_reads_from_id_only_exports(tmp_path: Path) -> None:
+    """An interaction-only shop is the plan ``load csv`` makes of a shop that exports only
+    ids and who bought what (customers.csv and products.csv with one id column each)."""
+    plan = generate_cf(customers=30, products=40, interactions=500, seed=2)
+    (tmp_path / "customers.csv").write_text(
+        "customer_id\n" + "".join(f"{row['id']}\n" for row in plan.customers)
+    )
+    (tmp_path / "products.csv").write_text(
+        "product_id\n" + "".join(f"{row['id']}\n" for row in plan.products)
+    )
+    (tmp_path / "interactions.csv").write_text(
+        "customer_id,product_id,type,timestamp,count\n"
+        + "".join(",".join(map(str, row)) + "\n" for row in plan.interactions.values.tolist())
+    )
+    read = read_csv_dir(tmp_path)
+    assert read.customers == plan.customers and read.products == plan.products
+    assert not (read.categories or read.product_categories or read.brands)
+    key = ["customer", "product", "type", "day"]
+    pd.testing.assert_frame_equal(
+        read.interactions.sort_values(key).reset_index(drop=True),
+        plan.interactions.sort_values(key).reset_index(drop=True),
+        check_dtype=False,
+    )
