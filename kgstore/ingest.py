@@ -38,6 +38,7 @@ __all__ = [
 ]
 
 UNKNOWN_SAMPLE = 5
+SYNTHETIC_MODES = ("features", "cf")  # load_synthetic's kinds of shop
 
 
 @dataclass(frozen=True)
@@ -339,10 +340,18 @@ def load_synthetic(
     seed: int = 0,
     config: LoadConfig | None = None,
     *,
+    mode: str = "features",
     progress: bool = True,
 ) -> LoadSummary:
-    """Generate a believable shop (:mod:`kgstore.sources.synthetic`) and load it."""
-    from kgstore.sources.synthetic import generate
+    """Generate a synthetic shop (:mod:`kgstore.sources.synthetic`) and load it.
 
-    plan = generate(customers=customers, products=products, interactions=interactions, seed=seed)
+    ``mode``: ``features`` (categories, brands, prices, customer features) or ``cf``
+    (ids and interactions only, drawn from latent factors).
+    """
+    from kgstore.sources.synthetic import generate, generate_cf
+
+    if mode not in SYNTHETIC_MODES:
+        raise ValueError(f"mode must be one of {', '.join(SYNTHETIC_MODES)}, got {mode!r}")
+    make = generate_cf if mode == "cf" else generate
+    plan = make(customers=customers, products=products, interactions=interactions, seed=seed)
     return write_plan(runner, plan, config, progress=progress)

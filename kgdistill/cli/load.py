@@ -18,6 +18,7 @@ common.register_error(LoadError)
 
 
 def register(sub: Any) -> None:
+    """``kgdistill load SOURCE``: one subcommand per source, each with the loading options."""
     parser = sub.add_parser(
         "load",
         help="load EComm, a directory of CSV exports, or a synthetic shop into Neo4j",
@@ -29,7 +30,12 @@ def register(sub: Any) -> None:
         ),
     )
     sources = parser.add_subparsers(dest="source", metavar="SOURCE", required=True)
+    for action in (_add_ecomm(sources), _add_csv(sources), _add_synthetic(sources)):
+        _add_loading_options(action)
 
+
+def _add_ecomm(sources: Any) -> Any:
+    """``load ecomm [--path DIR|TAR.GZ]``."""
     ecomm = sources.add_parser(
         "ecomm",
         help="the EComm sample (bundled in data/ecomm, or --path)",
@@ -41,7 +47,11 @@ def register(sub: Any) -> None:
         help="another copy: a directory with the .txt files or a .tar.gz",
     )
     ecomm.set_defaults(func=_ecomm)
+    return ecomm
 
+
+def _add_csv(sources: Any) -> Any:
+    """``load csv --dir DIR [--schema FILE]``."""
     csv = sources.add_parser(
         "csv",
         help="a directory in the CSV interchange format (docs/csv-format.md)",
@@ -53,39 +63,58 @@ def register(sub: Any) -> None:
     csv.add_argument("--dir", required=True, metavar="DIR", help="the directory of CSV files")
     csv.add_argument("--schema", metavar="FILE", help="TOML file overriding inferred feature types")
     csv.set_defaults(func=_csv)
+    return csv
 
+
+def _add_synthetic(sources: Any) -> Any:
+    """``load synthetic [--mode features|cf]`` and the shop's size and seed."""
     synthetic = sources.add_parser(
         "synthetic",
         help="a seeded, believable synthetic shop of any size",
         description=(
-            "Generate and load a shop with power-law product popularity, category affinity, "
-            "price tiers and a window of days (EComm-shaped categories and brands)."
+            "Generate and load a seeded shop of any size, interactions spread over 10 days. "
+            "--mode features (the default): power-law product popularity, category "
+            "affinity, price tiers, EComm-shaped categories and brands and EComm's "
+            "customer feature columns. --mode cf: ids and interactions only (no "
+            "categories, brands, prices or customer features, like a shop that exports "
+            "only who bought what), drawn from latent customer and product factors; "
+            "kgstore.sources.synthetic.cf_factors gives the true scores, the best "
+            "ranking any model can reach."
         ),
+    )
+    synthetic.add_argument(
+        "--mode",
+        choices=ingest.SYNTHETIC_MODES,
+        default="features",
+        help="features: a feature-rich shop (default); cf: ids and interactions only",
     )
     synthetic.add_argument("--customers", type=int, default=1_000, metavar="N")
     synthetic.add_argument("--products", type=int, default=10_000, metavar="M")
     synthetic.add_argument("--interactions", type=int, default=100_000, metavar="K")
     synthetic.add_argument("--seed", type=int, default=0, metavar="S")
     synthetic.set_defaults(func=_synthetic)
+    return synthetic
 
-    for action in (ecomm, csv, synthetic):
-        group = action.add_argument_group("loading")
-        group.add_argument("--batch-size", type=int, metavar="N", help="rows per transaction")
-        group.add_argument(
-            "--workers",
-            type=int,
-            metavar="N",
-            help="concurrent transactions writing interactions, each with its own customers "
-            "(load.workers, default 2)",
-        )
-        group.add_argument(
-            "--skip-unknown",
-            action="store_true",
-            help="skip (and report) interactions whose customer or product is unknown, "
-            "instead of failing",
-        )
-        common.add_config_options(action)
-        common.add_output_options(action)
+
+def _add_loading_options(action: Any) -> None:
+    """How a load writes (batch size, workers, unknown ends), configuration and output."""
+    group = action.add_argument_group("loading")
+    group.add_argument("--batch-size", type=int, metavar="N", help="rows per transaction")
+    group.add_argument(
+        "--workers",
+        type=int,
+        metavar="N",
+        help="concurrent transactions writing interactions, each with its own customers "
+        "(load.workers, default 2)",
+    )
+    group.add_argument(
+        "--skip-unknown",
+        action="store_true",
+        help="skip (and report) interactions whose customer or product is unknown, "
+        "instead of failing",
+    )
+    common.add_config_options(action)
+    common.add_output_options(action)
 
 
 def _config(args: argparse.Namespace) -> tuple[Any, ingest.LoadConfig]:
@@ -126,6 +155,13 @@ def _synthetic(args: argparse.Namespace) -> int:
     return _run(
         args,
         lambda r, c: ingest.load_synthetic(
-            r, args.customers, args.products, args.interactions, args.seed, c, progress=progress
+            r,
+            args.customers,
+            args.products,
+            args.interactions,
+            args.seed,
+            c,
+            mode=args.mode,
+            progress=progress,
         ),
     )

@@ -9,7 +9,8 @@ import pytest
 from kgstore.connection import QueryRunner
 from kgstore.extract import ExtractConfig, extract_graphframe
 from kgstore.ingest import load_csv, write_plan
-from kgstore.sources.synthetic import generate
+from kgstore.sources.synthetic import generate, generate_cf
+from tests.integration.graphcheck import cli, snapshot
 
 pytestmark = pytest.mark.neo4j
 
@@ -24,6 +25,31 @@ def test_synthetic_shop_round_trips(graph: QueryRunner) -> None:
     assert (frame.products["category"] >= 0).all()
     leaf_levels = frame.categories.loc[frame.products["category"].unique(), "level"]
     assert set(leaf_levels) == {2}
+
+
+def test_interaction_only_shop_round_trips(graph: QueryRunner) -> None:
+    """Ids and interactions only: products without a category, brand or price load and
+    extract like EComm without its features."""
+    plan = generate_cf(customers=200, products=300, interactions=5_000, seed=5)
+    write_plan(graph, plan, progress=False)
+    frame = extract_graphframe(graph, config=ExtractConfig(page_size=128))
+    assert frame.summary() == plan.counts()
+    assert frame.summary()["categories"] == frame.summary()["brands"] == 0
+    assert list(frame.customers.columns) == ["id"]
+    assert (frame.products["category"] == -1).all() and (frame.products["brand"] == -1).all()
+    assert frame.products["price"].isna().all()
+    assert int(frame.interactions["count"].sum()) == 5_000
+
+
+def test_cli_loads_an_interaction_only_shop(graph: QueryRunner) -> None:
+    args = ("--customers", "50", "--products", "80", "--interactions", "1000", "--quiet")
+    result = cli(graph, "load", "synthetic", "--mode", "cf", *args)
+    assert result.returncode == 0, result.stderr
+    state = snapshot(graph)
+    assert state["labels"] == {"Customer": 50, "Product": 80}
+    assert sum(total for _, total in state["types"].values()) == 1_000
+    assert cli(graph, "load", "synthetic", "--mode", "cf", *args).returncode == 0
+    assert snapshot(graph) == state  # idempotent, like every load
 
 
 def test_int_and_string_ids_page_in_two_passes(graph: QueryRunner, tmp_path: Path) -> None:
