@@ -293,28 +293,45 @@ class FeatureMLP(nn.Module):
 
 
 class PairDecoder(nn.Module):
-    """Scores (customer, product) pairs; returns one logit per pair.
+    """Scores (customer, product) pairs: one logit per pair, and one ranking logit.
 
     ``dot``: ``z_c . z_p + MLP(f)``; ``mlp``: ``MLP([z_c * z_p, z_c, z_p, f])``. The
-    two-class distribution of a pair is ``softmax([0, logit])``.
+    two-class distribution of a pair is ``softmax([0, logit])``. Trained against
+    negatives drawn by popularity, that logit says how much likelier the pair is than
+    a popular product would be: right for a pair's probability, blind to popularity.
+    With ``rank_head`` the decoder also gives :meth:`rank`, ``logit + prior(z_p, f)``,
+    the score a top K is taken by (trained by the ranking losses of
+    :mod:`distill.ranking`, where the prior learns what popularity adds).
 
     Shapes:
         z_c [N, D], z_p [N, D], f [N, F] -> [N]
     """
 
-    def __init__(self, *, dim: int, pair_dim: int, kind: str = "dot", hidden: int = 16) -> None:
+    def __init__(
+        self,
+        *,
+        dim: int,
+        pair_dim: int,
+        kind: str = "dot",
+        hidden: int = 16,
+        rank_head: bool = False,
+    ) -> None:
         super().__init__()
         if kind not in ("dot", "mlp"):
             raise ValueError(f"decoder must be 'dot' or 'mlp', got {kind!r}")
         self.kind = kind
         in_dim = pair_dim if kind == "dot" else 3 * dim + pair_dim
         self.mlp = nn.Sequential(nn.Linear(in_dim, hidden), nn.ReLU(), nn.Linear(hidden, 1))
+        self.prior = nn.Linear(dim + pair_dim, 1) if rank_head else None
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
         for module in self.mlp:
             if isinstance(module, nn.Linear):
                 module.reset_parameters()
+        if self.prior is not None:
+            nn.init.zeros_(self.prior.weight)
+            nn.init.zeros_(self.prior.bias)
 
     def forward(self, z_c: Tensor, z_p: Tensor, f: Tensor) -> Tensor:
         if self.kind == "dot":
@@ -322,6 +339,14 @@ class PairDecoder(nn.Module):
             dot = torch.einsum("nd,nd->n", z_c, z_p)
             return dot / z_c.size(-1) ** 0.5 + self.mlp(f).squeeze(-1)
         return self.mlp(torch.cat([z_c * z_p, z_c, z_p, f], dim=-1)).squeeze(-1)
+
+    def rank(self, z_c: Tensor, z_p: Tensor, f: Tensor) -> Tensor:
+        """The ranking logit ``logit + prior([z_p, f])`` (the pair logit without a rank
+        head). Shapes as :meth:`forward`."""
+        logit = self.forward(z_c, z_p, f)
+        if self.prior is None:
+            return logit
+        return logit + self.prior(torch.cat([z_p, f], dim=-1)).squeeze(-1)
 
 
 class LinkPredictor(nn.Module):
@@ -421,7 +446,7 @@ def build_link_predictor(
     """Rebuild a link predictor from a plain spec (what artifacts store).
 
     ``spec`` keys: kind, hidden, heads, layers, dropout, customer_id_dim, product_id_dim,
-    category_id_dim, decoder, pair_hidden.
+    decoder, pair_hidden, rank_head.
     """
     id_dims = {
         "customer": int(spec.get("customer_id_dim", 0)),
@@ -442,6 +467,7 @@ def build_link_predictor(
         pair_dim=pair_dim,
         kind=spec.get("decoder", "dot"),
         hidden=int(spec.get("pair_hidden", 16)),
+        rank_head=bool(spec.get("rank_head", False)),  # runs saved before it had none
     )
     return LinkPredictor(encoder=encoder, decoder=decoder)
 

@@ -21,9 +21,18 @@ from torch import Tensor
 from tqdm.auto import tqdm
 
 from distill.config import KDConfig, TrainConfig
+from distill.data import INTERACTION_EDGE
 from distill.losses import binary_logits_to_classes, kd_loss
 from distill.metrics import auc
-from distill.models import LinkPredictor, NodeClassifier
+from distill.models import LinkPredictor, NodeClassifier, PairDecoder
+from distill.ranking import (
+    RankGrid,
+    listwise_kd,
+    log_frequency,
+    positive_keys,
+    rank_loss,
+    sample_grid,
+)
 from distill.tasks import IGNORE, NodeTask, Snapshot
 
 SCORE_BATCH = 262_144
@@ -65,6 +74,145 @@ def _val_auc(model: LinkPredictor, val: Snapshot) -> float:
     return auc(val.pairs.labels.numpy(), score_snapshot(model, val).numpy())
 
 
+@dataclass
+class _Step:
+    """One snapshot's share of an epoch: its pairs, the teacher's view of it, and the
+    positives (and graph edges) its ranking losses draw from."""
+
+    snap: Snapshot
+    keep: Tensor
+    t_logits: Tensor | None
+    teacher: LinkPredictor | None = None
+    t_emb: tuple[Tensor, Tensor] | None = None
+    pos: tuple[np.ndarray, np.ndarray] | None = None
+    pos_keys: np.ndarray | None = None
+    pos_log_q: np.ndarray | None = None
+    edges: tuple[np.ndarray, np.ndarray] | None = None
+    edge_log_q: np.ndarray | None = None
+
+
+def _steps(
+    snapshots: list[Snapshot],
+    teacher_logits: list[Tensor] | None,
+    teacher: LinkPredictor | None,
+    ranking: bool,
+) -> list[_Step]:
+    steps = []
+    for i, snap in enumerate(snapshots):
+        labels = snap.pairs.labels
+        distil = teacher_logits is not None
+        keep = torch.ones_like(labels, dtype=torch.bool) if distil else labels != IGNORE
+        if not keep.any():
+            continue
+        step = _Step(snap, keep, teacher_logits[i] if teacher_logits is not None else None)
+        positive = (labels == 1).numpy()
+        if ranking and positive.sum() >= 2:
+            c = snap.pairs.customers.numpy()[positive]
+            p = snap.pairs.products.numpy()[positive]
+            n_p = snap.history.num_products
+            step.pos, step.pos_keys = (c, p), positive_keys(c, p, n_p)
+            step.pos_log_q = log_frequency(p, n_p)
+            edge_index = snap.graph[INTERACTION_EDGE].edge_index.numpy()
+            if edge_index.shape[1] >= 2:
+                step.edges = (edge_index[0], edge_index[1])
+                step.edge_log_q = log_frequency(edge_index[1], n_p)
+            if teacher is not None:
+                teacher.eval()
+                with torch.no_grad():
+                    step.teacher, step.t_emb = teacher, teacher.embeddings(snap.graph)
+        steps.append(step)
+    return steps
+
+
+def _grid_logits(decoder: PairDecoder, z_c: Tensor, z_p: Tensor, grid: RankGrid) -> Tensor:
+    """Ranking logits of every cell of the grid. Shapes: -> [B, B]."""
+    b = grid.size
+    zc = z_c[grid.customers].repeat_interleave(b, dim=0)
+    zp = z_p[grid.products].repeat(b, 1)
+    return decoder.rank(zc, zp, grid.features).reshape(b, b)
+
+
+def _dot_grid(z_c: Tensor, z_p: Tensor, grid: RankGrid) -> Tensor:
+    return z_c[grid.customers] @ z_p[grid.products].T / z_c.size(-1) ** 0.5
+
+
+def _ranking_loss(
+    model: LinkPredictor,
+    step: _Step,
+    z: tuple[Tensor, Tensor],
+    train: TrainConfig,
+    kd: KDConfig | None,
+    rng: np.random.Generator,
+) -> Tensor:
+    """``w_rank * L_rank`` on the day's positives, ``+ w_list * L_list`` against the
+    teacher's ranking of the same grid, ``+ w_hist * L_rank`` on the graph's own edges
+    (embeddings only: an edge's pair features would give it away)."""
+    total = z[0].new_zeros(())
+    if step.pos is None or step.pos_keys is None:
+        return total
+    history = step.snap.history
+    n_p = history.num_products
+    grid = sample_grid(
+        *step.pos, step.pos_keys, n_p, train.rank_batch, rng, history.pair_features, step.pos_log_q
+    )
+    logits = _grid_logits(model.decoder, z[0], z[1], grid)
+    corrected = logits - grid.log_q[None, :]
+    total = total + train.rank_weight * rank_loss(train.rank_loss, corrected, grid.mask)
+    if step.teacher is not None and step.t_emb is not None and kd is not None:
+        with torch.no_grad():
+            t_grid = _grid_logits(step.teacher.decoder, *step.t_emb, grid)
+        total = total + kd.listwise_weight * listwise_kd(logits, t_grid, grid.mask, kd.temperature)
+    if step.edges is not None and train.history_weight > 0 and model.decoder.kind == "dot":
+        hist = sample_grid(
+            *step.edges, history.pair_keys, n_p, train.rank_batch, rng, None, step.edge_log_q
+        )
+        dot = _dot_grid(z[0], z[1], hist) - hist.log_q[None, :]
+        total = total + train.history_weight * rank_loss(train.rank_loss, dot, hist.mask)
+    return total
+
+
+def _pair_loss(
+    model: LinkPredictor, step: _Step, z: tuple[Tensor, Tensor], kd: KDConfig | None
+) -> Tensor:
+    """``L_hard + alpha * L_soft`` on the snapshot's labelled pairs and candidates."""
+    pairs, keep = step.snap.pairs, step.keep
+    logits = model.decoder(
+        z[0][pairs.customers[keep]], z[1][pairs.products[keep]], pairs.features[keep]
+    )
+    labels = pairs.labels[keep]
+    has_labels = bool((labels != IGNORE).any())
+    return kd_loss(
+        binary_logits_to_classes(logits),
+        binary_logits_to_classes(step.t_logits[keep]) if step.t_logits is not None else None,
+        labels if has_labels else None,
+        alpha=kd.alpha if kd is not None else 0.0,
+        temperature=kd.temperature if kd is not None else 1.0,
+        hard_label=kd.hard_label if kd is not None else "ground_truth",
+    )
+
+
+def _epoch(
+    model: LinkPredictor,
+    steps: list[_Step],
+    optimizer: torch.optim.Optimizer,
+    train: TrainConfig,
+    kd: KDConfig | None,
+    rng: np.random.Generator,
+) -> float:
+    model.train()
+    optimizer.zero_grad()
+    total = 0.0
+    for step in steps:
+        z = model.embeddings(step.snap.graph)
+        loss = _pair_loss(model, step, z, kd)
+        if train.rank_loss != "none":
+            loss = loss + _ranking_loss(model, step, z, train, kd, rng)
+        loss.backward()
+        total += loss.item()
+    optimizer.step()
+    return total
+
+
 def train_link_model(
     model: LinkPredictor,
     snapshots: list[Snapshot],
@@ -76,74 +224,50 @@ def train_link_model(
     train: TrainConfig,
     teacher_logits: list[Tensor] | None = None,
     kd: KDConfig | None = None,
+    teacher: LinkPredictor | None = None,
     desc: str = "train",
     on_eval: Callable[[int, float], None] | None = None,
 ) -> TrainResult:
     """Train ``model`` on ``snapshots``; keep the weights with the best validation AUC.
 
+    The loss of each snapshot is the pair loss (``kd_loss``: ``L_hard`` on labelled
+    pairs, ``+ alpha * L_soft`` on them and on unlabelled candidates given
+    ``teacher_logits``, one tensor per snapshot aligned with its pairs) plus, unless
+    ``train.rank_loss`` is ``none``, the ranking losses of :mod:`distill.ranking`
+    (with ``teacher``, the listwise distillation of its ranking too).
     ``on_eval(epoch, val_auc)`` is called after each validation (a search uses it to
     stop hopeless trials early, by raising).
-
-    With ``teacher_logits`` (one tensor per snapshot, aligned with its pairs, which may
-    include unlabelled candidates labelled :data:`~distill.tasks.IGNORE` and whole
-    unlabelled snapshots) the loss is ``kd_loss``; without, candidates are dropped and
-    the loss is the cross-entropy on labelled pairs.
     """
     torch.set_num_threads(max(1, train.threads))
     seed_everything(train.seed)
+    rng = np.random.default_rng(train.seed)
     model.reset_parameters()
-    distil = teacher_logits is not None
-    if distil and kd is None:
+    if teacher_logits is not None and kd is None:
         raise ValueError("distillation needs a KDConfig")
+    list_teacher = teacher if kd is not None and kd.listwise_weight > 0 else None
+    steps = _steps(snapshots, teacher_logits, list_teacher, train.rank_loss != "none")
     optimizer = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay)
-    use = []
-    for i, snap in enumerate(snapshots):
-        labels = snap.pairs.labels
-        keep = torch.ones_like(labels, dtype=torch.bool) if distil else labels != IGNORE
-        if keep.any():
-            use.append((snap, keep, teacher_logits[i] if teacher_logits is not None else None))
-
     best_val, best_epoch, best_state = -1.0, 0, copy.deepcopy(model.state_dict())
     curve: list[tuple[int, float, float]] = []
-    since_best = 0
+    since_best, epoch = 0, 0
     start = time.perf_counter()
     bar = tqdm(range(1, epochs + 1), desc=desc, disable=not train.progress, leave=False)
-    epoch = 0
     for epoch in bar:
-        model.train()
-        optimizer.zero_grad()
-        total = 0.0
-        for snap, keep, t_logits in use:
-            pairs = snap.pairs
-            logits = model(
-                snap.graph, pairs.customers[keep], pairs.products[keep], pairs.features[keep]
-            )
-            labels = pairs.labels[keep]
-            has_labels = bool((labels != IGNORE).any())
-            loss = kd_loss(
-                binary_logits_to_classes(logits),
-                binary_logits_to_classes(t_logits[keep]) if t_logits is not None else None,
-                labels if has_labels else None,
-                alpha=kd.alpha if kd is not None else 0.0,
-                temperature=kd.temperature if kd is not None else 1.0,
-                hard_label=kd.hard_label if kd is not None else "ground_truth",
-            )
-            loss.backward()
-            total += loss.item()
-        optimizer.step()
-        if epoch % train.eval_every == 0 or epoch == epochs:
-            val_auc = _val_auc(model, val)
-            curve.append((epoch, total, val_auc))
-            if on_eval is not None:
-                on_eval(epoch, val_auc)
-            bar.set_postfix(loss=f"{total:.3f}", val_auc=f"{val_auc:.4f}")
-            if val_auc > best_val:
-                best_val, best_epoch, since_best = val_auc, epoch, 0
-                best_state = copy.deepcopy(model.state_dict())
-            else:
-                since_best += train.eval_every
-                if since_best >= train.patience:
-                    break
+        total = _epoch(model, steps, optimizer, train, kd, rng)
+        if epoch % train.eval_every and epoch != epochs:
+            continue
+        val_auc = _val_auc(model, val)
+        curve.append((epoch, total, val_auc))
+        if on_eval is not None:
+            on_eval(epoch, val_auc)
+        bar.set_postfix(loss=f"{total:.3f}", val_auc=f"{val_auc:.4f}")
+        if val_auc > best_val:
+            best_val, best_epoch, since_best = val_auc, epoch, 0
+            best_state = copy.deepcopy(model.state_dict())
+        else:
+            since_best += train.eval_every
+            if since_best >= train.patience:
+                break
     model.load_state_dict(best_state)
     model.eval()
     return TrainResult(model, best_epoch, best_val, epoch, time.perf_counter() - start, curve)

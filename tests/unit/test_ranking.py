@@ -1,0 +1,103 @@
+"""The ranking losses against numbers worked out by hand, and the in-batch grid."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from distill.ranking import (
+    RANK_LOSSES,
+    bpr,
+    in_batch_softmax,
+    listwise_kd,
+    positive_keys,
+    rank_loss,
+    sample_grid,
+)
+
+
+def test_in_batch_softmax_by_hand() -> None:
+    logits = torch.tensor([[2.0, 0.0], [1.0, 1.0]])
+    mask = torch.ones(2, 2, dtype=torch.bool)
+    # row 0: -log(e^2 / (e^2 + 1)); row 1: -log(1/2)
+    want = (-math.log(math.e**2 / (math.e**2 + 1)) + math.log(2)) / 2
+    assert in_batch_softmax(logits, mask).item() == pytest.approx(want, rel=1e-6)
+
+
+def test_in_batch_softmax_ignores_masked_cells() -> None:
+    logits = torch.tensor([[0.0, 5.0, 0.0], [0.0, 0.0, 0.0], [0.0, 0.0, 0.0]])
+    mask = torch.ones(3, 3, dtype=torch.bool)
+    mask[0, 1] = False  # product 1 is a positive of customer 0 as well
+    row0 = -math.log(1 / 2)  # exp(0) / (exp(0) + exp(0)); the masked 5 counts for nothing
+    row = -math.log(1 / 3)
+    assert in_batch_softmax(logits, mask).item() == pytest.approx((row0 + 2 * row) / 3)
+
+
+def test_bpr_by_hand() -> None:
+    logits = torch.tensor([[1.0, 0.0], [3.0, 2.0]])
+    mask = torch.ones(2, 2, dtype=torch.bool)
+    # pairs (0 vs 1): s00 - s01 = 1; (1 vs 0): s11 - s10 = -1
+    sig = 1 / (1 + math.exp(-1.0))
+    want = -(math.log(sig) + math.log(1 - sig)) / 2
+    assert bpr(logits, mask).item() == pytest.approx(want, rel=1e-6)
+
+
+def test_bpr_with_nothing_to_compare_is_zero() -> None:
+    mask = torch.tensor([[True, False], [False, True]])
+    assert bpr(torch.randn(2, 2), mask).item() == 0.0
+
+
+def test_listwise_kd_by_hand() -> None:
+    teacher = torch.tensor([[math.log(3.0), 0.0]])  # softmax: 0.75, 0.25
+    student = torch.tensor([[0.0, 0.0]])  # 0.5, 0.5
+    mask = torch.ones(1, 2, dtype=torch.bool)
+    kl = 0.75 * math.log(0.75 / 0.5) + 0.25 * math.log(0.25 / 0.5)
+    assert listwise_kd(student, teacher, mask, 1.0).item() == pytest.approx(kl, rel=1e-6)
+    # at T = 2 the distributions soften and the loss carries T^2
+    t2 = torch.softmax(teacher / 2, -1)[0]
+    s2 = torch.softmax(student / 2, -1)[0]
+    want = 4 * float((t2 * (t2.log() - s2.log())).sum())
+    assert listwise_kd(student, teacher, mask, 2.0).item() == pytest.approx(want, rel=1e-5)
+
+
+def test_listwise_kd_is_zero_when_the_rankings_agree_and_ignores_masked_cells() -> None:
+    scores = torch.tensor([[1.0, 2.0, 3.0]])
+    mask = torch.tensor([[True, True, False]])
+    other = scores.clone()
+    other[0, 2] = -50.0  # differs only where masked
+    assert listwise_kd(other, scores, mask, 2.0).item() == pytest.approx(0.0, abs=1e-6)
+
+
+def test_rank_loss_dispatches_and_refuses_unknown_kinds() -> None:
+    logits, mask = torch.randn(3, 3), torch.ones(3, 3, dtype=torch.bool)
+    assert rank_loss("softmax", logits, mask).item() == in_batch_softmax(logits, mask).item()
+    assert rank_loss("bpr", logits, mask).item() == bpr(logits, mask).item()
+    for kind in RANK_LOSSES:
+        if kind != "none":
+            assert torch.isfinite(rank_loss(kind, logits, mask))
+    with pytest.raises(ValueError, match="rank loss"):
+        rank_loss("hinge", logits, mask)
+
+
+def test_sample_grid_masks_other_positives_and_keeps_the_diagonal() -> None:
+    customers = np.array([0, 0, 1])
+    products = np.array([5, 6, 5])
+    keys = positive_keys(customers, products, 10)
+    seen: list[tuple[int, int]] = []
+
+    def features(c: np.ndarray, p: np.ndarray) -> torch.Tensor:
+        seen.extend(zip(c.tolist(), p.tolist(), strict=True))
+        return torch.zeros(len(c), 2)
+
+    grid = sample_grid(customers, products, keys, 10, 8, np.random.default_rng(0), features)
+    assert grid.size == 3 and grid.features.shape == (9, 2)
+    assert len(seen) == 9
+    c, p, mask = grid.customers.numpy(), grid.products.numpy(), grid.mask.numpy()
+    for i in range(3):
+        for j in range(3):
+            other_positive = int(c[i]) * 10 + int(p[j]) in set(keys.tolist())
+            assert mask[i, j] == (i == j or not other_positive)
+    assert mask.diagonal().all() and not mask.all()
