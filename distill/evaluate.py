@@ -17,6 +17,7 @@ from torch_geometric.data import HeteroData
 from tqdm.auto import tqdm
 
 from distill.artifact import LoadedModel, build_model, save_artifact
+from distill.baselines import BASELINES, Interactions, fit_baseline
 from distill.config import RunConfig, StudentConfig, TeacherConfig
 from distill.data import FeatureEncoder, History, build_graph
 from distill.metrics import (
@@ -177,20 +178,20 @@ def _quality(
     return out
 
 
-def heuristic_result(ctx: EvalContext, k: int) -> dict[str, Any]:
-    """Customer-to-leaf-category affinity: the customer's training interactions in the
-    product's leaf category (ties broken by nothing; what one Cypher query knows)."""
-    history = ctx.val.history
+def baseline_results(ctx: EvalContext, k: int) -> dict[str, dict[str, Any]]:
+    """Every registered baseline (:data:`distill.baselines.BASELINES`: most popular,
+    item-kNN, category affinity with a popularity tie-break), fitted on the graph the
+    models see and scored exactly as they are: the same pairs, customers and exclusions."""
+    data = Interactions.from_history(ctx.test.history)
     pairs = ctx.test.pairs
-    cat = history.product_category
-    scores = history.customer_category[pairs.customers.numpy(), cat[pairs.products.numpy()]]
-
-    def grid(rows: np.ndarray) -> np.ndarray:
-        return history.customer_category[rows][:, cat]
-
-    result = _quality(ctx, scores, grid, k)
-    result.update(params=0, bytes=0, latency_ms_100k=float("nan"))
-    return result
+    out: dict[str, dict[str, Any]] = {}
+    for name in BASELINES:
+        baseline = fit_baseline(name, data)
+        scores = baseline.score_pairs(pairs.customers.numpy(), pairs.products.numpy())
+        result = _quality(ctx, scores, baseline.score_grid, k)
+        result.update(params=0, bytes=0, latency_ms_100k=float("nan"), per_seed=[])
+        out[name] = result
+    return out
 
 
 def _model_result(
@@ -223,7 +224,7 @@ def _grid_logits(
             z_c = z_c[torch.as_tensor(rows)]
         zc = z_c[:, None, :].expand(n_c, n_p, -1).reshape(n_c * n_p, -1)
         zp = z_p[None, :, :].expand(n_c, n_p, -1).reshape(n_c * n_p, -1)
-        return model.decoder(zc, zp, f.reshape(n_c * n_p, -1)).reshape(n_c, n_p)
+        return model.decoder.rank(zc, zp, f.reshape(n_c * n_p, -1)).reshape(n_c, n_p)
 
 
 def _cost(ctx: EvalContext, model: LinkPredictor, runs: int) -> dict[str, Any]:
@@ -251,6 +252,7 @@ def _spec(config: TeacherConfig | StudentConfig) -> dict[str, Any]:
             "product_id_dim": config.product_id_dim,
             "decoder": config.decoder,
             "pair_hidden": config.pair_hidden,
+            "rank_head": True,
         }
     return {
         "kind": config.kind,
@@ -262,6 +264,7 @@ def _spec(config: TeacherConfig | StudentConfig) -> dict[str, Any]:
         "product_id_dim": config.product_id_dim,
         "decoder": config.decoder,
         "pair_hidden": config.pair_hidden,
+        "rank_head": True,
     }
 
 
@@ -309,8 +312,7 @@ def evaluate_link_prediction(
         f"{len(ctx.candidates.pairs) if ctx.candidates else 0} extra candidates "
         f"({time.perf_counter() - start:.0f}s)"
     )
-    models: dict[str, Any] = {"heuristic": heuristic_result(ctx, ev.k)}
-    models["heuristic"]["per_seed"] = []
+    models: dict[str, Any] = {}
     artifacts: dict[str, Path] = {}
     out = Path(out_dir) if out_dir is not None else None
 
@@ -368,6 +370,7 @@ def evaluate_link_prediction(
                     train=replace(config.train, seed=seed),
                     teacher_logits=teacher_logits if distil else None,
                     kd=config.kd if distil else None,
+                    teacher=teacher if distil else None,
                     desc=f"{label} seed {seed}",
                 )
                 result = _model_result(ctx, model, ev.k, teacher_test)
@@ -397,6 +400,7 @@ def evaluate_link_prediction(
                     _loaded(label, best_model, spec, ctx, {**best[2], **_cost_keys(entry)}),
                 )
 
+    models.update(baseline_results(ctx, ev.k))
     seconds = time.perf_counter() - start
     report: dict[str, Any] = {
         "models": models,

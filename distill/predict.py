@@ -138,7 +138,8 @@ class Scorer:
         )
 
     def grid_logits(self, customers: np.ndarray) -> Tensor:
-        """Logits of every product for each customer row. Shapes: [C] -> [C, P]."""
+        """Ranking logits (:meth:`~distill.models.PairDecoder.rank`) of every product for
+        each customer row. Shapes: [C] -> [C, P]."""
         model = self.loaded.model
         with torch.no_grad():
             f = self.history.pair_features_grid(customers)
@@ -156,7 +157,7 @@ class Scorer:
                 z_p = self._product_z
             zc = z_c[:, None, :].expand(n_c, n_p, -1).reshape(n_c * n_p, -1)
             zp = z_p[None, :, :].expand(n_c, n_p, -1).reshape(n_c * n_p, -1)
-            return model.decoder(zc, zp, f.reshape(n_c * n_p, -1)).reshape(n_c, n_p)
+            return model.decoder.rank(zc, zp, f.reshape(n_c * n_p, -1)).reshape(n_c, n_p)
 
     def top_k(
         self,

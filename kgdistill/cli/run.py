@@ -107,7 +107,7 @@ def _load(args: argparse.Namespace, runner: Any, config: Any) -> dict[str, Any] 
 
 def _run(args: argparse.Namespace) -> int:
     began = time.perf_counter()
-    flags: dict[str, Any] = {}
+    flags: dict[str, Any] = train.train_flags(args)
     if args.k is not None:
         flags["predict"] = {"k": args.k}
     config = common.config_from_args(args, flags or None)

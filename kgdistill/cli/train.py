@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from distill.config import STUDENT_NAMES
 from kgdistill import pipeline, summary
 from kgdistill.cli import common
 from kgdistill.runs import DEFAULT_RUNS_DIR
@@ -34,10 +35,12 @@ def register(sub: Any) -> None:
         help="train the GAT teacher and distil the students; evaluate all on the same pairs",
         description=(
             "Extract the graph from Neo4j, train the teacher (a heterogeneous GAT) once, "
-            "each student (small GAT, GraphSAGE, graph-free MLP) with distillation "
-            "(L = L_hard + alpha * T^2 * KL) and without, over eval.seeds, and the "
-            "category-affinity heuristic; evaluate them all on the same pairs (AUC, AP, "
-            "Recall@K, NDCG@K, MRR, cold-start, parameters, bytes, CPU latency) and write "
+            "the default student (the graph-free MLP; --all-students: small GAT and "
+            "GraphSAGE too) with distillation (L = L_hard + alpha * T^2 * KL, plus the "
+            "teacher's ranking) and without, over eval.seeds, and the baselines (most "
+            "popular, item-kNN, category affinity); evaluate them all on the same pairs "
+            "(AUC, AP, Recall@K, NDCG@K with seen products left out as predict does, MRR, "
+            "cold-start, parameters, bytes, CPU latency) and write "
             "the run directory. Configure models in [teacher], [student_*], [kd], [task], "
             "[train] and [eval] (see kgdistill.example.toml)."
         ),
@@ -63,6 +66,12 @@ def add_train_options(parser: argparse.ArgumentParser) -> None:
         "--eval", choices=["ecomm"], help="evaluate on the bundled EComm pairs (split 2)"
     )
     which.add_argument("--eval-pairs", metavar="FILE", help="evaluate on these labelled pairs")
+    group.add_argument(
+        "--all-students",
+        action="store_true",
+        help="train and compare every student (small GAT, GraphSAGE, MLP), each with its "
+        "no-distillation twin; the default trains the default student and its twin only",
+    )
     group.add_argument("--out", metavar="DIR", help="the run directory (default: runs/<run_id>)")
     group.add_argument(
         "--runs-dir",
@@ -88,8 +97,15 @@ def pairs_path(args: argparse.Namespace) -> Path | None:
     return None
 
 
+def train_flags(args: argparse.Namespace) -> dict[str, Any]:
+    """The configuration this command's own flags set (``--all-students``)."""
+    if getattr(args, "all_students", False):
+        return {"eval": {"students": list(STUDENT_NAMES)}}
+    return {}
+
+
 def _run(args: argparse.Namespace) -> int:
-    config = common.config_from_args(args)
+    config = common.config_from_args(args, train_flags(args) or None)
     with common.connect(config, args) as runner:
         result = pipeline.train(
             runner,

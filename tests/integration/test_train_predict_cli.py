@@ -85,7 +85,14 @@ def test_train_then_list_score_and_predict(
     summary = json.loads(out)
     run_dir = Path(summary["path"])
     report = json.loads((run_dir / "report.json").read_text())
-    assert set(report["models"]) == {"heuristic", "teacher", "student_mlp", "student_mlp_no_kd"}
+    assert set(report["models"]) == {
+        "popular",
+        "item_knn",
+        "category",
+        "teacher",
+        "student_mlp",
+        "student_mlp_no_kd",
+    }
     assert report["default_student"] == "student_mlp"
     for name in ("teacher", "student_mlp", "student_mlp_no_kd"):
         entry = report["models"][name]

@@ -1,0 +1,186 @@
+"""Recommendation quality on both kinds of shop, against the baselines of the same split.
+
+    .venv/bin/python bench/quality.py [--datasets ecomm ecomm_nofeatures synthetic_cf]
+        [--seeds 0 1 2] [--interactions 500000] [--out runs/quality]
+
+Three shops, each loaded into Neo4j with the product's own loader and read back with
+its extraction (as ``kgdistill load`` and ``kgdistill train`` do):
+
+- ``ecomm``: the bundled EComm sample with every feature; the test is split 2 of its
+  labelled pairs (never trained on), validation split 1.
+- ``ecomm_nofeatures``: the same interactions with ids only (no customer columns, no
+  price, category or brand), the same pairs: a shop that exports only who did what.
+- ``synthetic_cf``: ``load synthetic --mode cf`` (20,000 customers, 5,000 products,
+  500,000 interactions; latent factors, nothing observable but the interactions);
+  the held-out last day, as ``kgdistill train`` does without labelled pairs.
+
+For each it trains, with the default configuration, the teacher and the default
+student with and without distillation (mean of ``--seeds``), fits the baselines (most
+popular, item-kNN, category affinity), and prints the summary table. Ranking metrics
+leave out the products a customer interacted with in training (as ``predict`` does)
+and count ties at their expected rank. Each dataset ends with one line:
+
+    dataset=NAME teacher_recall20=R student_recall20=R twin_recall20=R
+    item_knn_recall20=R best_baseline=NAME best_baseline_recall20=R teacher_auc=A
+    student_auc=A
+
+Runs against the Neo4j that ``NEO4J_URI`` names (it must be empty; ``--wipe`` allows
+deleting what is there), or else starts a private instance on free ports and removes
+it at the end.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import shutil
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from distill.baselines import best_baseline
+from distill.config import RunConfig
+from distill.evaluate import evaluate_link_prediction
+from kgdistill import pipeline, summary
+from kgstore import server
+from kgstore.connection import QueryRunner, settings_from_env
+from kgstore.extract import extract_graphframe
+from kgstore.graphframe import GraphFrame
+from kgstore.ingest import LoadConfig, write_plan
+from kgstore.sources.ecomm import read_ecomm
+from kgstore.sources.plan import LoadPlan
+from kgstore.sources.synthetic import generate_cf
+
+DATASETS = ("ecomm", "ecomm_nofeatures", "synthetic_cf")
+
+
+def without_features(plan: LoadPlan) -> LoadPlan:
+    """The same customers, products and interactions; no feature, category or brand."""
+    return LoadPlan(
+        source=f"{plan.source}, ids and interactions only",
+        customers=[{"id": row["id"], "props": {}} for row in plan.customers],
+        products=[{"id": row["id"], "props": {}} for row in plan.products],
+        interactions=plan.interactions,
+        rows_read=plan.rows_read,
+    )
+
+
+def dataset_plan(name: str, args: argparse.Namespace) -> LoadPlan:
+    if name == "ecomm":
+        return read_ecomm()
+    if name == "ecomm_nofeatures":
+        return without_features(read_ecomm())
+    n = args.interactions
+    return generate_cf(max(n // 25, 1), max(n // 100, 1), n, seed=0)
+
+
+def frame_and_pairs(name: str, frame: GraphFrame) -> tuple[GraphFrame, pd.DataFrame]:
+    if name.startswith("ecomm"):
+        return frame, pipeline.read_pairs(pipeline.ecomm_pairs())
+    return pipeline.holdout_pairs(frame)
+
+
+def wipe(runner: QueryRunner) -> None:
+    with runner.session() as session:  # CALL {} IN TRANSACTIONS needs auto-commit
+        session.run(
+            "MATCH (n) CALL (n) { DETACH DELETE n } IN TRANSACTIONS OF 20000 ROWS"
+        ).consume()
+
+
+@contextlib.contextmanager
+def database(args: argparse.Namespace) -> Iterator[QueryRunner]:
+    """``NEO4J_URI``'s database (empty, or wiped with ``--wipe``), or a private server."""
+    cfg, folder = None, None
+    if os.environ.get("NEO4J_URI"):
+        settings = settings_from_env()
+    else:
+        folder = tempfile.mkdtemp(prefix="kgdistill-quality-")
+        bolt, http = server.free_port(), server.free_port()
+        while http == bolt:
+            http = server.free_port()
+        cfg = server.ServerConfig(
+            instance="quality", bolt_port=bolt, http_port=http, heap="2g", instances_dir=folder
+        )
+        print(f"starting a private Neo4j on {cfg.bolt_uri} ...", flush=True)
+        server.start(cfg, progress=lambda m: None)
+        settings = settings_from_env(cfg, environ={})
+    try:
+        with QueryRunner.connect(settings) as runner:
+            if runner.read_value("MATCH (n) RETURN count(n) AS n"):
+                if not args.wipe:
+                    raise SystemExit(f"{settings.uri} is not empty; pass --wipe to delete its data")
+                wipe(runner)
+            yield runner
+    finally:
+        if cfg is not None:
+            server.stop(cfg, progress=lambda m: None)
+            shutil.rmtree(folder or "", ignore_errors=True)
+
+
+def final_line(name: str, report: dict[str, Any]) -> str:
+    models = report["models"]
+    k = int(report["config"]["eval"]["k"])
+    key = f"recall@{k}"
+    student = report["default_student"]
+    best = best_baseline(models, key) or ("none", float("nan"))
+
+    def r(model: str) -> str:
+        return f"{models.get(model, {}).get(key, float('nan')):.4f}"
+
+    return (
+        f"dataset={name} teacher_recall{k}={r('teacher')} student_recall{k}={r(student)} "
+        f"twin_recall{k}={r(student + '_no_kd')} item_knn_recall{k}={r('item_knn')} "
+        f"best_baseline={best[0]} best_baseline_recall{k}={best[1]:.4f} "
+        f"teacher_auc={models['teacher']['auc']:.4f} student_auc={models[student]['auc']:.4f}"
+    )
+
+
+def run_dataset(name: str, runner: QueryRunner, args: argparse.Namespace) -> str:
+    began = time.monotonic()
+    wipe(runner)
+    write_plan(runner, dataset_plan(name, args), LoadConfig(), progress=not args.quiet)
+    frame, pairs = frame_and_pairs(name, extract_graphframe(runner))
+    print(f"== {name}: {frame.summary()} (load and extract {time.monotonic() - began:.0f}s)")
+    base = RunConfig()
+    config = replace(
+        base,
+        train=replace(base.train, progress=not args.quiet),
+        eval=replace(base.eval, seeds=tuple(args.seeds)),
+    )
+    out = Path(args.out) / name if args.out else None
+    result = evaluate_link_prediction(frame, pairs, config, out)
+    print(summary.table(result.report))
+    line = final_line(name, result.report)
+    print(f"({result.seconds:.0f}s)\n{line}\n", flush=True)
+    return line
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--datasets", nargs="+", choices=DATASETS, default=list(DATASETS))
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument(
+        "--interactions", type=int, default=500_000, help="of the synthetic shop"
+    )
+    parser.add_argument("--out", help="write each dataset's report under DIR/NAME")
+    parser.add_argument("--wipe", action="store_true", help="allow wiping a non-empty NEO4J_URI")
+    parser.add_argument("--quiet", action="store_true", help="no progress bars")
+    args = parser.parse_args(argv)
+    with database(args) as runner:
+        lines = [run_dataset(name, runner, args) for name in args.datasets]
+        wipe(runner)
+    print("\n".join(lines))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
