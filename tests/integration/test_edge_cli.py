@@ -17,6 +17,7 @@ from tests.support.small_run import SMALL, point_cli_at, train_small_run
 
 pytestmark = pytest.mark.neo4j
 
+
 @pytest.fixture
 def run(graph: QueryRunner, neo4j_settings: Neo4jSettings, tmp_path: Path, monkeypatch):
     """A run trained with small settings on a synthetic shop (no labelled pairs: the last

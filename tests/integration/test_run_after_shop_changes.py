@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -30,9 +31,9 @@ def _write_nightly(directory: Path) -> None:
     """New category (under the synthetic shop's top category 33) with a subcategory,
     brands 0 and 777 (never seen), customers and interactions on a day after the run."""
     directory.mkdir()
-    pd.DataFrame(
-        {"category_id": [60_000_000, 60_000_001], "parent_id": [33, 60_000_000]}
-    ).to_csv(directory / "categories.csv", index=False)
+    pd.DataFrame({"category_id": [60_000_000, 60_000_001], "parent_id": [33, 60_000_000]}).to_csv(
+        directory / "categories.csv", index=False
+    )
     pd.DataFrame(
         {
             "product_id": NEW_PRODUCTS,
@@ -113,7 +114,8 @@ def test_every_command_that_takes_a_run_works_after_the_shop_changed(
 
     args = ["export", "--run", "run", "--out", "student.onnx", "--features", "student.npz"]
     exported = json.loads(_cli(capsys, *args, "--json"))
-    assert Path(exported["features"]).is_file()
+    tables = np.load(exported["features"])  # inputs for today's nodes, new ones included
+    assert len(tables["customer_ids"]) == 80 + len(NEW_CUSTOMERS)
 
     tuned = json.loads(
         _cli(capsys, "tune", "--run", "run", "--trials", "1", "--out", "tuned.toml", "--json",
