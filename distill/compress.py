@@ -56,10 +56,11 @@ def compress_and_evaluate(
     """Compress ``source`` and evaluate it and ``source`` on ``pairs`` (test split
     ``config.eval.test_split``), prepared as :func:`distill.evaluate.prepare` does for a
     run, so with the run's frame and configuration the source's figures are the run's.
+    The source's own feature encoder encodes ``frame`` (the widths its weights expect).
 
     ``bytes`` of the compressed model is :func:`distill.quantize.stored_bytes` of its
     packed weights; of the source, :func:`distill.metrics.state_dict_bytes`."""
-    ctx = prepare(frame, pairs, config)
+    ctx = prepare(frame, pairs, config, source.encoder)
     ev = config.eval
     teacher_test = None
     if teacher is not None:

@@ -131,6 +131,11 @@ class FeatureEncoder:
         resolved through ``frame``'s category / brand tables (pass the frame the
         rows belong to); ``id`` refs use the table's own ids.
 
+        The vocabulary is this encoder's, whatever the table holds: a value or id it
+        has not seen is code 0 (unknown), a column it lacks reads as missing in every
+        row, and a column it was not fitted on is ignored, so a graph that grew after
+        fitting encodes to the same widths and never indexes past an embedding table.
+
         Shapes: returns ``x_num`` [N, num_dim] float32 and ``x_cat`` [N, n_cat] int64.
         """
         n = len(table)
@@ -139,8 +144,9 @@ class FeatureEncoder:
         for spec in self.specs[node_type]:
             col = spec["column"]
             kind = spec["kind"]
+            column = _column(table, col)
             if kind == "num":
-                values = pd.to_numeric(table[col], errors="coerce").to_numpy(np.float64)
+                values = pd.to_numeric(column, errors="coerce").to_numpy(np.float64)
                 missing = np.isnan(values)
                 if spec["log"]:
                     values = np.log1p(np.clip(values, 0.0, None))
@@ -150,11 +156,11 @@ class FeatureEncoder:
                     nums.append(missing.astype(np.float64)[:, None])
             elif kind == "cat":
                 lookup = {v: i + 1 for i, v in enumerate(spec["vocab"])}
-                cats.append(np.array([lookup.get(_key(v), 0) for v in table[col]], np.int64))
+                cats.append(np.array([lookup.get(_key(v), 0) for v in column], np.int64))
             elif kind == "multi":
                 lookup = {v: i for i, v in enumerate(spec["vocab"])}
                 hot = np.zeros((n, len(spec["vocab"])), np.float64)
-                for row, values in enumerate(table[col]):
+                for row, values in enumerate(column):
                     for v in _as_list(values):
                         j = lookup.get(_key(v))
                         if j is not None:
@@ -169,7 +175,7 @@ class FeatureEncoder:
                     if frame is None:
                         raise ValueError(f"encoding {node_type}.{col} needs the frame it indexes")
                     ref_table = frame.categories if spec["table"] == "categories" else frame.brands
-                    rows = pd.to_numeric(table[col], errors="coerce").fillna(-1).astype(np.int64)
+                    rows = pd.to_numeric(column, errors="coerce").fillna(-1).astype(np.int64)
                     ref_ids = ref_table["id"].tolist()
                     raw = [ref_ids[r] if 0 <= r < len(ref_ids) else None for r in rows]
                 cats.append(np.array([lookup.get(v, 0) for v in raw], np.int64))
@@ -192,6 +198,13 @@ class FeatureEncoder:
             category_ids=list(state["category_ids"]),
             brand_ids=list(state["brand_ids"]),
         )
+
+
+def _column(table: pd.DataFrame, column: str) -> pd.Series:
+    """``table[column]``, or all missing when the table lacks it (no node has it now)."""
+    if column in table.columns:
+        return table[column]
+    return pd.Series([None] * len(table), index=table.index, dtype=object)
 
 
 def _key(value: Any) -> Any:

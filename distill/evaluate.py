@@ -97,9 +97,15 @@ def _pair_snapshot(
     return Snapshot(graph, history, make_pairs(history, c, p, pairs["label"].to_numpy()), None)
 
 
-def prepare(frame: GraphFrame, pairs: pd.DataFrame, config: RunConfig) -> EvalContext:
+def prepare(
+    frame: GraphFrame,
+    pairs: pd.DataFrame,
+    config: RunConfig,
+    encoder: FeatureEncoder | None = None,
+) -> EvalContext:
+    """``encoder``: a trained run's (its models' input widths), else fitted on ``frame``."""
     rng = np.random.default_rng(config.train.seed)
-    encoder = FeatureEncoder.fit(frame)
+    encoder = FeatureEncoder.fit(frame) if encoder is None else encoder
     snapshots = link_snapshots(frame, encoder, config.task, config.kd, rng)
     labelled = sum(int((s.pairs.labels != IGNORE).sum()) for s in snapshots)
     count = round(config.kd.candidates_per_pair * labelled)

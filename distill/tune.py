@@ -27,6 +27,7 @@ import pandas as pd
 
 from distill.artifact import build_model
 from distill.config import KDConfig, RunConfig, StudentConfig
+from distill.data import FeatureEncoder
 from distill.evaluate import model_spec, prepare
 from distill.models import STUDENTS, LinkPredictor
 from distill.train import score_snapshot, train_link_model
@@ -144,11 +145,14 @@ def tune(
     timeout: float | None = None,
     storage: str | Path | None = None,
     teacher: LinkPredictor | None = None,
+    encoder: FeatureEncoder | None = None,
     space: SearchSpace | None = None,
     say: Callable[[str], None] = print,
 ) -> TuneResult:
     """Search until the study holds ``trials`` finished trials (or ``timeout`` seconds
-    pass); ``teacher`` (trained on this frame) saves training one."""
+    pass); ``teacher`` (trained on this frame) saves training one. ``encoder``: the
+    teacher's run's (else fitted on ``frame``), so the teacher reads the widths it
+    trained on."""
     start = time.perf_counter()
     name = config.eval.default_student
     if name not in STUDENTS:
@@ -156,7 +160,7 @@ def tune(
     student = config.student(name)
     pairs = validation_only(pairs, config)
     quiet = replace(config.train, progress=False)
-    ctx = prepare(frame, pairs, config)
+    ctx = prepare(frame, pairs, config, encoder)
     if teacher is None:
         t_cfg = config.teacher
         teacher = build_model(

@@ -2,16 +2,19 @@
 (``compress``, ``export``, ``tune``).
 
 A run records the day its graph ended (``config.json``: ``until``), the configuration it
-trained with and the labelled pairs it was evaluated on (``eval_pairs.tsv``). From those
-and the graph in Neo4j this module rebuilds what the run trained on, so a model added to
-the run later is measured on the same pairs, the same way.
+trained with and the labelled pairs it was evaluated on (``eval_pairs.tsv``); its models
+record the nodes and vocabularies they know (customer and product ids, the feature
+encoder). From those and the graph in Neo4j this module rebuilds what the run trained on,
+so a model added to the run later is measured on the same pairs, the same way, however
+the shop has grown since: customers, products, categories and brands that arrived after
+training are left out, and the run's nodes keep the rows their id embeddings belong to.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
@@ -23,6 +26,9 @@ from kgdistill.runs import Run
 from kgdistill.settings import build
 from kgstore.connection import QueryRunner
 from kgstore.graphframe import GraphFrame
+
+if TYPE_CHECKING:
+    from distill.artifact import LoadedModel
 
 LEARNING_SECTIONS = (
     "teacher",
@@ -59,13 +65,35 @@ def training_frame(run: Run, frame: GraphFrame) -> GraphFrame:
     return frame.until(train_until) if train_until is not None else frame
 
 
+def on_run_nodes(run: Run, frame: GraphFrame, model: LoadedModel) -> GraphFrame:
+    """``frame`` with exactly the nodes ``model`` (a model of ``run``) trained on, in its
+    rows: the ids it embeds, the categories and brands its encoder knows."""
+    try:
+        return frame.with_nodes(
+            model.customer_ids,
+            model.product_ids,
+            model.encoder.category_ids,
+            model.encoder.brand_ids,
+        )
+    except KeyError as exc:
+        raise pipeline.PipelineError(
+            f"cannot rebuild the graph run {run.run_id} trained on: {exc.args[0]} any more "
+            "(deleted since?); train a new run with `kgdistill train`"
+        ) from None
+
+
 def run_data(
-    runner: QueryRunner, config: Config, run: Run, say: Callable[[str], None]
+    runner: QueryRunner,
+    config: Config,
+    run: Run,
+    model: LoadedModel,
+    say: Callable[[str], None],
 ) -> tuple[GraphFrame, pd.DataFrame]:
-    """The run's training frame (extracted from Neo4j up to the run's day) and its pairs."""
+    """The run's training frame (extracted from Neo4j up to the run's day, on the nodes
+    ``model`` of the run knows: :func:`on_run_nodes`) and its pairs."""
     frame = pipeline.extract(runner, config, pipeline.run_until(run), say)
     pairs = pipeline.read_pairs(run.path / pipeline.EVAL_PAIRS_FILE)
-    return training_frame(run, frame), pairs
+    return on_run_nodes(run, training_frame(run, frame), model), pairs
 
 
 def add_model(run: Run, name: str, entry: dict[str, Any]) -> dict[str, Any]:

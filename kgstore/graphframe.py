@@ -25,6 +25,7 @@ another name the same node.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -109,6 +110,45 @@ class GraphFrame:
             dict(self.meta, until=int(day)),
         )
 
+    def with_nodes(
+        self,
+        customers: Sequence[Any],
+        products: Sequence[Any],
+        categories: Sequence[Any],
+        brands: Sequence[Any],
+    ) -> GraphFrame:
+        """A copy holding exactly these nodes (business ids), in this order, e.g. the ones
+        a trained model knows: references to other categories and brands become -1 and
+        interactions with other customers or products are left out.
+
+        Raises KeyError naming ids that are not in this frame (the first ten).
+        """
+        rows = {
+            "customers": _rows_of(self.customers, customers, "customer"),
+            "products": _rows_of(self.products, products, "product"),
+            "categories": _rows_of(self.categories, categories, "category"),
+            "brands": _rows_of(self.brands, brands, "brand"),
+        }
+        moved = {name: _new_rows(len(getattr(self, name)), kept) for name, kept in rows.items()}
+        product_table = self.products.iloc[rows["products"]].copy()
+        product_table["category"] = _through(moved["categories"], product_table["category"])
+        product_table["brand"] = _through(moved["brands"], product_table["brand"])
+        category_table = self.categories.iloc[rows["categories"]].copy()
+        if "parent" in category_table.columns:
+            category_table["parent"] = _through(moved["categories"], category_table["parent"])
+        inter = self.interactions.copy()
+        inter["customer"] = _through(moved["customers"], inter["customer"])
+        inter["product"] = _through(moved["products"], inter["product"])
+        keep = (inter["customer"].to_numpy() >= 0) & (inter["product"].to_numpy() >= 0)
+        return GraphFrame(
+            self.customers.iloc[rows["customers"]],
+            product_table,
+            category_table,
+            self.brands.iloc[rows["brands"]],
+            inter.loc[keep],
+            dict(self.meta),
+        )
+
     def summary(self) -> dict[str, int]:
         return {
             "customers": self.num_customers,
@@ -118,3 +158,28 @@ class GraphFrame:
             "interactions": len(self.interactions),
             "interaction_count_sum": int(self.interactions["count"].sum()),
         }
+
+
+def _rows_of(table: pd.DataFrame, ids: Sequence[Any], what: str) -> np.ndarray:
+    """Rows of ``ids`` in ``table``; KeyError naming the ids it lacks (the first ten)."""
+    rows = pd.Index(table["id"].tolist()).get_indexer(list(ids))
+    if (rows < 0).any():
+        missing = [ids[i] for i in np.nonzero(rows < 0)[0][:10]]
+        raise KeyError(f"{int((rows < 0).sum())} {what} ids are not in the graph: {missing}")
+    return rows.astype(np.int64)
+
+
+def _new_rows(size: int, kept: np.ndarray) -> np.ndarray:
+    """old row -> new row (its position in ``kept``), -1 for rows not kept."""
+    moved = np.full(size, -1, np.int64)
+    moved[kept] = np.arange(len(kept))
+    return moved
+
+
+def _through(moved: np.ndarray, rows: pd.Series) -> np.ndarray:
+    """Row references (-1 or NaN: none) mapped through :func:`_new_rows`."""
+    old = pd.to_numeric(rows, errors="coerce").fillna(-1).to_numpy(np.int64)
+    inside = (old >= 0) & (old < len(moved))
+    new = np.full(len(old), -1, np.int64)
+    new[inside] = moved[old[inside]]
+    return new

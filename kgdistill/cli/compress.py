@@ -75,7 +75,7 @@ def _run(args: argparse.Namespace) -> int:
     teacher = load_artifact(teacher_path) if teacher_path.is_file() else None
     run_config = rundata.run_config(run, config)
     with common.connect(config, args) as runner:
-        frame, pairs = rundata.run_data(runner, config, run, lambda m: common.say(args, m))
+        frame, pairs = rundata.run_data(runner, config, run, source, lambda m: common.say(args, m))
     result = compress_and_evaluate(frame, pairs, run_config, source, compression, teacher)
     path = save_artifact(run.artifact(result.loaded.name), result.loaded)
     rundata.add_model(run, result.loaded.name, result.entry)

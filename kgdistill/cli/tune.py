@@ -69,9 +69,14 @@ def _run(args: argparse.Namespace) -> int:
     config = common.config_from_args(args)
     run = find_run(args.run)
     teacher_path = run.artifact("teacher")
-    teacher = load_artifact(teacher_path).model if teacher_path.is_file() else None
+    has_teacher = teacher_path.is_file()
+    # the run's nodes and vocabularies, from the teacher that serves every trial
+    known = load_artifact(
+        teacher_path if has_teacher else run.artifact(run.resolve_model("student"))
+    )
+    teacher = known.model if has_teacher else None
     with common.connect(config, args) as runner:
-        frame, pairs = rundata.run_data(runner, config, run, lambda m: common.say(args, m))
+        frame, pairs = rundata.run_data(runner, config, run, known, lambda m: common.say(args, m))
     if teacher is not None:
         common.say(args, f"teacher: {teacher_path} (its logits serve every trial)")
     run_config = config.run_config()
@@ -84,6 +89,7 @@ def _run(args: argparse.Namespace) -> int:
             timeout=args.timeout,
             storage=args.storage,
             teacher=teacher,
+            encoder=known.encoder,
             say=lambda m: common.say(args, m),
         )
     except ValueError as exc:

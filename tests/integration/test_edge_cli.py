@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -11,57 +10,20 @@ import pytest
 import torch
 
 from distill.artifact import load_artifact
-from distill.config import EvalConfig, KDConfig, StudentConfig, TaskConfig, TeacherConfig
-from kgdistill import pipeline
 from kgdistill.cli import main
 from kgdistill.config import load_config
 from kgstore.connection import Neo4jSettings, QueryRunner
-from kgstore.ingest import write_plan
-from kgstore.sources.synthetic import generate
+from tests.support.small_run import SMALL, point_cli_at, train_small_run
 
 pytestmark = pytest.mark.neo4j
-
-SMALL = [
-    "--set",
-    "student_mlp.epochs=4",
-    "--set",
-    "task.snapshots=1",
-    "--set",
-    "kd.candidates_per_pair=1.0",
-]
 
 
 @pytest.fixture
 def run(graph: QueryRunner, neo4j_settings: Neo4jSettings, tmp_path: Path, monkeypatch):
     """A run trained with small settings on a synthetic shop (no labelled pairs: the last
     day is held out), and the CLI pointed at the same Neo4j."""
-    write_plan(graph, generate(customers=80, products=150, interactions=2_000, seed=3))
-    monkeypatch.setenv("NEO4J_URI", neo4j_settings.uri)
-    monkeypatch.setenv("NEO4J_USER", neo4j_settings.user)
-    monkeypatch.setenv("NEO4J_PASSWORD", neo4j_settings.password)
-    if neo4j_settings.database:
-        monkeypatch.setenv("NEO4J_DATABASE", neo4j_settings.database)
-    base = load_config(environ={})
-    small = StudentConfig(kind="mlp", hidden=8, customer_id_dim=4, epochs=4)
-    config = replace(
-        base,
-        teacher=TeacherConfig(hidden=8, heads=2, layers=1, epochs=4, customer_id_dim=4),
-        student_mlp=small,
-        kd=KDConfig(candidates_per_pair=1.0),
-        task=TaskConfig(snapshots=1),
-        eval=EvalConfig(
-            seeds=(0,),
-            students=("student_mlp",),
-            rank_customers=10,
-            latency_pairs=500,
-            latency_runs=1,
-        ),
-    )
-    result = pipeline.train(
-        graph, config, out=tmp_path / "run", runs_dir=tmp_path / "runs", progress=False,
-        say=lambda m: None,
-    )  # fmt: skip
-    return result.run
+    point_cli_at(neo4j_settings, monkeypatch)
+    return train_small_run(graph, tmp_path / "run", tmp_path / "runs")
 
 
 def test_compress_adds_an_int8_model_measured_like_the_run(run, capsys):

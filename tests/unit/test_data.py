@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from distill.data import EDGE_TYPES, PAIR_FEATURES, FeatureEncoder, History, build_graph
+from kgstore.graphframe import GraphFrame
 from tests.support.tiny import four_node_frame, planted_frame
 
 
@@ -76,3 +77,44 @@ def test_pair_features_grid_matches_pairwise_lookup():
     for j, cust in enumerate(customers):
         for prod in range(5):
             assert bool(grid[j, prod, :5].sum() > 0) == ((cust, prod) in seen)
+
+
+def test_a_fitted_encoder_encodes_a_grown_graph_at_its_own_widths():
+    """A run's encoder on the shop after it changed (issue 16): new categories, brands and
+    customers, a column no node has any more, a column it never saw, unseen values."""
+    frame = four_node_frame()
+    enc = FeatureEncoder.fit(frame)
+    grown = GraphFrame(
+        # "stages" is gone (no node has it); customer 8 has no features; gender 2 is new
+        customers=pd.DataFrame({"id": [7, 8, 9], "gender": [1, None, 2], "income": [1, None, 3]}),
+        products=pd.DataFrame(
+            {
+                "id": [42, 43, 44],
+                "price": [9.5, None, 20.0],
+                "category": [0, 1, -1],  # 1: category 6, unknown to the encoder
+                "brand": [0, 1, 1],  # 1: brand 12, unknown too
+                "colour": ["red", "blue", None],  # never seen: ignored
+            }
+        ),
+        categories=pd.DataFrame({"id": [5, 6], "level": [1, 3], "parent": [-1, 0]}),
+        brands=pd.DataFrame({"id": [11, 12]}),
+        interactions=frame.interactions,
+    )
+    for node_type, table in (
+        ("customer", grown.customers),
+        ("product", grown.products),
+        ("category", grown.categories),
+        ("brand", grown.brands),
+    ):
+        x_num, x_cat = enc.encode(node_type, table, grown)
+        assert x_num.shape == (len(table), enc.num_dim(node_type)), node_type
+        assert torch.isfinite(x_num).all(), node_type
+        cards = torch.tensor(enc.cat_cardinalities(node_type))
+        assert ((x_cat >= 0) & (x_cat < cards)).all(), node_type
+    c_num, c_cat = enc.encode("customer", grown.customers)
+    assert c_cat[:, 0].tolist() == [1, 0, 0]  # gender 1 known; missing and 2 unknown
+    assert c_num[:, 1:].sum().item() == 0.0  # no stages for anyone
+    _, p_cat = enc.encode("product", grown.products, grown)
+    assert p_cat.tolist() == [[1, 1], [0, 0], [0, 0]]
+    _, k_cat = enc.encode("category", grown.categories)
+    assert k_cat[:, 0].tolist() == [1, 0]

@@ -1,12 +1,14 @@
 """A run's inputs rebuilt for compress/export/tune: the training frame, the config, the report."""
 
 import json
+from types import SimpleNamespace
 
 import pytest
 
+from distill.data import FeatureEncoder
 from kgdistill.config import load_config
 from kgdistill.pipeline import CONFIG_FILE, PipelineError, holdout_pairs
-from kgdistill.rundata import add_model, run_config, training_frame
+from kgdistill.rundata import add_model, on_run_nodes, run_config, training_frame
 from kgdistill.runs import create_run
 from kgdistill.settings import to_dict
 from tests.support.tiny import planted_frame
@@ -52,3 +54,30 @@ def test_add_model_rewrites_the_report(tmp_path):
     assert report["models"]["student_mlp_int8"]["bytes"] == 25
     assert "| student_mlp_int8 |" in (run.path / "report.md").read_text()
     assert (run.path / "quality_vs_cost.png").stat().st_size > 1000
+
+
+def _known(frame):
+    """What a model of a run trained on ``frame`` knows (LoadedModel's node fields)."""
+    return SimpleNamespace(
+        customer_ids=frame.customers["id"].tolist(),
+        product_ids=frame.products["id"].tolist(),
+        encoder=FeatureEncoder.fit(frame),
+    )
+
+
+def test_on_run_nodes_is_the_trained_graph_again_after_the_shop_grew(tmp_path):
+    frame = planted_frame(customers=10, products=20)
+    model = _known(frame)
+    grown = planted_frame(customers=12, products=25)  # more nodes, same first ids
+    again = on_run_nodes(_recorded(tmp_path), grown, model)
+    assert again.customers["id"].tolist() == model.customer_ids
+    assert again.products["id"].tolist() == model.product_ids
+    assert again.interactions["customer"].max() < 10 and again.interactions["product"].max() < 20
+
+
+def test_on_run_nodes_of_a_graph_that_lost_nodes_is_one_clear_line(tmp_path):
+    model = _known(planted_frame(customers=12))
+    with pytest.raises(
+        PipelineError, match=r"2 customer ids are not in the graph.*kgdistill train"
+    ):
+        on_run_nodes(_recorded(tmp_path), planted_frame(customers=10), model)
