@@ -155,7 +155,11 @@ class TrainConfig:
     ``softmax`` (sampled softmax with in-batch negatives), ``bpr``, or ``none``.
     ``rank_weight`` weighs it on each target day's positives, ``history_weight`` on
     the training graph's own interactions (what gives id embeddings the collaborative
-    signal); ``rank_batch`` positives per grid.
+    signal); ``rank_batch`` positives per grid. ``pretrain_epochs`` passes of matrix
+    factorisation over the earliest training graph's interactions, in mini-batches of
+    ``pretrain_batch`` at ``pretrain_lr``, set the id embeddings of models whose
+    customers and products have id embeddings of one width before the full-batch loop
+    (:func:`distill.train.pretrain_ids`); 0 skips it.
     """
 
     seed: int = 0
@@ -169,6 +173,9 @@ class TrainConfig:
     rank_weight: float = 1.0
     history_weight: float = 1.0
     rank_batch: int = 512
+    pretrain_epochs: int = 20
+    pretrain_batch: int = 1024
+    pretrain_lr: float = 0.01
 
     def __post_init__(self) -> None:
         for key in ("patience", "eval_every", "threads"):
@@ -177,6 +184,10 @@ class TrainConfig:
         for key in ("rank_weight", "history_weight"):
             _at_least(key, getattr(self, key), 0.0)
         _at_least("rank_batch", self.rank_batch, 2)
+        _at_least("pretrain_epochs", self.pretrain_epochs, 0)
+        _at_least("pretrain_batch", self.pretrain_batch, 2)
+        if not self.pretrain_lr > 0:
+            raise ValueError(f"pretrain_lr = {self.pretrain_lr!r}; must be > 0")
 
 
 @dataclass(frozen=True)

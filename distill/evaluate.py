@@ -259,6 +259,7 @@ def _spec(config: TeacherConfig | StudentConfig) -> dict[str, Any]:
             "decoder": config.decoder,
             "pair_hidden": config.pair_hidden,
             "rank_head": True,
+            "collab": config.customer_id_dim == config.product_id_dim > 0,
         }
     return {
         "kind": config.kind,
@@ -271,6 +272,7 @@ def _spec(config: TeacherConfig | StudentConfig) -> dict[str, Any]:
         "decoder": config.decoder,
         "pair_hidden": config.pair_hidden,
         "rank_head": True,
+        "collab": config.customer_id_dim == config.product_id_dim > 0,
     }
 
 

@@ -66,6 +66,16 @@ class NodeEncoder(nn.Module):
             nn.init.normal_(self.ids.weight, std=0.1)
             self.id_proj.reset_parameters()
 
+    def id_vectors(self, index: Tensor, seen: Tensor | None = None) -> Tensor:
+        """Each row's id embedding; zeros for rows without one (unknown at training,
+        or not ``seen``). Shapes: index [N], seen [N] bool -> [N, id_dim]."""
+        assert self.ids is not None, "id_vectors needs id_dim > 0"
+        known = (index >= 0) & (index < self.ids.num_embeddings)
+        if seen is not None:
+            known = known & seen
+        safe = torch.where(known, index, torch.zeros_like(index))
+        return self.ids(safe) * known.unsqueeze(-1).to(self.ids.weight.dtype)
+
     def forward(
         self,
         x_num: Tensor,
@@ -77,12 +87,7 @@ class NodeEncoder(nn.Module):
         for j, emb in enumerate(self.cats):
             out = out + emb(x_cat[:, j])
         if self.ids is not None and self.id_proj is not None and index is not None:
-            known = (index >= 0) & (index < self.ids.num_embeddings)
-            if seen is not None:
-                known = known & seen
-            safe = torch.where(known, index, torch.zeros_like(index))
-            vec = self.ids(safe) * known.unsqueeze(-1).to(out.dtype)
-            out = out + self.id_proj(vec)
+            out = out + self.id_proj(self.id_vectors(index, seen))
         return out
 
 
@@ -122,6 +127,30 @@ def _id_rows(store: Any, n: int) -> Tensor:
     return torch.arange(n) if rows is None else rows
 
 
+COLLAB_TYPES: tuple[str, ...] = ("customer", "product")
+
+
+def collab_dim(id_dims: dict[str, int] | None) -> int:
+    """Width of the collaborative part of customer and product representations: their
+    id embedding width when both have one of the same width, else 0 (none)."""
+    dims = {(id_dims or {}).get(t, 0) for t in COLLAB_TYPES}
+    return dims.pop() if len(dims) == 1 else 0
+
+
+def _with_ids(encoders: nn.ModuleDict, data: HeteroData, h: dict[str, Tensor]) -> dict[str, Tensor]:
+    """``h_t <- [h_t ; e_t]`` for customers and products: their raw id embeddings travel
+    beside the learnt representation, so the decoder's dot product holds a matrix
+    factorisation term ``e_c . e_p`` (zero for nodes without an id embedding)."""
+    out = dict(h)
+    for t in COLLAB_TYPES:
+        store = data[t]
+        encoder = encoders[t]
+        assert isinstance(encoder, NodeEncoder)
+        ids = encoder.id_vectors(_id_rows(store, h[t].size(0)), store.get("seen"))
+        out[t] = torch.cat([h[t], ids], dim=-1)
+    return out
+
+
 class HeteroGNN(nn.Module):
     """Heterogeneous message passing over every relation of :data:`distill.data.EDGE_TYPES`.
 
@@ -137,10 +166,13 @@ class HeteroGNN(nn.Module):
         layers: message-passing layers.
         dropout: feature dropout (attention dropout is half of it).
         id_dims: node type -> id embedding width (missing or 0: none).
+        collab: append customers' and products' raw id embeddings to their output
+            (see :func:`collab_dim`), a matrix-factorisation term for the decoder.
 
     Shapes:
         data: ``HeteroData`` from :func:`distill.data.build_graph`
-        -> dict node type -> [N_t, hidden]
+        -> dict node type -> [N_t, hidden] (``hidden + collab_dim`` for customers and
+        products with ``collab``)
     """
 
     def __init__(
@@ -154,8 +186,12 @@ class HeteroGNN(nn.Module):
         layers: int = 2,
         dropout: float = 0.2,
         id_dims: dict[str, int] | None = None,
+        collab: bool = False,
     ) -> None:
         super().__init__()
+        if collab and not collab_dim(id_dims):
+            raise ValueError("collab needs customer and product id embeddings of one width")
+        self.collab = collab
         if conv not in CONVS:
             raise ValueError(f"conv must be one of {CONVS}, got {conv!r}")
         if conv in ("gat", "gatv2") and hidden % heads:
@@ -198,7 +234,7 @@ class HeteroGNN(nn.Module):
                 )
                 for t in h
             }
-        return h
+        return _with_ids(self.encoders, data, h) if self.collab else h
 
 
 def _make_conv(
@@ -233,7 +269,7 @@ class FeatureMLP(nn.Module):
     """Graph-free encoder of customers and products (GLNN): features -> MLP, no edges read.
 
     Args:
-        dims, num_nodes, id_dims: as for :class:`HeteroGNN`.
+        dims, num_nodes, id_dims, collab: as for :class:`HeteroGNN`.
         hidden: output width; layers: MLP depth after the feature encoder.
 
     Shapes:
@@ -252,8 +288,12 @@ class FeatureMLP(nn.Module):
         layers: int = 2,
         dropout: float = 0.1,
         id_dims: dict[str, int] | None = None,
+        collab: bool = False,
     ) -> None:
         super().__init__()
+        if collab and not collab_dim(id_dims):
+            raise ValueError("collab needs customer and product id embeddings of one width")
+        self.collab = collab
         self.dropout = dropout
         self.encoders = _node_encoders(
             {t: dims[t] for t in self.node_types}, num_nodes, hidden, id_dims or {}
@@ -277,10 +317,13 @@ class FeatureMLP(nn.Module):
         self, node_type: str, x_num: Tensor, x_cat: Tensor, index: Tensor, seen: Tensor | None
     ) -> Tensor:
         """Embed some rows only (what the graph-free path buys: no full-graph pass)."""
-        h = self.encoders[node_type](x_num, x_cat, index, seen)
+        encoder = self.encoders[node_type]
+        h = encoder(x_num, x_cat, index, seen)
         for lin in self.mlps[node_type]:  # type: ignore[attr-defined]  # torch Module attributes are untyped
             h = nn.functional.dropout(nn.functional.elu(h), p=self.dropout, training=self.training)
             h = lin(h)
+        if self.collab:
+            h = torch.cat([h, encoder.id_vectors(index, seen)], dim=-1)  # type: ignore[operator]
         return h
 
     def forward(self, data: HeteroData) -> dict[str, Tensor]:
@@ -295,8 +338,10 @@ class FeatureMLP(nn.Module):
 class PairDecoder(nn.Module):
     """Scores (customer, product) pairs: one logit per pair, and one ranking logit.
 
-    ``dot``: ``z_c . z_p + MLP(f)``; ``mlp``: ``MLP([z_c * z_p, z_c, z_p, f])``. The
-    two-class distribution of a pair is ``softmax([0, logit])``. Trained against
+    ``dot``: ``z_c . z_p / sqrt(D) + MLP(f)`` (with ``collab_dim`` trailing id-embedding
+    columns, those enter as a plain dot product ``e_c . e_p``: matrix factorisation);
+    ``mlp``: ``MLP([z_c * z_p, z_c, z_p, f])``. The two-class distribution of a pair is
+    ``softmax([0, logit])``. Trained against
     negatives drawn by popularity, that logit says how much likelier the pair is than
     a popular product would be: right for a pair's probability, blind to popularity.
     With ``rank_head`` the decoder also gives :meth:`rank`, ``logit + prior(z_p, f)``,
@@ -315,11 +360,15 @@ class PairDecoder(nn.Module):
         kind: str = "dot",
         hidden: int = 16,
         rank_head: bool = False,
+        collab_dim: int = 0,
     ) -> None:
         super().__init__()
         if kind not in ("dot", "mlp"):
             raise ValueError(f"decoder must be 'dot' or 'mlp', got {kind!r}")
+        if not 0 <= collab_dim < dim:
+            raise ValueError(f"collab_dim ({collab_dim}) must be in [0, dim ({dim}))")
         self.kind = kind
+        self.collab_dim = collab_dim
         in_dim = pair_dim if kind == "dot" else 3 * dim + pair_dim
         self.mlp = nn.Sequential(nn.Linear(in_dim, hidden), nn.ReLU(), nn.Linear(hidden, 1))
         self.prior = nn.Linear(dim + pair_dim, 1) if rank_head else None
@@ -336,8 +385,15 @@ class PairDecoder(nn.Module):
     def forward(self, z_c: Tensor, z_p: Tensor, f: Tensor) -> Tensor:
         if self.kind == "dot":
             # einsum: the row-wise dot product without a [N, D] temporary (faster)
-            dot = torch.einsum("nd,nd->n", z_c, z_p)
-            return dot / z_c.size(-1) ** 0.5 + self.mlp(f).squeeze(-1)
+            if not self.collab_dim:
+                dot = torch.einsum("nd,nd->n", z_c, z_p)
+                return dot / z_c.size(-1) ** 0.5 + self.mlp(f).squeeze(-1)
+            h = z_c.size(-1) - self.collab_dim
+            dot = torch.einsum("nd,nd->n", z_c[:, :h], z_p[:, :h]) / h**0.5
+            # the id embeddings' plain dot product: the matrix factorisation they were
+            # pre-trained for (distill.train.pretrain_ids)
+            mf = torch.einsum("nd,nd->n", z_c[:, h:], z_p[:, h:])
+            return dot + mf + self.mlp(f).squeeze(-1)
         return self.mlp(torch.cat([z_c * z_p, z_c, z_p, f], dim=-1)).squeeze(-1)
 
     def rank(self, z_c: Tensor, z_p: Tensor, f: Tensor) -> Tensor:
@@ -417,6 +473,7 @@ def build_encoder(
     layers: int = 2,
     dropout: float = 0.1,
     id_dims: dict[str, int] | None = None,
+    collab: bool = False,
 ) -> nn.Module:
     """``kind``: a conv name from :data:`CONVS` (graph encoder) or ``mlp`` (graph-free)."""
     if kind == "mlp":
@@ -427,6 +484,7 @@ def build_encoder(
             layers=layers,
             dropout=dropout,
             id_dims=id_dims,
+            collab=collab,
         )
     return HeteroGNN(
         dims=dims,
@@ -437,6 +495,7 @@ def build_encoder(
         layers=layers,
         dropout=dropout,
         id_dims=id_dims,
+        collab=collab,
     )
 
 
@@ -446,7 +505,7 @@ def build_link_predictor(
     """Rebuild a link predictor from a plain spec (what artifacts store).
 
     ``spec`` keys: kind, hidden, heads, layers, dropout, customer_id_dim, product_id_dim,
-    decoder, pair_hidden, rank_head.
+    decoder, pair_hidden, rank_head, collab (id embeddings beside the representation).
     """
     id_dims = {
         "customer": int(spec.get("customer_id_dim", 0)),
@@ -461,13 +520,16 @@ def build_link_predictor(
         layers=int(spec.get("layers", 2)),
         dropout=float(spec.get("dropout", 0.1)),
         id_dims=id_dims,
+        collab=bool(spec.get("collab", False)),  # runs saved before it had none
     )
+    extra = collab_dim(id_dims) if spec.get("collab", False) else 0
     decoder = PairDecoder(
-        dim=int(spec["hidden"]),
+        dim=int(spec["hidden"]) + extra,
         pair_dim=pair_dim,
         kind=spec.get("decoder", "dot"),
         hidden=int(spec.get("pair_hidden", 16)),
         rank_head=bool(spec.get("rank_head", False)),  # runs saved before it had none
+        collab_dim=extra,
     )
     return LinkPredictor(encoder=encoder, decoder=decoder)
 

@@ -33,10 +33,12 @@ def scoring_logits(
     customers: np.ndarray,
     products: np.ndarray,
     embeddings: tuple[Tensor, Tensor] | None = None,
+    ranking: bool = False,
 ) -> Tensor:
     """Logits of pairs (rows of the graph), everything included: for a GNN its full-graph
     message passing (unless ``embeddings`` are given), for the MLP only the scored rows'
-    feature encoding; then pair features and the decoder. Shapes: [N], [N] -> [N].
+    feature encoding; then pair features and the decoder (``ranking``: its ranking
+    logit, :meth:`~distill.models.PairDecoder.rank`). Shapes: [N], [N] -> [N].
 
     Rows are gathered with ``index_select``, about three times faster than advanced
     indexing for 100,000 pairs (same values)."""
@@ -45,12 +47,13 @@ def scoring_logits(
     p = torch.as_tensor(np.asarray(products, np.int64))
     with torch.no_grad():
         f = history.pair_features(np.asarray(customers), np.asarray(products))
+        decode = model.decoder.rank if ranking else model.decoder
         if isinstance(model.encoder, FeatureMLP) and embeddings is None:
             z_c = _embed_needed(model.encoder, graph, "customer", c)
             z_p = _embed_needed(model.encoder, graph, "product", p)
-            return model.decoder(z_c, z_p, f)
+            return decode(z_c, z_p, f)
         z_all_c, z_all_p = embeddings if embeddings is not None else model.embeddings(graph)
-        return model.decoder(z_all_c.index_select(0, c), z_all_p.index_select(0, p), f)
+        return decode(z_all_c.index_select(0, c), z_all_p.index_select(0, p), f)
 
 
 def _embed_needed(encoder: FeatureMLP, graph: object, node_type: str, rows: Tensor) -> Tensor:
@@ -115,10 +118,15 @@ class Scorer:
         )
 
     def score_pairs(
-        self, customer_ids: Sequence[object], product_ids: Sequence[object]
+        self,
+        customer_ids: Sequence[object],
+        product_ids: Sequence[object],
+        *,
+        ranking: bool = False,
     ) -> pd.DataFrame:
-        """(customer_id, product_id, score) for each pair, in input order. Unknown ids raise
-        ``KeyError`` naming them."""
+        """(customer_id, product_id, score) for each pair, in input order: the probability
+        that the customer interacts (``ranking``: the ranking score :meth:`top_k` writes,
+        ``sigmoid`` of the ranking logit). Unknown ids raise ``KeyError`` naming them."""
         if len(customer_ids) != len(product_ids):
             raise ValueError(f"{len(customer_ids)} customer ids but {len(product_ids)} product ids")
         c, p = self.rows(customer_ids, product_ids)
@@ -126,7 +134,7 @@ class Scorer:
         for start in range(0, len(c), PAIR_BATCH):
             sl = slice(start, start + PAIR_BATCH)
             logits = scoring_logits(
-                self.loaded.model, self.graph, self.history, c[sl], p[sl], self._embeddings
+                self.loaded.model, self.graph, self.history, c[sl], p[sl], self._embeddings, ranking
             )
             scores[sl] = torch.sigmoid(logits).numpy()
         return pd.DataFrame(
@@ -169,7 +177,8 @@ class Scorer:
         batch_customers: int = 32,
         progress: bool = False,
     ) -> pd.DataFrame:
-        """The ``k`` best products per customer: (customer_id, product_id, score, rank).
+        """The ``k`` best products per customer: (customer_id, product_id, score, rank),
+        by the ranking score (``sigmoid`` of :meth:`~distill.models.PairDecoder.rank`).
 
         ``exclude_seen`` drops products the customer already interacted with;
         ``threshold`` drops scores below it (so a customer may get fewer than ``k``).

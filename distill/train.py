@@ -18,15 +18,24 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 from torch import Tensor
+from torch_geometric.data import HeteroData
 from tqdm.auto import tqdm
 
 from distill.config import KDConfig, TrainConfig
 from distill.data import INTERACTION_EDGE
 from distill.losses import binary_logits_to_classes, kd_loss
 from distill.metrics import auc
-from distill.models import LinkPredictor, NodeClassifier, PairDecoder
+from distill.models import (
+    FeatureMLP,
+    HeteroGNN,
+    LinkPredictor,
+    NodeClassifier,
+    NodeEncoder,
+    PairDecoder,
+)
 from distill.ranking import (
     RankGrid,
+    in_batch_softmax,
     listwise_kd,
     log_frequency,
     positive_keys,
@@ -124,6 +133,10 @@ def _steps(
     return steps
 
 
+def _edges(snap: Snapshot) -> int:
+    return int(snap.graph[INTERACTION_EDGE].edge_index.size(1))
+
+
 def _grid_logits(decoder: PairDecoder, z_c: Tensor, z_p: Tensor, grid: RankGrid) -> Tensor:
     """Ranking logits of every cell of the grid. Shapes: -> [B, B]."""
     b = grid.size
@@ -213,6 +226,46 @@ def _epoch(
     return total
 
 
+def _collab_ids(model: LinkPredictor) -> tuple[torch.nn.Embedding, torch.nn.Embedding] | None:
+    encoder = model.encoder
+    if not isinstance(encoder, (HeteroGNN, FeatureMLP)) or not encoder.collab:
+        return None
+    customer, product = encoder.encoders["customer"], encoder.encoders["product"]
+    assert isinstance(customer, NodeEncoder) and isinstance(product, NodeEncoder)
+    assert customer.ids is not None and product.ids is not None
+    return customer.ids, product.ids
+
+
+def pretrain_ids(model: LinkPredictor, graph: HeteroData, train: TrainConfig) -> float:
+    """Matrix factorisation of ``graph``'s interactions into the id embeddings of a
+    ``collab`` model, before its full-batch training: ``train.pretrain_epochs`` passes
+    over every edge in mini-batches of ``train.pretrain_batch``, each minimising the
+    in-batch softmax (logQ-corrected) of ``e_c . e_p``. Many cheap steps where the
+    full-batch loop takes one per epoch: what id embeddings need to learn who buys
+    what. Returns the last batch's loss (NaN when nothing was trained)."""
+    ids = _collab_ids(model)
+    edge_index = graph[INTERACTION_EDGE].edge_index
+    if ids is None or train.pretrain_epochs == 0 or edge_index.size(1) < 2:
+        return float("nan")
+    c_all, p_all = edge_index[0], edge_index[1]
+    log_q = torch.as_tensor(log_frequency(p_all.numpy(), ids[1].num_embeddings))
+    optimizer = torch.optim.Adam([ids[0].weight, ids[1].weight], lr=train.pretrain_lr)
+    generator = torch.Generator().manual_seed(train.seed)
+    loss = torch.zeros(())
+    for _ in range(train.pretrain_epochs):
+        order = torch.randperm(c_all.numel(), generator=generator)
+        for start in range(0, order.numel() - 1, train.pretrain_batch):
+            batch = order[start : start + train.pretrain_batch]
+            c, p = c_all[batch], p_all[batch]
+            logits = ids[0](c) @ ids[1](p).T - log_q[p][None, :]
+            keep = (p[None, :] != p[:, None]) | torch.eye(len(p), dtype=torch.bool)
+            loss = in_batch_softmax(logits, keep)
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+    return float(loss.item())
+
+
 def train_link_model(
     model: LinkPredictor,
     snapshots: list[Snapshot],
@@ -245,6 +298,8 @@ def train_link_model(
     if teacher_logits is not None and kd is None:
         raise ValueError("distillation needs a KDConfig")
     list_teacher = teacher if kd is not None and kd.listwise_weight > 0 else None
+    # the earliest graph: none of its edges is a positive of any snapshot
+    pretrain_ids(model, min(snapshots, key=_edges).graph, train)
     steps = _steps(snapshots, teacher_logits, list_teacher, train.rank_loss != "none")
     optimizer = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay)
     best_val, best_epoch, best_state = -1.0, 0, copy.deepcopy(model.state_dict())

@@ -97,3 +97,51 @@ def test_bad_conv_and_heads_are_rejected(setup):
         HeteroGNN(dims=dims, num_nodes=num_nodes, conv="gcn2")
     with pytest.raises(ValueError, match="divisible"):
         HeteroGNN(dims=dims, num_nodes=num_nodes, conv="gat", hidden=10, heads=4)
+
+
+@pytest.mark.parametrize("kind", ["gat", "mlp"])
+def test_collab_appends_id_embeddings_zero_for_nodes_without_one(setup, kind):
+    frame, graph, dims, num_nodes = setup
+    ids = {"customer": 4, "product": 4}
+    model = build_encoder(
+        kind=kind, dims=dims, num_nodes=num_nodes, hidden=8, heads=2, id_dims=ids, collab=True
+    )
+    model.eval()
+    out = model(graph)
+    assert out["customer"].shape == (frame.num_customers, 12)
+    assert out["product"].shape == (frame.num_products, 12)
+    unseen = ~graph["product"].seen
+    assert unseen.any() and (graph["product"].seen).any()
+    assert torch.all(out["product"][unseen, 8:] == 0)
+    weights = model.encoders["product"].ids.weight
+    seen_rows = torch.nonzero(graph["product"].seen).squeeze(1)
+    assert torch.equal(out["product"][seen_rows, 8:], weights[seen_rows])
+
+
+def test_collab_needs_id_embeddings_of_one_width(setup):
+    _, _, dims, num_nodes = setup
+    with pytest.raises(ValueError, match="one width"):
+        FeatureMLP(
+            dims=dims, num_nodes=num_nodes, id_dims={"customer": 4, "product": 2}, collab=True
+        )
+
+
+def test_collab_decoder_adds_the_plain_dot_product_of_id_parts():
+    dec = PairDecoder(dim=6, pair_dim=3, collab_dim=2)
+    z_c, z_p, f = torch.randn(5, 6), torch.randn(5, 6), torch.randn(5, 3)
+    base = PairDecoder(dim=4, pair_dim=3)
+    base.mlp.load_state_dict(dec.mlp.state_dict())
+    want = base(z_c[:, :4], z_p[:, :4], f) + (z_c[:, 4:] * z_p[:, 4:]).sum(-1)
+    assert torch.allclose(dec(z_c, z_p, f), want, atol=1e-6)
+
+
+def test_rank_head_starts_as_the_pair_logit_and_old_specs_build_without_it(setup):
+    _, _, dims, num_nodes = setup
+    dec = PairDecoder(dim=4, pair_dim=3, rank_head=True)
+    z, f = torch.randn(5, 4), torch.randn(5, 3)
+    assert torch.equal(dec.rank(z, z, f), dec(z, z, f))  # the prior starts at zero
+    old = {"kind": "mlp", "hidden": 8, "customer_id_dim": 4}  # a run saved before both
+    model = build_link_predictor(old, dims, num_nodes, len(PAIR_FEATURES))
+    assert model.decoder.prior is None and not model.encoder.collab
+    z8, f13 = torch.randn(5, 8), torch.randn(5, len(PAIR_FEATURES))
+    assert torch.equal(model.decoder.rank(z8, z8, f13), model.decoder(z8, z8, f13))

@@ -117,8 +117,11 @@ def test_top_k_ranks_excludes_seen_and_thresholds(trained):
     rows_p = frame.product_index().get_indexer(top["product_id"])
     assert not any((c, p) in seen for c, p in zip(rows_c, rows_p, strict=True))
     # the grid path and the pairwise path agree
-    pairwise = scorer.score_pairs(top["customer_id"].tolist(), top["product_id"].tolist())
+    ids = top["customer_id"].tolist(), top["product_id"].tolist()
+    pairwise = scorer.score_pairs(*ids, ranking=True)
     assert np.allclose(pairwise["score"], top["score"], atol=1e-5)
+    # a probability is not a ranking score: the rank head adds the product prior
+    assert not np.allclose(scorer.score_pairs(*ids)["score"], top["score"], atol=1e-5)
     cut = float(top["score"].median())
     assert (scorer.top_k(["c0", "c1"], k=5, threshold=cut)["score"] >= cut).all()
     everyone = scorer.top_k(k=2, exclude_seen=False)

@@ -101,3 +101,34 @@ def test_sample_grid_masks_other_positives_and_keeps_the_diagonal() -> None:
             other_positive = int(c[i]) * 10 + int(p[j]) in set(keys.tolist())
             assert mask[i, j] == (i == j or not other_positive)
     assert mask.diagonal().all() and not mask.all()
+
+
+def test_pretrain_ids_factorises_the_graph_into_the_id_embeddings() -> None:
+    from distill.artifact import build_model
+    from distill.config import StudentConfig, TrainConfig
+    from distill.data import INTERACTION_EDGE, FeatureEncoder, build_graph
+    from distill.evaluate import model_spec
+    from distill.train import pretrain_ids
+    from tests.support.tiny import planted_frame
+
+    frame = planted_frame()
+    graph = build_graph(frame, FeatureEncoder.fit(frame))
+    spec = model_spec(StudentConfig(kind="mlp", hidden=8, customer_id_dim=8, product_id_dim=8))
+    model = build_model(spec, FeatureEncoder.fit(frame), frame.num_customers, frame.num_products)
+    edges = graph[INTERACTION_EDGE].edge_index
+    ids_c = model.encoder.encoders["customer"].ids
+    ids_p = model.encoder.encoders["product"].ids
+
+    def edge_rank() -> float:
+        """Mean share of products scored below each edge's product for its customer."""
+        with torch.no_grad():
+            scores = ids_c.weight @ ids_p.weight.T
+        mine = scores[edges[0], edges[1]]
+        return float((scores[edges[0]] < mine[:, None]).float().mean())
+
+    before = edge_rank()
+    loss = pretrain_ids(model, graph, TrainConfig(progress=False, pretrain_epochs=30))
+    assert math.isfinite(loss)
+    assert edge_rank() > max(before, 0.5) + 0.2  # interacted products now rank high
+    unchanged = TrainConfig(progress=False, pretrain_epochs=0)
+    assert math.isnan(pretrain_ids(model, graph, unchanged))
