@@ -17,6 +17,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import sys
 from collections.abc import Iterator
 
 import pytest
@@ -45,6 +46,32 @@ def managed_test_server(tmp_root: str, name: str) -> ServerConfig:
         heap="768m",
         pagecache="256m",
         instances_dir=tmp_root,
+    )
+
+
+def neo4j_cli(cfg: ServerConfig, *args: str) -> subprocess.CompletedProcess[str]:
+    """``kgdistill neo4j ARGS`` for ``cfg``'s instance, in a separate process as a user runs it.
+
+    That process, not the test's, is the parent of a server it starts; it exits at once,
+    so a server killed later leaves no zombie in the test process.
+    """
+    env = dict(os.environ)
+    env.pop("NEO4J_URI", None)
+    env.update(
+        KGDISTILL_NEO4J__BOLT_PORT=str(cfg.bolt_port),
+        KGDISTILL_NEO4J__HTTP_PORT=str(cfg.http_port),
+        KGDISTILL_NEO4J__INSTANCE=cfg.instance,
+        KGDISTILL_NEO4J__INSTANCES_DIR=cfg.instances_dir,
+        KGDISTILL_NEO4J__HEAP=cfg.heap,
+        KGDISTILL_NEO4J__PAGECACHE=cfg.pagecache,
+    )
+    return subprocess.run(
+        [sys.executable, "-m", "kgdistill", "neo4j", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+        check=False,
     )
 
 

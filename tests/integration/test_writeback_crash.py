@@ -17,7 +17,7 @@ import pytest
 from kgstore import server
 from kgstore.connection import QueryRunner, settings_from_env
 from kgstore.writeback import PredictConfig, write_recommendations
-from tests.conftest import managed_test_server
+from tests.conftest import managed_test_server, neo4j_cli
 from tests.support import shop
 from tests.support.writeback_worker import frame
 
@@ -53,26 +53,7 @@ RETURN collect(c.id) AS ids
 @pytest.fixture
 def private_server(tmp_path: Path) -> Iterator[server.ServerConfig]:
     cfg = managed_test_server(str(tmp_path), "crash")
-    # Started by a separate process, as a user would: the test process is not its parent,
-    # so the SIGKILLed server leaves no zombie here.
-    env = dict(os.environ)
-    env.pop("NEO4J_URI", None)
-    env.update(
-        KGDISTILL_NEO4J__BOLT_PORT=str(cfg.bolt_port),
-        KGDISTILL_NEO4J__HTTP_PORT=str(cfg.http_port),
-        KGDISTILL_NEO4J__INSTANCE=cfg.instance,
-        KGDISTILL_NEO4J__INSTANCES_DIR=cfg.instances_dir,
-        KGDISTILL_NEO4J__HEAP=cfg.heap,
-        KGDISTILL_NEO4J__PAGECACHE=cfg.pagecache,
-    )
-    started = subprocess.run(
-        [sys.executable, "-m", "kgdistill", "neo4j", "start", "-q"],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=300,
-        check=False,
-    )
+    started = neo4j_cli(cfg, "start", "-q")  # by a separate process, as a user would
     assert started.returncode == 0, started.stderr
     try:
         yield cfg
@@ -186,7 +167,11 @@ def test_sigkill_mid_write_then_rerun_completes(private_server: server.ServerCon
             if worker.stderr:
                 worker.stderr.close()
 
-    server.start(cfg, progress=lambda m: None)  # recovers the store
+    # At once, as a user whose server crashed would: the killed JVM may still be ending and
+    # holding its ports; `kgdistill neo4j start` waits for it, then recovers the store.
+    restarted = neo4j_cli(cfg, "start")
+    assert restarted.returncode == 0, restarted.stderr
+    assert "is up on" in restarted.stdout
     with QueryRunner.connect(settings_from_env(cfg, environ={})) as runner:
         assert _count(runner, BROKEN, k=K) == 0  # each customer fully old or fully new
         assert _count(runner, DUPLICATES) == 0
