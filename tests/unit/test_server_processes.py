@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from kgstore import server
+from tests.conftest import reserve_port
 
 pytestmark = pytest.mark.skipif(
     not Path("/proc/self/task").is_dir() or not sys.platform.startswith("linux"),
@@ -65,7 +66,7 @@ def _cfg(tmp_path: Path, bolt: int, http: int | None = None) -> server.ServerCon
     return server.ServerConfig(
         instance="unit",
         bolt_port=bolt,
-        http_port=http if http is not None else server.free_port(),
+        http_port=http if http is not None else reserve_port(),
         instances_dir=str(tmp_path),
         stop_timeout_s=60,
     )
