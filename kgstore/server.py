@@ -587,6 +587,11 @@ def start(cfg: ServerConfig, progress: Progress = print) -> ServerStatus:
     password = ensure_password(cfg)
     if fresh:
         _set_initial_password(cfg, password)
+    progress(f"Starting Neo4j {cfg.version} on {cfg.bolt_uri} ...")
+    return _await_answer(cfg, _launch(cfg), password)
+
+
+def _launch(cfg: ServerConfig) -> subprocess.Popen[bytes]:
     heap = cfg.heap.lower()
     cmd = [
         "java",
@@ -599,7 +604,6 @@ def start(cfg: ServerConfig, progress: Progress = print) -> ServerStatus:
         f"--home-dir={cfg.instance_dir}",
         f"--config-dir={cfg.conf_dir}",
     ]
-    progress(f"Starting Neo4j {cfg.version} on {cfg.bolt_uri} ...")
     with open(cfg.console_log, "ab") as log:
         proc = subprocess.Popen(
             cmd,
@@ -611,6 +615,11 @@ def start(cfg: ServerConfig, progress: Progress = print) -> ServerStatus:
         )
     _CHILDREN[proc.pid] = proc
     cfg.pid_file.write_text(f"{proc.pid}\n")
+    return proc
+
+
+def _await_answer(cfg: ServerConfig, proc: subprocess.Popen[bytes], password: str) -> ServerStatus:
+    """Wait until the server just launched answers over Bolt; stop it if it never does."""
     deadline = time.monotonic() + cfg.start_timeout_s
     last_error = "no answer yet"
     while time.monotonic() < deadline:
