@@ -339,6 +339,7 @@ def _set_initial_password(cfg: ServerConfig, password: str) -> None:
             ADMIN_CLASS,
             "dbms",
             "set-initial-password",
+            "--",  # a generated password may start with '-' (1 in 64): not an option
             password,
         ],
         capture_output=True,

@@ -21,6 +21,11 @@ pytestmark = pytest.mark.neo4j
 @pytest.fixture(scope="module")
 def own_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[server.ServerConfig]:
     cfg = managed_test_server(str(tmp_path_factory.mktemp("lifecycle")), "lifecycle")
+    # A password as ensure_password() generates 1 time in 64: one that looks like an option.
+    cfg.password_file.parent.mkdir(parents=True)
+    fd = os.open(cfg.password_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        fh.write("-starts-like-an-option\n")
     yield cfg
     server.stop(cfg, progress=lambda m: None)
 
