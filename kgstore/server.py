@@ -391,12 +391,14 @@ def _is_our_process(pid: int, cfg: ServerConfig) -> bool:
 
 
 def _proc_state(pid: int) -> str:
-    """``live``, ``exiting`` (killed, some thread still ending) or ``gone``.
+    """``live``, ``exiting`` (killed or exiting, some thread still ending) or ``gone``.
 
     SIGKILL turns a JVM's main thread into a zombie at once (empty cmdline, state Z),
     while its other threads are still ending and, until the last one has, hold the
-    process's sockets. So every thread counts, and only a process whose threads have
-    all ended (or a zombie that nobody reaped, which holds nothing) is gone.
+    process's sockets. So only a process whose threads have all ended (or a zombie
+    that nobody reaped, which holds nothing) is gone. Whether it is on its way out is
+    read from the main thread (and a pending SIGKILL): a running JVM ends worker
+    threads of its own all the time.
     """
     if not Path("/proc/self").is_dir():  # no /proc (macOS): alive or not
         try:
@@ -411,12 +413,13 @@ def _proc_state(pid: int) -> str:
         status = Path(f"/proc/{pid}/status").read_text()
     except OSError:
         return "gone"
-    threads = [t for t in (_thread_stat(pid, tid) for tid in tids) if t is not None]
-    if all(state in "ZX" for state, _ in threads):
+    threads = {tid: _thread_stat(pid, tid) for tid in tids}
+    if all(t is None or t[0] in "ZX" for t in threads.values()):
         return "gone"
     pending = re.findall(r"^(?:SigPnd|ShdPnd):\s*([0-9a-f]+)$", status, re.MULTILINE)
     killed = any(int(mask, 16) & _SIGKILL_BIT for mask in pending)
-    if killed or any(state in "ZX" or flags & _PF_EXITING for state, flags in threads):
+    main = threads.get(str(pid))
+    if killed or main is None or main[0] in "ZX" or main[1] & _PF_EXITING:
         return "exiting"
     return "live"
 

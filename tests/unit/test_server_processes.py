@@ -9,6 +9,7 @@ its stdin closes.
 
 from __future__ import annotations
 
+import os
 import socket
 import subprocess
 import sys
@@ -84,6 +85,33 @@ def test_a_running_process_is_live_and_a_reaped_one_gone() -> None:
     proc.stdin.close()
     proc.wait(30)
     assert server._proc_state(proc.pid) == "gone"
+
+
+def test_a_worker_thread_ending_does_not_make_a_process_exiting(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # A running JVM ends threads of its own all the time: one caught in do_exit() or
+    # just dead must not make a healthy server look killed (start would wait on it).
+    proc = subprocess.Popen([sys.executable, "-c", "import sys; sys.stdin.read()"], stdin=-1)
+    workers = {"worker-in-exit": ("R", server._PF_EXITING), "worker-dead": ("X", 0)}
+    real_stat, real_listdir = server._thread_stat, os.listdir
+
+    def thread_stat(pid: int, tid: str) -> tuple[str, int] | None:
+        return workers.get(tid) or real_stat(pid, tid)
+
+    def listdir(path: str) -> list[str]:
+        extra = list(workers) if path == f"/proc/{proc.pid}/task" else []
+        return [*real_listdir(path), *extra]
+
+    try:
+        with monkeypatch.context() as patch:
+            patch.setattr(server, "_thread_stat", thread_stat)
+            patch.setattr(os, "listdir", listdir)
+            assert server._proc_state(proc.pid) == "live"
+    finally:
+        assert proc.stdin is not None
+        proc.stdin.close()
+        proc.wait(30)
 
 
 def test_a_zombie_leader_with_a_thread_still_running_is_exiting(
