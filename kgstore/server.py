@@ -339,6 +339,7 @@ def _set_initial_password(cfg: ServerConfig, password: str) -> None:
             ADMIN_CLASS,
             "dbms",
             "set-initial-password",
+            "--",  # a generated password may start with '-' (1 in 64): not an option
             password,
         ],
         capture_output=True,
@@ -352,12 +353,25 @@ def _set_initial_password(cfg: ServerConfig, password: str) -> None:
 
 
 # -- processes and ports -------------------------------------------------------
-def _read_pid(cfg: ServerConfig) -> int | None:
+_PF_EXITING = 0x4  # task flag: the thread is in do_exit()
+_SIGKILL_BIT = 1 << (signal.SIGKILL - 1)
+PORT_RELEASE_S = 10.0  # how long start() waits for a killed server's ports
+
+
+def _pid_in_file(cfg: ServerConfig) -> int | None:
+    """The pid the pid file names, whatever that process is now."""
     try:
-        pid = int(cfg.pid_file.read_text().strip())
+        return int(cfg.pid_file.read_text().strip())
     except (FileNotFoundError, ValueError):
         return None
-    return pid if _is_our_process(pid, cfg) else None
+
+
+def _read_pid(cfg: ServerConfig) -> int | None:
+    """The pid of this instance's server while it runs (not once it is being killed)."""
+    pid = _pid_in_file(cfg)
+    if pid is None or _proc_state(pid) != "live" or not _is_our_process(pid, cfg):
+        return None
+    return pid
 
 
 def _is_our_process(pid: int, cfg: ServerConfig) -> bool:
@@ -374,6 +388,121 @@ def _is_our_process(pid: int, cfg: ServerConfig) -> bool:
         return False
     # A zombie has an empty cmdline; a reused pid runs something else.
     return any(a == f"--home-dir={cfg.instance_dir}" for a in args)
+
+
+def _proc_state(pid: int) -> str:
+    """``live``, ``exiting`` (killed or exiting, some thread still ending) or ``gone``.
+
+    SIGKILL turns a JVM's main thread into a zombie at once (empty cmdline, state Z),
+    while its other threads are still ending and, until the last one has, hold the
+    process's sockets. So only a process whose threads have all ended (or a zombie
+    that nobody reaped, which holds nothing) is gone. Whether it is on its way out is
+    read from the main thread (and a pending SIGKILL): a running JVM ends worker
+    threads of its own all the time.
+    """
+    if not Path("/proc/self").is_dir():  # no /proc (macOS): alive or not
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return "gone"
+        except PermissionError:
+            pass
+        return "live"
+    try:
+        tids = os.listdir(f"/proc/{pid}/task")
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return "gone"
+    threads = {tid: _thread_stat(pid, tid) for tid in tids}
+    if all(t is None or t[0] in "ZX" for t in threads.values()):
+        return "gone"
+    pending = re.findall(r"^(?:SigPnd|ShdPnd):\s*([0-9a-f]+)$", status, re.MULTILINE)
+    killed = any(int(mask, 16) & _SIGKILL_BIT for mask in pending)
+    main = threads.get(str(pid))
+    if killed or main is None or main[0] in "ZX" or main[1] & _PF_EXITING:
+        return "exiting"
+    return "live"
+
+
+def _thread_stat(pid: int, tid: str) -> tuple[str, int] | None:
+    """A thread's state letter and flags from /proc; None when it has just ended."""
+    try:
+        fields = Path(f"/proc/{pid}/task/{tid}/stat").read_text().rsplit(") ", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+    return fields[0], int(fields[6])
+
+
+def _reap(pid: int) -> None:
+    """Collect ``pid``'s exit status when it is our child, so that it leaves no zombie."""
+    child = _CHILDREN.get(pid)
+    if child is not None:
+        if child.poll() is not None:
+            _CHILDREN.pop(pid, None)
+        return
+    with contextlib.suppress(ChildProcessError):
+        os.waitpid(pid, os.WNOHANG)
+
+
+def _gone(pid: int) -> bool:
+    _reap(pid)
+    return _proc_state(pid) == "gone"
+
+
+def _wait_until(done: Callable[[], bool], timeout: float, step: float = 0.1) -> bool:
+    deadline = time.monotonic() + timeout
+    while not done():
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(step)
+    return True
+
+
+def _ports_in_use(cfg: ServerConfig) -> list[tuple[int, str]]:
+    return [
+        (port, name)
+        for port, name in ((cfg.bolt_port, "Bolt"), (cfg.http_port, "HTTP"))
+        if port_in_use(port)
+    ]
+
+
+def _port_error(port: int, name: str) -> Neo4jServerError:
+    return Neo4jServerError(
+        f"{name} port {port} on 127.0.0.1 is already in use by another process. "
+        f"Stop that process or choose another port (kgdistill neo4j start "
+        f"--{name.lower()}-port N, or KGDISTILL_NEO4J__{name.upper()}_PORT)."
+    )
+
+
+def clear_after_crash(cfg: ServerConfig, progress: Progress = print) -> None:
+    """Make way for a new server after this instance's last one was killed or crashed.
+
+    The pid file outlives a server that did not stop through :func:`stop`. When the
+    process it names is still ending, wait (up to ``stop_timeout_s``) until it has,
+    then (up to :data:`PORT_RELEASE_S`) until its ports are free, saying so; then the
+    pid file goes. A pid file that names a process already gone, or a reused pid
+    running another program, is simply stale: a busy port is then somebody else's,
+    and :func:`start` says so at once.
+    """
+    pid = _pid_in_file(cfg)
+    if pid is None or _read_pid(cfg) is not None:
+        return
+    if not _gone(pid) and _proc_state(pid) == "exiting":
+        progress(
+            f"Neo4j (pid {pid}) of instance '{cfg.instance}' was killed and is still "
+            f"exiting; waiting up to {cfg.stop_timeout_s:.0f}s for it to end ..."
+        )
+        if not _wait_until(lambda: _gone(pid), cfg.stop_timeout_s):
+            raise Neo4jServerError(
+                f"the killed Neo4j (pid {pid}) of instance '{cfg.instance}' has not ended "
+                f"after {cfg.stop_timeout_s:.0f}s; see `ps -L -p {pid}`, and start again "
+                "once it is gone."
+            )
+        if _ports_in_use(cfg):
+            ports = " and ".join(f"{name} {port}" for port, name in _ports_in_use(cfg))
+            progress(f"Waiting up to {PORT_RELEASE_S:.0f}s for ports {ports} to be released ...")
+            _wait_until(lambda: not _ports_in_use(cfg), PORT_RELEASE_S)
+    cfg.pid_file.unlink(missing_ok=True)
 
 
 def port_in_use(port: int, host: str = "127.0.0.1") -> bool:
@@ -452,20 +581,21 @@ def start(cfg: ServerConfig, progress: Progress = print) -> ServerStatus:
     current = status(cfg)
     if current.running:
         return ServerStatus(**{**current.__dict__, "already_running": True})
+    clear_after_crash(cfg, progress)
+    for port, name in _ports_in_use(cfg):
+        raise _port_error(port, name)
     java_version()
     provision(cfg, progress)
-    for port, name in ((cfg.bolt_port, "Bolt"), (cfg.http_port, "HTTP")):
-        if port_in_use(port):
-            raise Neo4jServerError(
-                f"{name} port {port} on 127.0.0.1 is already in use by another process. "
-                f"Stop that process or choose another port (kgdistill neo4j start "
-                f"--{name.lower()}-port N, or KGDISTILL_NEO4J__{name.upper()}_PORT)."
-            )
     write_conf(cfg)
     fresh = not (cfg.data_dir / "databases").exists()
     password = ensure_password(cfg)
     if fresh:
         _set_initial_password(cfg, password)
+    progress(f"Starting Neo4j {cfg.version} on {cfg.bolt_uri} ...")
+    return _await_answer(cfg, _launch(cfg), password)
+
+
+def _launch(cfg: ServerConfig) -> subprocess.Popen[bytes]:
     heap = cfg.heap.lower()
     cmd = [
         "java",
@@ -478,7 +608,6 @@ def start(cfg: ServerConfig, progress: Progress = print) -> ServerStatus:
         f"--home-dir={cfg.instance_dir}",
         f"--config-dir={cfg.conf_dir}",
     ]
-    progress(f"Starting Neo4j {cfg.version} on {cfg.bolt_uri} ...")
     with open(cfg.console_log, "ab") as log:
         proc = subprocess.Popen(
             cmd,
@@ -490,6 +619,11 @@ def start(cfg: ServerConfig, progress: Progress = print) -> ServerStatus:
         )
     _CHILDREN[proc.pid] = proc
     cfg.pid_file.write_text(f"{proc.pid}\n")
+    return proc
+
+
+def _await_answer(cfg: ServerConfig, proc: subprocess.Popen[bytes], password: str) -> ServerStatus:
+    """Wait until the server just launched answers over Bolt; stop it if it never does."""
     deadline = time.monotonic() + cfg.start_timeout_s
     last_error = "no answer yet"
     while time.monotonic() < deadline:
@@ -531,7 +665,7 @@ def stop(cfg: ServerConfig, progress: Progress = print) -> bool:
     """Stop gracefully (SIGTERM), then forcefully after ``stop_timeout_s``. False if not running."""
     pid = _read_pid(cfg)
     if pid is None:
-        cfg.pid_file.unlink(missing_ok=True)
+        clear_after_crash(cfg, progress)  # a killed server still ending: let it end
         return False
     progress(f"Stopping Neo4j (pid {pid}) ...")
     _terminate(pid, cfg.stop_timeout_s)
@@ -553,36 +687,12 @@ def _terminate(pid: int, timeout: float) -> None:
             child.wait(10)
         return
 
-    def alive() -> bool:
-        try:
-            waited, _ = os.waitpid(pid, os.WNOHANG)
-            if waited == pid:
-                return False
-        except ChildProcessError:
-            pass
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return False
-        # A zombie that is not our child counts as gone.
-        try:
-            state = Path(f"/proc/{pid}/stat").read_text().split(") ", 1)[1][0]
-        except (OSError, IndexError):
-            return True
-        return state != "Z"
-
     with contextlib.suppress(ProcessLookupError):
         os.kill(pid, signal.SIGTERM)
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if not alive():
-            return
-        time.sleep(0.2)
+    if _wait_until(lambda: _gone(pid), timeout, step=0.2):
+        return
     with contextlib.suppress(ProcessLookupError):
         os.killpg(pid, signal.SIGKILL)
     with contextlib.suppress(ProcessLookupError):
         os.kill(pid, signal.SIGKILL)
-    for _ in range(50):
-        if not alive():
-            return
-        time.sleep(0.1)
+    _wait_until(lambda: _gone(pid), 10.0)

@@ -4,7 +4,7 @@ Which Neo4j, in order:
 1. the one ``NEO4J_URI`` (with ``NEO4J_USER``/``NEO4J_PASSWORD``) names;
 2. a testcontainers Neo4j 5.26, when ``KGDISTILL_TEST_BACKEND=docker`` and a Docker
    engine answers;
-3. otherwise the project-managed server (``kgstore.server``) on free ports in a
+3. otherwise the project-managed server (``kgstore.server``) on reserved ports in a
    temporary instance folder, stopped when the session ends.
 
 Tests that write use the ``graph`` fixture: it refuses a database that is not
@@ -14,15 +14,21 @@ test wrote afterwards.
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import os
+import random
 import shutil
 import subprocess
+import sys
+import tempfile
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
 from kgstore.connection import Neo4jSettings, QueryRunner, settings_from_env
-from kgstore.server import ServerConfig, free_port, start, stop
+from kgstore.server import ServerConfig, free_port, port_in_use, start, stop
 
 
 def _docker_answers() -> bool:
@@ -32,19 +38,81 @@ def _docker_answers() -> bool:
     return proc.returncode == 0
 
 
+_PORT_CLAIMS: list[int] = []  # locked descriptors, held until this process exits
+
+
+def reserve_port() -> int:
+    """A free port that no other test process on this machine gets, nor any outgoing
+    connection, between now and the moment a server binds it.
+
+    ``free_port()`` alone (bind port 0, close) leaves seconds before the server binds,
+    in which another session's ``free_port()`` or an outgoing connection (both draw
+    from the ephemeral range) may take it. These ports lie below that range, each
+    claimed by a lock file that the kernel releases when this process ends.
+    """
+    try:
+        low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return free_port()  # not Linux: the plain way
+    claims = Path(tempfile.gettempdir()) / "kgdistill-test-ports"
+    if not claims.is_dir():
+        claims.mkdir(exist_ok=True)
+        with contextlib.suppress(OSError):
+            claims.chmod(0o1777)  # shared by every user's test runs
+    candidates = range(max(1024, low - 10_000), low)
+    for port in random.sample(candidates, len(candidates)):
+        try:
+            fd = os.open(claims / f"{port}.lock", os.O_RDWR | os.O_CREAT, 0o666)
+        except OSError:
+            continue
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:  # another test process holds it
+            os.close(fd)
+            continue
+        if port_in_use(port):  # some other program's
+            os.close(fd)
+            continue
+        _PORT_CLAIMS.append(fd)
+        return port
+    raise RuntimeError(f"no free port to reserve in {candidates}")
+
+
 def managed_test_server(tmp_root: str, name: str) -> ServerConfig:
-    """A project-managed server config on free ports in a temporary instance folder."""
-    bolt = free_port()
-    http = free_port()
-    while http == bolt:
-        http = free_port()
+    """A project-managed server config on reserved ports in a temporary instance folder."""
     return ServerConfig(
         instance=name,
-        bolt_port=bolt,
-        http_port=http,
+        bolt_port=reserve_port(),
+        http_port=reserve_port(),
         heap="768m",
         pagecache="256m",
         instances_dir=tmp_root,
+    )
+
+
+def neo4j_cli(cfg: ServerConfig, *args: str) -> subprocess.CompletedProcess[str]:
+    """``kgdistill neo4j ARGS`` for ``cfg``'s instance, in a separate process as a user runs it.
+
+    That process, not the test's, is the parent of a server it starts; it exits at once,
+    so a server killed later leaves no zombie in the test process.
+    """
+    env = dict(os.environ)
+    env.pop("NEO4J_URI", None)
+    env.update(
+        KGDISTILL_NEO4J__BOLT_PORT=str(cfg.bolt_port),
+        KGDISTILL_NEO4J__HTTP_PORT=str(cfg.http_port),
+        KGDISTILL_NEO4J__INSTANCE=cfg.instance,
+        KGDISTILL_NEO4J__INSTANCES_DIR=cfg.instances_dir,
+        KGDISTILL_NEO4J__HEAP=cfg.heap,
+        KGDISTILL_NEO4J__PAGECACHE=cfg.pagecache,
+    )
+    return subprocess.run(
+        [sys.executable, "-m", "kgdistill", "neo4j", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+        check=False,
     )
 
 

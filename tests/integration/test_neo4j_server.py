@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import os
+import signal
 import socket
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,7 +13,7 @@ import pytest
 
 from kgstore import server
 from kgstore.connection import Neo4jConnectionError, Neo4jSettings, QueryRunner, settings_from_env
-from tests.conftest import managed_test_server
+from tests.conftest import managed_test_server, neo4j_cli
 
 pytestmark = pytest.mark.neo4j
 
@@ -22,29 +21,13 @@ pytestmark = pytest.mark.neo4j
 @pytest.fixture(scope="module")
 def own_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[server.ServerConfig]:
     cfg = managed_test_server(str(tmp_path_factory.mktemp("lifecycle")), "lifecycle")
+    # A password as ensure_password() generates 1 time in 64: one that looks like an option.
+    cfg.password_file.parent.mkdir(parents=True)
+    fd = os.open(cfg.password_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        fh.write("-starts-like-an-option\n")
     yield cfg
     server.stop(cfg, progress=lambda m: None)
-
-
-def _cli(cfg: server.ServerConfig, *args: str) -> subprocess.CompletedProcess[str]:
-    env = dict(os.environ)
-    env.pop("NEO4J_URI", None)
-    env.update(
-        KGDISTILL_NEO4J__BOLT_PORT=str(cfg.bolt_port),
-        KGDISTILL_NEO4J__HTTP_PORT=str(cfg.http_port),
-        KGDISTILL_NEO4J__INSTANCE=cfg.instance,
-        KGDISTILL_NEO4J__INSTANCES_DIR=cfg.instances_dir,
-        KGDISTILL_NEO4J__HEAP=cfg.heap,
-        KGDISTILL_NEO4J__PAGECACHE=cfg.pagecache,
-    )
-    return subprocess.run(
-        [sys.executable, "-m", "kgdistill", "neo4j", *args],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=300,
-        check=False,
-    )
 
 
 def _java_pids(cfg: server.ServerConfig) -> list[int]:
@@ -62,25 +45,25 @@ def _java_pids(cfg: server.ServerConfig) -> list[int]:
 
 
 def test_status_when_stopped_says_not_running(own_server: server.ServerConfig) -> None:
-    result = _cli(own_server, "status")
+    result = neo4j_cli(own_server, "status")
     assert result.returncode == 3
     assert "not running" in result.stdout
 
 
 def test_start_twice_stop_and_no_java_left(own_server: server.ServerConfig) -> None:
-    first = _cli(own_server, "start")
+    first = neo4j_cli(own_server, "start")
     assert first.returncode == 0, first.stderr
     assert "is up on" in first.stdout
-    second = _cli(own_server, "start")
+    second = neo4j_cli(own_server, "start")
     assert second.returncode == 0, second.stderr
     assert "already running" in second.stdout
 
-    status = _cli(own_server, "status")
+    status = neo4j_cli(own_server, "status")
     assert status.returncode == 0
     assert "5.26." in status.stdout and "community" in status.stdout
     assert str(own_server.bolt_port) in status.stdout
 
-    env = _cli(own_server, "env")
+    env = neo4j_cli(own_server, "env")
     exports = dict(
         line.removeprefix("export ").split("=", 1) for line in env.stdout.strip().splitlines()
     )
@@ -97,11 +80,11 @@ def test_start_twice_stop_and_no_java_left(own_server: server.ServerConfig) -> N
     assert kernel["version"].startswith("5.26.")
     assert kernel["edition"] == "community"
 
-    stopped = _cli(own_server, "stop")
+    stopped = neo4j_cli(own_server, "stop")
     assert stopped.returncode == 0
     assert "stopped" in stopped.stdout
     assert _java_pids(own_server) == []
-    assert _cli(own_server, "status").returncode == 3
+    assert neo4j_cli(own_server, "status").returncode == 3
 
 
 def test_wrong_password_is_refused(own_server: server.ServerConfig) -> None:
@@ -144,6 +127,29 @@ def test_port_taken_by_another_process_is_a_clear_error(
         with pytest.raises(server.Neo4jServerError, match=f"port {taken} .* already in use"):
             server.start(other, progress=lambda m: None)
     assert _java_pids(other) == []
+
+
+def test_start_at_once_after_sigkill_succeeds(tmp_path: Path) -> None:
+    # A crashed server: its JVM takes a moment to end, holding its ports until it has.
+    # `kgdistill neo4j start` right away waits for it (server.clear_after_crash) rather
+    # than calling the ports taken by another process.
+    cfg = managed_test_server(str(tmp_path), "killed")
+    try:
+        first = neo4j_cli(cfg, "start")
+        assert first.returncode == 0, first.stderr
+        old = int(cfg.pid_file.read_text())
+        os.kill(old, signal.SIGKILL)
+        again = neo4j_cli(cfg, "start")
+        assert again.returncode == 0, again.stderr
+        assert "is up on" in again.stdout
+        assert "already in use" not in again.stderr
+        new = int(cfg.pid_file.read_text())
+        assert new != old and _java_pids(cfg) == [new]
+        with QueryRunner.connect(settings_from_env(cfg, environ={})) as runner:
+            assert runner.read_value("RETURN 1 AS one") == 1
+    finally:
+        server.stop(cfg, progress=lambda m: None)
+    assert _java_pids(cfg) == []
 
 
 def test_write_read_and_clean_up_through_the_driver(graph: QueryRunner) -> None:

@@ -259,19 +259,20 @@ def test_a_sync_killed_mid_run_is_completed_by_the_next(graph: QueryRunner) -> N
             "-k",
             str(K),
             "--scorer",
-            "tests.support.scorers:slow_scorer",
+            "tests.support.scorers:stalling_scorer",
         ],
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
     try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
+        # The first chunk is written, then the scorer stalls on the second until killed.
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and victim.poll() is None:
             if graph.read_value("MATCH ()-[r:RECOMMENDED]->() RETURN count(r)"):
                 break
             time.sleep(0.1)
-        assert victim.poll() is None, "the sync finished before it could be killed"
+        assert victim.poll() is None, "the sync exited before writing its first chunk"
     finally:
         victim.kill()
         victim.wait(30)

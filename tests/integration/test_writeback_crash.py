@@ -17,7 +17,7 @@ import pytest
 from kgstore import server
 from kgstore.connection import QueryRunner, settings_from_env
 from kgstore.writeback import PredictConfig, write_recommendations
-from tests.conftest import managed_test_server
+from tests.conftest import managed_test_server, neo4j_cli
 from tests.support import shop
 from tests.support.writeback_worker import frame
 
@@ -27,6 +27,7 @@ CUSTOMERS = 3000
 PRODUCTS = 300
 K = 20
 TOTAL = CUSTOMERS * K
+BATCH = 100  # relationships per write-back transaction
 
 BROKEN = """
 MATCH (c:Customer)
@@ -40,6 +41,7 @@ MATCH (c:Customer)-[r:RECOMMENDED]->(p:Product)
 WITH c, p, count(r) AS n WHERE n > 1
 RETURN count(*) AS duplicates
 """
+NEW_WRITTEN = "MATCH ()-[r:RECOMMENDED {run_id: 'run-new'}]->() RETURN count(r)"
 PER_RUN = "MATCH ()-[r:RECOMMENDED]->() RETURN r.run_id AS run, count(r) AS n"
 BROKEN_IDS = """
 MATCH (c:Customer) WHERE $ids IS NULL OR c.id IN $ids
@@ -53,26 +55,7 @@ RETURN collect(c.id) AS ids
 @pytest.fixture
 def private_server(tmp_path: Path) -> Iterator[server.ServerConfig]:
     cfg = managed_test_server(str(tmp_path), "crash")
-    # Started by a separate process, as a user would: the test process is not its parent,
-    # so the SIGKILLed server leaves no zombie here.
-    env = dict(os.environ)
-    env.pop("NEO4J_URI", None)
-    env.update(
-        KGDISTILL_NEO4J__BOLT_PORT=str(cfg.bolt_port),
-        KGDISTILL_NEO4J__HTTP_PORT=str(cfg.http_port),
-        KGDISTILL_NEO4J__INSTANCE=cfg.instance,
-        KGDISTILL_NEO4J__INSTANCES_DIR=cfg.instances_dir,
-        KGDISTILL_NEO4J__HEAP=cfg.heap,
-        KGDISTILL_NEO4J__PAGECACHE=cfg.pagecache,
-    )
-    started = subprocess.run(
-        [sys.executable, "-m", "kgdistill", "neo4j", "start", "-q"],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=300,
-        check=False,
-    )
+    started = neo4j_cli(cfg, "start", "-q")  # by a separate process, as a user would
     assert started.returncode == 0, started.stderr
     try:
         yield cfg
@@ -119,18 +102,33 @@ def test_sigkill_mid_write_then_rerun_completes(private_server: server.ServerCon
                 record = session.run(BROKEN_IDS, ids=ids, k=K).single(strict=True)
                 return list(record["ids"])
 
+        def written_new() -> int:
+            return _count(runner, NEW_WRITTEN)
+
+        def after_two_more_batches() -> None:
+            # The worker commits one batch at a time (BATCH relationships at most). Once a
+            # count exceeds an earlier one by two batches, it saw a commit that began after
+            # every commit still running at the earlier count had finished.
+            floor = written_new() + 2 * BATCH
+            deadline = time.monotonic() + 120
+            while worker.poll() is None and time.monotonic() < deadline:
+                if written_new() >= floor:
+                    return
+                time.sleep(0.05)
+
         def observe() -> None:
             # Neo4j reads are read-committed: a traversal that runs exactly while a batch
             # commits may see part of it ("data retrieved by traversals is not protected
-            # from modification by other transactions"). Such a torn view is gone a moment
-            # later; a customer committed broken stays broken (the run writes it once).
-            # So a violation is a customer seen broken twice, 0.5 s apart.
+            # from modification by other transactions"). Such a torn view is gone once that
+            # commit is; a customer committed broken stays broken (the run writes it once).
+            # So a violation is a customer still broken when looked at again after the
+            # commits the first look overlapped have certainly finished (no fixed delay).
             nonlocal checks
             while not stop.is_set():
                 seen = broken_ids()
                 checks += 1
                 if seen:
-                    time.sleep(0.5)
+                    after_two_more_batches()
                     still = broken_ids(seen)
                     if still:
                         violations.append(len(still))
@@ -141,7 +139,7 @@ def test_sigkill_mid_write_then_rerun_completes(private_server: server.ServerCon
             NEO4J_USER=settings.user,
             NEO4J_PASSWORD=settings.password,
         )
-        # 100 relationships (5 customers) per transaction: hundreds of commits to land in.
+        # BATCH relationships (5 customers) per transaction: hundreds of commits to land in.
         worker = subprocess.Popen(
             [
                 sys.executable,
@@ -152,7 +150,7 @@ def test_sigkill_mid_write_then_rerun_completes(private_server: server.ServerCon
                 str(CUSTOMERS),
                 str(PRODUCTS),
                 str(K),
-                "100",
+                str(BATCH),
             ],
             env=env,
             stdout=subprocess.DEVNULL,
@@ -166,10 +164,7 @@ def test_sigkill_mid_write_then_rerun_completes(private_server: server.ServerCon
                 written = 0
                 while written < TOTAL // 10 and time.monotonic() < deadline:
                     assert worker.poll() is None, worker.stderr.read() if worker.stderr else ""
-                    written = _count(
-                        runner,
-                        "MATCH ()-[r:RECOMMENDED {run_id: 'run-new'}]->() RETURN count(r)",
-                    )
+                    written = _count(runner, NEW_WRITTEN)
                     time.sleep(0.05)
                 assert written >= TOTAL // 10, "the write-back did not get going"
             finally:
@@ -186,7 +181,11 @@ def test_sigkill_mid_write_then_rerun_completes(private_server: server.ServerCon
             if worker.stderr:
                 worker.stderr.close()
 
-    server.start(cfg, progress=lambda m: None)  # recovers the store
+    # At once, as a user whose server crashed would: the killed JVM may still be ending and
+    # holding its ports; `kgdistill neo4j start` waits for it, then recovers the store.
+    restarted = neo4j_cli(cfg, "start")
+    assert restarted.returncode == 0, restarted.stderr
+    assert "is up on" in restarted.stdout
     with QueryRunner.connect(settings_from_env(cfg, environ={})) as runner:
         assert _count(runner, BROKEN, k=K) == 0  # each customer fully old or fully new
         assert _count(runner, DUPLICATES) == 0

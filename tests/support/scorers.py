@@ -93,15 +93,26 @@ def failing_scorer() -> CategoryAffinityScorer:
     return CategoryAffinityScorer(fail_after=0)
 
 
-class SlowScorer(CategoryAffinityScorer):
-    """Takes a second per chunk, so a test can kill the sync between chunks."""
+class StallingScorer(CategoryAffinityScorer):
+    """Scores the first chunk, then stalls (up to ten minutes) until the process is killed.
+
+    A test that kills the sync once the first chunk is written can then never find it
+    already finished, however slow or fast the machine (a fixed sleep per chunk could).
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.calls = 0
 
     def top_k(
         self, runner: QueryRunner, customer_ids: Sequence[Any], k: int, **kw: Any
     ) -> pd.DataFrame:
-        time.sleep(1.0)
+        self.calls += 1
+        if self.calls > 1:
+            time.sleep(600)
+            raise RuntimeError("StallingScorer: nobody killed this sync")
         return super().top_k(runner, customer_ids, k, **kw)
 
 
-def slow_scorer() -> SlowScorer:
-    return SlowScorer()
+def stalling_scorer() -> StallingScorer:
+    return StallingScorer()
