@@ -53,6 +53,7 @@ __all__ = [
     "RunInfo",
     "WriteSummary",
     "WritebackError",
+    "check_free",
     "ensure_schema",
     "finish_run",
     "group_batches",
@@ -288,8 +289,24 @@ def group_batches(
         yield batch
 
 
+def check_free(runner: QueryRunner, kind: PredictionKind) -> None:
+    """Raise :class:`WritebackError` when relationships of ``kind`` exist that no prediction
+    run wrote (e.g. interactions loaded under that name): writing would delete them."""
+    row = runner.read_record(statement("writeback/find_foreign_relationship", **kind.identifiers()))
+    if row:
+        raise WritebackError(
+            f"the graph holds {kind.relationship} relationships that are not predictions "
+            f"(e.g. {kind.source_label} {row['source']!r} -> {kind.target_label} "
+            f"{row['target']!r}, properties {sorted(row['keys'])}); writing predictions "
+            "would delete them. Set predict.relationship (or predict.category_relationship) "
+            "to another name; nothing was written"
+        )
+
+
 def start_run(runner: QueryRunner, run: RunInfo, kind: PredictionKind) -> None:
-    """Ensure the schema and record the run as ``writing`` (call before :func:`write_rows`)."""
+    """Check the relationship name is the predictions' own, ensure the schema and record the
+    run as ``writing`` (call before :func:`write_rows`)."""
+    check_free(runner, kind)
     ensure_schema(runner, kind)
     runner.write(
         statement("writeback/merge_model_run"),
