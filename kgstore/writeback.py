@@ -35,7 +35,7 @@ from __future__ import annotations
 import contextlib
 import json
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -342,12 +342,14 @@ def write_rows(
     batch_size: int = 10_000,
     sources: Sequence[Any] | None = None,
     progress: bool = True,
+    fence: Callable[[Any], None] | None = None,
 ) -> WriteSummary:
     """Write ``frame`` (source, target, score, rank) as ``kind`` relationships of ``run``,
     one transaction per batch of whole sources; does not touch the ``(:ModelRun)`` node.
 
     ``sources`` lists source ids to replace even when ``frame`` has no rows for them
-    (their old predictions are removed).
+    (their old predictions are removed). ``fence(tx)`` runs first in every batch's
+    transaction and may raise to stop the write (e.g. :func:`kgstore.sync_state.fence`).
     """
     batches = list(
         group_batches(
@@ -376,7 +378,7 @@ def write_rows(
         leave=False,
     ) as bar:
         for batch in batches:
-            result = runner.write_tx(_replace_batch(query, {**params, "rows": batch}))
+            result = runner.write_tx(_replace_batch(query, {**params, "rows": batch}, fence))
             totals["given"] += len(batch)
             for key in ("sources", "linked", "asked", "created", "deleted"):
                 totals[key] += result[key]
@@ -406,6 +408,7 @@ def write_predictions(
     batch_size: int = 10_000,
     sources: Sequence[Any] | None = None,
     progress: bool = True,
+    fence: Callable[[Any], None] | None = None,
 ) -> WriteSummary:
     """One whole run: :func:`start_run`, :func:`write_rows`, :func:`finish_run`.
 
@@ -430,6 +433,7 @@ def write_predictions(
             batch_size=batch_size,
             sources=sources,
             progress=progress,
+            fence=fence,
         )
     except BaseException:
         with contextlib.suppress(Exception):
@@ -439,8 +443,12 @@ def write_predictions(
     return summary
 
 
-def _replace_batch(query: str, params: dict[str, Any]) -> Any:
+def _replace_batch(
+    query: str, params: dict[str, Any], fence: Callable[[Any], None] | None = None
+) -> Any:
     def work(tx: Any) -> dict[str, int]:
+        if fence is not None:
+            fence(tx)
         result = tx.run(query, params)
         record = result.single(strict=True)
         counters = result.consume().counters
@@ -467,11 +475,13 @@ def write_recommendations(
     config: PredictConfig | None = None,
     customers: Sequence[Any] | None = None,
     progress: bool = True,
+    fence: Callable[[Any], None] | None = None,
 ) -> WriteSummary:
     """Write top-K recommendations: ``frame`` has customer_id, product_id, score, rank.
 
     ``customers`` lists customers to replace even without rows (their old
-    recommendations are removed, e.g. when nothing passed the score threshold).
+    recommendations are removed, e.g. when nothing passed the score threshold);
+    ``fence`` as in :func:`write_rows`.
     """
     cfg = config or PredictConfig()
     run = RunInfo(
@@ -491,6 +501,7 @@ def write_recommendations(
         batch_size=cfg.batch_size,
         sources=customers,
         progress=progress,
+        fence=fence,
     )
 
 
