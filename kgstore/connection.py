@@ -97,8 +97,14 @@ class QueryRunner:
 
     @classmethod
     def connect(cls, settings: Neo4jSettings) -> QueryRunner:
+        # Notifications (unknown labels or property keys on a fresh database, ...) are
+        # advice for query authors, printed as warnings by the driver: the server sends
+        # none to kgdistill. Errors are exceptions and still raise.
         driver = GraphDatabase.driver(
-            settings.uri, auth=(settings.user, settings.password), connection_timeout=15
+            settings.uri,
+            auth=(settings.user, settings.password),
+            connection_timeout=15,
+            notifications_min_severity="OFF",
         )
         try:
             driver.verify_connectivity()

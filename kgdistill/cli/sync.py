@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import logging
 import sys
 from typing import Any
 
@@ -69,9 +68,6 @@ def register(sub: Any) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
-    # The server's notes on relationship types a shop has no data for yet (FAVORITED, ...)
-    # are noise in a cron log.
-    logging.getLogger("neo4j.notifications").setLevel(logging.ERROR)
     flags: dict[str, Any] = {}
     if args.scorer:
         flags.setdefault("sync", {})["scorer"] = args.scorer
