@@ -9,6 +9,7 @@ format (exports, tests).
 
 from __future__ import annotations
 
+import codecs
 import csv
 import math
 import tomllib
@@ -99,12 +100,31 @@ def _records(path: Path) -> tuple[list[str], list[tuple[int, list[str]]]]:
                     )
                 rows.append((line, cells))
         except UnicodeDecodeError as exc:
-            raise LoadError(
-                f"{name}, after line {line}: not UTF-8 text ({exc.reason}); nothing was loaded"
+            # The reader decodes ahead in blocks, so its line count says nothing here.
+            bad_line, byte = _first_bad_utf8(path)
+            raise where(
+                name, bad_line, f"not UTF-8 text (byte 0x{byte:02x}: {exc.reason})"
             ) from None
         except csv.Error as exc:
             raise where(name, reader.line_num, f"unreadable CSV ({exc})") from None
     return header, rows
+
+
+def _first_bad_utf8(path: Path, chunk: int = 1 << 20) -> tuple[int, int]:
+    """(line, byte) of the first byte that is not UTF-8, reading ``chunk`` bytes at a time."""
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    newlines = 0
+    with open(path, "rb") as fh:
+        while block := fh.read(chunk):
+            try:
+                decoder.decode(block)
+            except UnicodeDecodeError as exc:
+                # exc.start counts from the bytes the decoder held back plus this block.
+                held = len(exc.object) - len(block)
+                start = max(exc.start - held, 0)
+                return newlines + block.count(b"\n", 0, start) + 1, exc.object[exc.start]
+            newlines += block.count(b"\n")
+    return newlines + 1, 0
 
 
 def _infer(cells: list[str]) -> str:
