@@ -31,6 +31,7 @@ __all__ = [
     "advance_watermark",
     "db_now",
     "fence",
+    "holder_is_dead",
     "new_holder",
     "read_state",
     "release_lock",
@@ -77,7 +78,7 @@ def new_holder() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
 
-def _holder_is_dead(holder: str) -> bool:
+def holder_is_dead(holder: str) -> bool:
     """True only when ``holder`` ran on this host and its process is gone."""
     host, _, rest = holder.partition(":")
     pid_text = rest.partition(":")[0]
@@ -130,7 +131,7 @@ def acquire_lock(
         if row["acquired"]:
             return read_state(runner, name)
         current = str(row["holder"])
-        if stale != current and _holder_is_dead(current):
+        if stale != current and holder_is_dead(current):
             stale = current  # take it over at once, but only if it still holds it
             continue
         if deadline is None or time.monotonic() >= deadline:

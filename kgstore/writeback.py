@@ -44,6 +44,7 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
+from kgstore import sync_state
 from kgstore.connection import QueryRunner
 from kgstore.cypher import check_identifier, statement
 
@@ -57,6 +58,7 @@ __all__ = [
     "ensure_schema",
     "finish_run",
     "group_batches",
+    "mark_interrupted",
     "start_run",
     "write_category_predictions",
     "write_predictions",
@@ -308,6 +310,7 @@ def start_run(runner: QueryRunner, run: RunInfo, kind: PredictionKind) -> None:
     run as ``writing`` (call before :func:`write_rows`)."""
     check_free(runner, kind)
     ensure_schema(runner, kind)
+    mark_interrupted(runner, kind, run.run_id)
     runner.write(
         statement("writeback/merge_model_run"),
         run_id=run.run_id,
@@ -315,7 +318,19 @@ def start_run(runner: QueryRunner, run: RunInfo, kind: PredictionKind) -> None:
         model_version=run.model_version,
         metrics=json.dumps(dict(run.metrics), sort_keys=True, default=str),
         kind=kind.relationship,
+        writer=sync_state.new_holder(),
     )
+
+
+def mark_interrupted(runner: QueryRunner, kind: PredictionKind, run_id: str) -> list[str]:
+    """Mark other runs of ``kind`` still 'writing' whose writer process is gone (it ran on
+    this host and its pid no longer exists) as 'interrupted'; returns their ids. A run
+    written from another host stays 'writing': from here its writer's fate is unknown."""
+    rows = runner.read(statement("writeback/writing_runs"), kind=kind.relationship, run_id=run_id)
+    dead = [r["run_id"] for r in rows if r["writer"] and sync_state.holder_is_dead(r["writer"])]
+    for dead_id in dead:
+        runner.write(statement("writeback/mark_interrupted"), run_id=dead_id, by=run_id)
+    return dead
 
 
 def finish_run(

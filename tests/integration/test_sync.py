@@ -293,7 +293,7 @@ def test_a_sync_killed_mid_run_is_completed_by_the_next(graph: QueryRunner) -> N
     assert duplicates == 0
     statuses = graph.read("MATCH (m:ModelRun) RETURN m.run_id AS id, m.status AS status")
     assert {r["id"]: r["status"] for r in statuses} == {
-        killed[0]: "writing",
+        killed[0]: "interrupted",  # its writer is gone: the next run said so
         result.run_id: "complete",
     }
 
@@ -480,4 +480,6 @@ def test_predict_killed_mid_write_beside_a_sync_leaves_nothing_stale(graph: Quer
     assert (1, product) in _stale(graph)
     _sync(graph)  # one more sync: takes the dead writer's lock at once and repairs it
     assert _stale(graph) == []
+    status = graph.read_value("MATCH (m:ModelRun {run_id: 'predict-killed'}) RETURN m.status")
+    assert status == "interrupted"  # not 'writing' forever
     assert sync_state.read_state(graph, "default").lock_holder is None
