@@ -77,6 +77,11 @@ class ServerConfig:
     pagecache: str = "1g"
     start_timeout_s: float = 180.0
     stop_timeout_s: float = 30.0
+    # The server ends a transaction running longer than this, or waiting longer for a lock
+    # ("0" turns it off): a stuck or runaway statement cannot hold locks for ever. A load
+    # or write-back batch takes seconds; the schema step waits up to 300 s for indexes.
+    transaction_timeout: str = "15m"
+    lock_timeout: str = "2m"
     home: str = ""  # empty: the per-user cache (see kgstore.resources.cache_home)
     instances_dir: str = ""  # empty: <home>/neo4j/instances (tests use a temporary folder)
 
@@ -91,6 +96,11 @@ class ServerConfig:
         for name in ("heap", "pagecache"):
             if not re.fullmatch(r"\d+[kmgKMG]?", getattr(self, name)):
                 raise ValueError(f"{name} {getattr(self, name)!r}: expected a size like 512m or 2g")
+        for name in ("transaction_timeout", "lock_timeout"):
+            if not re.fullmatch(r"\d+(ms|s|m|h)?", getattr(self, name)):
+                raise ValueError(
+                    f"{name} {getattr(self, name)!r}: expected a duration like 90s, 15m or 0"
+                )
 
     # -- paths ---------------------------------------------------------------
     @property
@@ -314,6 +324,8 @@ def write_conf(cfg: ServerConfig) -> Path:
                 f"server.memory.heap.max_size={cfg.heap}",
                 f"server.memory.pagecache.size={cfg.pagecache}",
                 "dbms.memory.transaction.total.max=0",
+                f"db.transaction.timeout={cfg.transaction_timeout}",
+                f"db.lock.acquisition.timeout={cfg.lock_timeout}",
                 f"server.directories.data={cfg.data_dir}",
                 f"server.directories.logs={cfg.logs_dir}",
                 f"server.directories.run={cfg.pid_file.parent}",
