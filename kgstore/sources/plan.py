@@ -188,6 +188,8 @@ def aggregate_interactions(
 # -- cell parsers: each raises ValueError with a short reason -------------------
 def parse_id(text: str) -> int | str:
     """A business id (see :func:`kgstore.graphframe.normalize_id`), at most MAX_ID_LENGTH chars."""
+    if "\x00" in text:
+        raise ValueError("id contains a NUL character (0x00)")
     value = normalize_id(text)
     if isinstance(value, str) and len(value) > MAX_ID_LENGTH:
         raise ValueError(f"id is {len(value)} characters long (at most {MAX_ID_LENGTH})")
@@ -229,6 +231,8 @@ def parse_int(text: str, *, low: int = INT64_MIN, high: int = INT64_MAX) -> int:
     """An ASCII integer in ``[low, high]`` (default: what Neo4j stores, a 64-bit integer)."""
     if not is_int_text(text):
         raise ValueError(f"{shown(text)} is not an integer")
+    if len(text.strip().lstrip("+-").lstrip("0")) > 19:  # int() refuses > 4300 digits anyway
+        raise ValueError(f"{shown(text)} is out of range ({low:,} to {high:,})")
     value = int(text.strip())
     if not low <= value <= high:
         raise ValueError(f"{shown(text)} is out of range ({low:,} to {high:,})")
@@ -272,6 +276,8 @@ def parse_day(text: str) -> int:
 
 
 def parse_text(text: str) -> str:
+    if "\x00" in text:  # legal in Neo4j, but it breaks most tools that read the graph
+        raise ValueError("text contains a NUL character (0x00)")
     if len(text) > MAX_TEXT_LENGTH:
         raise ValueError(f"text is {len(text)} characters long (at most {MAX_TEXT_LENGTH})")
     return text
