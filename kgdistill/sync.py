@@ -272,36 +272,10 @@ def run_sync(
                 metrics={"sync": sync.name, **changes.counts()},
             )
             run_id = run.run_id
-            kind = predict.recommendations()
-            start_run(runner, run, kind)
-            total: WriteSummary | None = None
-            try:
-                for chunk in _chunks(customers, sync.chunk_size):
-                    frame = _scored(scorer, runner, chunk, predict)
-                    summary = write_rows(
-                        runner,
-                        frame,
-                        run,
-                        kind,
-                        source_column="customer_id",
-                        target_column="product_id",
-                        batch_size=predict.batch_size,
-                        sources=chunk,
-                        progress=progress,
-                        fence=sync_state.fence(sync.name, holder, sync.lock_ttl_s),
-                    )
-                    written += summary.relationships_written
-                    deleted += summary.relationships_deleted
-                    total = _add(total, summary)
-                    sync_state.renew_lock(runner, sync.name, holder, sync.lock_ttl_s)
-                    if on_chunk:
-                        on_chunk(len(chunk))
-            except BaseException:
-                # The database may be what failed; then the run stays 'writing'.
-                with contextlib.suppress(Exception):
-                    finish_run(runner, run.run_id, "failed", total)
-                raise
-            finish_run(runner, run.run_id, "complete", total)
+            total = _rescore(
+                runner, scorer, run, customers, predict, sync, holder, progress, on_chunk
+            )
+            written, deleted = total.relationships_written, total.relationships_deleted
         sync_state.advance_watermark(runner, sync.name, holder, until, run_id or "", len(customers))
     finally:
         # If this fails the lock expires after lock_ttl_s; never hide the original error.
@@ -320,6 +294,52 @@ def run_sync(
         deleted=deleted,
         full=changes.full,
     )
+
+
+def _rescore(
+    runner: QueryRunner,
+    scorer: Scorer,
+    run: RunInfo,
+    customers: Sequence[Any],
+    predict: PredictConfig,
+    sync: SyncConfig,
+    holder: str,
+    progress: bool,
+    on_chunk: Callable[[int], None] | None,
+) -> WriteSummary:
+    """Score and write ``customers`` chunk by chunk as ``run``, under the lock ``holder``
+    holds (renewed between chunks, checked inside every write transaction)."""
+    kind = predict.recommendations()
+    start_run(runner, run, kind)
+    total: WriteSummary | None = None
+    try:
+        for chunk in _chunks(customers, sync.chunk_size):
+            frame = _scored(scorer, runner, chunk, predict)
+            summary = write_rows(
+                runner,
+                frame,
+                run,
+                kind,
+                source_column="customer_id",
+                target_column="product_id",
+                batch_size=predict.batch_size,
+                sources=chunk,
+                progress=progress,
+                fence=sync_state.fence(sync.name, holder, sync.lock_ttl_s),
+            )
+            total = _add(total, summary)
+            sync_state.renew_lock(runner, sync.name, holder, sync.lock_ttl_s)
+            if on_chunk:
+                on_chunk(len(chunk))
+    except BaseException:
+        # The database may be what failed; then the run stays 'writing' (until the next
+        # run sees its writer is gone and marks it 'interrupted').
+        with contextlib.suppress(Exception):
+            finish_run(runner, run.run_id, "failed", total)
+        raise
+    finish_run(runner, run.run_id, "complete", total)
+    assert total is not None  # customers is not empty
+    return total
 
 
 def write_beside_sync(
