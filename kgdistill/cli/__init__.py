@@ -8,8 +8,8 @@ and a non-zero exit code.
 from __future__ import annotations
 
 import argparse
+import logging
 import os
-import re
 import sys
 import traceback
 import warnings
@@ -63,6 +63,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     warnings.filterwarnings("ignore", message=r".*torch\.jit\.script.*", category=FutureWarning)
     parser = build_parser()
     args = parser.parse_args(argv)
+    driver_log = logging.getLogger("neo4j")
+    if not os.environ.get("KGDISTILL_DEBUG") and not driver_log.handlers:
+        # The driver logs each retry and dropped connection; with no logging configured,
+        # Python prints those warnings to stderr. The error line says what failed.
+        driver_log.addHandler(logging.NullHandler())
     try:
         return int(args.func(args) or EXIT_OK)
     except KeyboardInterrupt:
@@ -71,44 +76,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as exc:  # every error ends in one line, never a traceback
         if os.environ.get("KGDISTILL_DEBUG"):
             traceback.print_exc()
-        print(f"kgdistill {args.command}: error: {redact(describe(exc))}", file=sys.stderr)
+        message = common.redact(common.describe(exc))
+        print(f"kgdistill {args.command}: error: {message}", file=sys.stderr)
         return EXIT_ERROR
-
-
-def describe(exc: BaseException) -> str:
-    """What went wrong, for the user: a known error's own message, else its type and the
-    first line of its message."""
-    from neo4j.exceptions import DriverError, IncompleteCommit, Neo4jError
-
-    ours = type(exc).__module__.split(".")[0] in ("kgstore", "kgdistill", "distill")
-    if isinstance(exc, common.KNOWN_ERRORS) or (ours and isinstance(exc, ValueError)):
-        return str(exc)  # written for the user: what, where, what to do
-    first = (str(exc).strip().splitlines() or [""])[0]
-    first = first if len(first) <= 300 else first[:300] + "..."
-    if isinstance(exc, IncompleteCommit):
-        return (
-            "the connection to Neo4j broke while a transaction committed (IncompleteCommit): "
-            "it may or may not have been written. Rerun the command once the server is up "
-            "(loads and write-backs are idempotent)"
-        )
-    if isinstance(exc, (DriverError, Neo4jError)):
-        return (
-            f"Neo4j failed: {type(exc).__name__}: {first}. Check the server and rerun "
-            "(loads and write-backs are idempotent)"
-        )
-    return f"{type(exc).__name__}: {first} (KGDISTILL_DEBUG=1 shows where)"
-
-
-_URI_CREDENTIALS = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*://)[^/@\s]*@")
-
-
-def redact(text: str) -> str:
-    """``text`` without secrets: credentials in URIs and the NEO4J_PASSWORD value."""
-    text = _URI_CREDENTIALS.sub(lambda m: f"{m.group('scheme')}***@", text)
-    password = os.environ.get("NEO4J_PASSWORD", "")
-    if len(password) >= 4:
-        text = text.replace(password, "***")
-    return text
 
 
 if __name__ == "__main__":  # pragma: no cover

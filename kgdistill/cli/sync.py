@@ -103,7 +103,7 @@ def _run(args: argparse.Namespace) -> int:
             raise
         except Exception as exc:
             # One line for the log (the watermark did not move); --json adds the status.
-            message = f"{type(exc).__name__}: {exc}"
+            message = common.redact(common.describe(exc))
             if args.json:
                 common.emit_json({"status": "error", "error": message})
             print(

@@ -1,18 +1,23 @@
 """Every error of the CLI ends in one line naming the problem, exit status 1, no traceback
-and no secret: broken model files, bad query parameters, credentials in NEO4J_URI."""
+and no secret: broken model files, bad query parameters, credentials in NEO4J_URI, the
+server dying mid-write."""
 
 from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
 import torch
 
-from kgstore.connection import QueryRunner
+from kgstore import server
+from kgstore.connection import QueryRunner, settings_from_env
+from tests.conftest import managed_test_server
 
 pytestmark = pytest.mark.neo4j
 
@@ -128,3 +133,47 @@ def test_credentials_in_neo4j_uri_are_refused_and_never_shown(
         assert "S3CRETVALUE" not in result.stderr + result.stdout
         assert "must not carry a user or password" in line
     assert graph.read_value("MATCH (n) RETURN count(n)") == 0
+
+
+def test_the_server_dying_mid_write_is_one_line(tmp_path: Path) -> None:
+    cfg = managed_test_server(str(tmp_path / "servers"), "dying")
+    server.start(cfg, progress=lambda m: None)
+    try:
+        settings = settings_from_env(cfg, environ={})
+        env = dict(
+            os.environ,
+            NEO4J_URI=settings.uri,
+            NEO4J_USER=settings.user,
+            NEO4J_PASSWORD=settings.password,
+            PYTHONPATH=str(Path(__file__).resolve().parents[2]),
+        )
+        load = subprocess.Popen(
+            [
+                *(sys.executable, "-m", "kgdistill", "load", "synthetic", "--quiet"),
+                *("--customers", "3000", "--products", "20000", "--interactions", "600000"),
+                *("--batch-size", "2000"),
+            ],
+            env=env,
+            cwd=tmp_path,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        with QueryRunner.connect(settings) as runner:
+            deadline = time.monotonic() + 120
+            while time.monotonic() < deadline and load.poll() is None:
+                if runner.read_value("MATCH ()-[r:CLICKED]->() RETURN count(r) > 0"):
+                    break
+                time.sleep(0.2)
+        assert load.poll() is None, "the load ended before the server could be killed"
+        os.kill(int(cfg.pid_file.read_text().strip()), signal.SIGKILL)  # mid-write
+        _, err = load.communicate(timeout=300)
+    finally:
+        server.stop(cfg, progress=lambda m: None)
+    assert load.returncode == 1, err
+    assert "Traceback" not in err, err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
+    assert lines[0].startswith("kgdistill load: error: ") and "Neo4j" in lines[0], lines[0]
+    assert "rerun" in lines[0].lower()
+    assert settings.password not in err
