@@ -54,8 +54,10 @@ class TeacherConfig:
     heads: int = 4
     layers: int = 2
     dropout: float = 0.2
-    customer_id_dim: int = 32
-    product_id_dim: int = 32
+    # 64-wide id embeddings: the matrix factorisation of who bought what; the default
+    # student's 6 keep it 12x smaller
+    customer_id_dim: int = 64
+    product_id_dim: int = 64
     decoder: str = "dot"
     pair_hidden: int = 32
     lr: float = 0.005
@@ -247,7 +249,7 @@ class RunConfig:
     )
     student_mlp: StudentConfig = field(
         default_factory=lambda: StudentConfig(
-            kind="mlp", hidden=24, customer_id_dim=8, product_id_dim=8
+            kind="mlp", hidden=24, customer_id_dim=6, product_id_dim=6
         )
     )
     kd: KDConfig = field(default_factory=KDConfig)

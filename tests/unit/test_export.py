@@ -84,6 +84,7 @@ def test_onnx_scores_match_pytorch_on_1000_pairs(exported):
         "customer_id": t["customer_id"][c],
         "product_num": t["product_num"][p],
         "product_cat": t["product_cat"][p],
+        "product_id": t["product_id"][p],
         "pair": scorer.history.pair_features(c, p).numpy(),
     }
     session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
@@ -128,13 +129,17 @@ def test_doc_example_scores_with_numpy_and_onnxruntime_alone(exported, tmp_path)
     assert np.abs(got - expected).max() <= 1e-4
 
 
-def test_product_ids_become_an_input_when_the_student_has_them(tmp_path):
+def test_product_ids_are_an_input_only_when_the_student_has_them(tmp_path):
     frame = planted_frame()
-    spec = {**model_spec(RunConfig().student_mlp), "product_id_dim": 4}
-    loaded = _loaded(frame, spec)
-    path = export_onnx(loaded, tmp_path / "ids.onnx")
-    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-    assert "product_id" in [i.name for i in session.get_inputs()]
+    for product_id_dim, expected in ((6, True), (0, False)):
+        spec = {
+            **model_spec(RunConfig().student_mlp),
+            "product_id_dim": product_id_dim,
+            "collab": bool(product_id_dim),
+        }
+        path = export_onnx(_loaded(frame, spec), tmp_path / f"ids{product_id_dim}.onnx")
+        session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+        assert ("product_id" in [i.name for i in session.get_inputs()]) is expected
 
 
 def test_graph_students_do_not_export(tmp_path):
