@@ -15,30 +15,19 @@ counts nodes plus interaction rows over the whole extract_graphframe call.
 from __future__ import annotations
 
 import argparse
-import os
-import shutil
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from kgstore import server
-from kgstore.connection import QueryRunner, settings_from_env
+from bench.database import database, wipe
+from kgstore.connection import QueryRunner
 from kgstore.extract import ExtractConfig, extract_graphframe
 from kgstore.ingest import LoadConfig, LoadSummary, write_plan
 from kgstore.sources.ecomm import read_ecomm
 from kgstore.sources.plan import LoadPlan
 from kgstore.sources.synthetic import generate
-
-
-def wipe(runner: QueryRunner) -> None:
-    # CALL ... IN TRANSACTIONS needs an implicit (auto-commit) transaction.
-    with runner.session() as session:
-        session.run(
-            "MATCH (n) CALL (n) { DETACH DELETE n } IN TRANSACTIONS OF 20000 ROWS"
-        ).consume()
 
 
 def measure(
@@ -83,36 +72,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
     args = parser.parse_args(argv)
 
-    cfg = None
-    folder = None
-    if os.environ.get("NEO4J_URI"):
-        settings = settings_from_env()
-    else:
-        folder = tempfile.mkdtemp(prefix="kgdistill-bench-")
-        bolt, http = server.free_port(), server.free_port()
-        while http == bolt:
-            http = server.free_port()
-        cfg = server.ServerConfig(
-            instance="bench",
-            bolt_port=bolt,
-            http_port=http,
-            heap=args.heap,
-            pagecache="1g",
-            instances_dir=folder,
-        )
-        print(f"starting a bench Neo4j on {cfg.bolt_uri} (heap {args.heap}) ...", flush=True)
-        server.start(cfg, progress=lambda m: None)
-        settings = settings_from_env(cfg, environ={})
     try:
-        with QueryRunner.connect(settings) as runner:
-            if runner.read_value("MATCH (n) RETURN count(n) AS n"):
-                if not args.wipe:
-                    print(
-                        f"{settings.uri} is not empty; pass --wipe to delete its data",
-                        file=sys.stderr,
-                    )
-                    return 2
-                wipe(runner)
+        with database("bench", heap=args.heap, allow_wipe=args.wipe) as runner:
             began = time.monotonic()
             plan = read_ecomm()
             measure(runner, "ecomm", plan, time.monotonic() - began, args)
@@ -121,10 +82,9 @@ def main(argv: list[str] | None = None) -> int:
             ingest, extract = measure(
                 runner, f"synthetic {args.interactions:,}", plan, time.monotonic() - began, args
             )
-    finally:
-        if cfg is not None:
-            server.stop(cfg, progress=lambda m: None)
-            shutil.rmtree(folder or "", ignore_errors=True)
+    except SystemExit as exc:
+        print(exc, file=sys.stderr)
+        return 2
     print(f"ingest_rels_per_s={ingest:.0f} extract_rows_per_s={extract:.0f}")
     return 0
 

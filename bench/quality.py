@@ -32,13 +32,8 @@ it at the end.
 from __future__ import annotations
 
 import argparse
-import contextlib
-import os
-import shutil
 import sys
-import tempfile
 import time
-from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -47,12 +42,12 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench.database import database, wipe
 from distill.baselines import best_baseline
 from distill.config import RunConfig
 from distill.evaluate import evaluate_link_prediction
 from kgdistill import pipeline, summary
-from kgstore import server
-from kgstore.connection import QueryRunner, settings_from_env
+from kgstore.connection import QueryRunner
 from kgstore.extract import extract_graphframe
 from kgstore.graphframe import GraphFrame
 from kgstore.ingest import LoadConfig, write_plan
@@ -87,43 +82,6 @@ def frame_and_pairs(name: str, frame: GraphFrame) -> tuple[GraphFrame, pd.DataFr
     if name.startswith("ecomm"):
         return frame, pipeline.read_pairs(pipeline.ecomm_pairs())
     return pipeline.holdout_pairs(frame)
-
-
-def wipe(runner: QueryRunner) -> None:
-    with runner.session() as session:  # CALL {} IN TRANSACTIONS needs auto-commit
-        session.run(
-            "MATCH (n) CALL (n) { DETACH DELETE n } IN TRANSACTIONS OF 20000 ROWS"
-        ).consume()
-
-
-@contextlib.contextmanager
-def database(args: argparse.Namespace) -> Iterator[QueryRunner]:
-    """``NEO4J_URI``'s database (empty, or wiped with ``--wipe``), or a private server."""
-    cfg, folder = None, None
-    if os.environ.get("NEO4J_URI"):
-        settings = settings_from_env()
-    else:
-        folder = tempfile.mkdtemp(prefix="kgdistill-quality-")
-        bolt, http = server.free_port(), server.free_port()
-        while http == bolt:
-            http = server.free_port()
-        cfg = server.ServerConfig(
-            instance="quality", bolt_port=bolt, http_port=http, heap="2g", instances_dir=folder
-        )
-        print(f"starting a private Neo4j on {cfg.bolt_uri} ...", flush=True)
-        server.start(cfg, progress=lambda m: None)
-        settings = settings_from_env(cfg, environ={})
-    try:
-        with QueryRunner.connect(settings) as runner:
-            if runner.read_value("MATCH (n) RETURN count(n) AS n"):
-                if not args.wipe:
-                    raise SystemExit(f"{settings.uri} is not empty; pass --wipe to delete its data")
-                wipe(runner)
-            yield runner
-    finally:
-        if cfg is not None:
-            server.stop(cfg, progress=lambda m: None)
-            shutil.rmtree(folder or "", ignore_errors=True)
 
 
 def final_line(name: str, report: dict[str, Any]) -> str:
@@ -173,7 +131,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--wipe", action="store_true", help="allow wiping a non-empty NEO4J_URI")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
     args = parser.parse_args(argv)
-    with database(args) as runner:
+    with database("quality", allow_wipe=args.wipe) as runner:
         lines = [run_dataset(name, runner, args) for name in args.datasets]
         wipe(runner)
     print("\n".join(lines))
