@@ -62,5 +62,5 @@ def test_plugins_no_longer_configured_are_removed(tmp_path: Path) -> None:
 
 def test_a_missing_plugin_jar_is_a_clear_error(tmp_path: Path) -> None:
     cfg = ServerConfig(home=str(tmp_path), plugins=(str(tmp_path / "gone.jar"),))
-    with pytest.raises(Neo4jServerError, match="gone.jar does not exist"):
+    with pytest.raises(Neo4jServerError, match=r"gone\.jar does not exist"):
         server.write_conf(cfg)

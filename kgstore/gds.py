@@ -1,0 +1,217 @@
+"""Neo4j Graph Data Science (the open build, OpenGDS) beside kgdistill: its server, its calls.
+
+``kgdistill peer gds`` compares kgdistill with what a Neo4j user would try first.
+Maven copies OpenGDS (``neo4j/gds-pom.xml``) into the cache beside the Neo4j jars
+once (``<cache>/neo4j/gds/<version>/lib``); a private instance with those jars as
+plugins runs on free ports bound to 127.0.0.1. The graph is projected into GDS's
+catalogue straight from a :class:`~kgstore.graphframe.GraphFrame` (a Cypher
+projection of integer node ids, values as parameters), so GDS sees exactly the
+graph kgdistill trains on. Every call here returns plain data (arrays, dicts).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from kgstore.connection import QueryRunner
+from kgstore.cypher import statement
+from kgstore.graphframe import GraphFrame
+from kgstore.resources import project_path
+from kgstore.server import Neo4jServerError, Progress, ServerConfig, free_port
+
+GDS_VERSION = "2.13.9"  # the OpenGDS line made for Neo4j 5.26
+GDS_CONF = ("dbms.security.procedures.unrestricted=gds.*",)
+INTERACTED = "INTERACTED"
+
+
+def gds_lib_dir(cfg: ServerConfig, version: str = GDS_VERSION) -> Path:
+    return cfg.root / "neo4j" / "gds" / version / "lib"
+
+
+def maven_command(mvn: str, version: str, staging: Path) -> list[str]:
+    """The Maven call that copies OpenGDS ``version`` and its dependencies into ``staging``."""
+    return [
+        mvn,
+        "-B",
+        "-q",
+        "-f",
+        str(project_path("neo4j/gds-pom.xml")),
+        f"-Dgds.version={version}",
+        "dependency:copy-dependencies",
+        "-DincludeScope=runtime",
+        f"-DoutputDirectory={staging}",
+    ]
+
+
+def provision_gds(
+    cfg: ServerConfig, version: str = GDS_VERSION, progress: Progress = print
+) -> list[Path]:
+    """The OpenGDS jars, fetched with Maven into the cache once (offline afterwards).
+
+    As for the Neo4j jars, Maven writes into a staging folder that is renamed into
+    place and marked complete only after success.
+    """
+    lib = gds_lib_dir(cfg, version)
+    if not (lib / ".complete").is_file():
+        mvn = shutil.which("mvn")
+        if mvn is None:
+            raise Neo4jServerError(
+                "Maven is not installed (no 'mvn' on PATH); it fetches Graph Data Science "
+                "once. Install it (Debian/Ubuntu: apt-get install maven)."
+            )
+        staging = lib.parent / f"lib.partial-{os.getpid()}"
+        shutil.rmtree(staging, ignore_errors=True)
+        staging.parent.mkdir(parents=True, exist_ok=True)
+        progress(f"Fetching Graph Data Science {version} (OpenGDS) from Maven Central (once) ...")
+        proc = subprocess.run(
+            maven_command(mvn, version, staging), capture_output=True, text=True, check=False
+        )
+        names = sorted(p.name for p in staging.glob("*.jar"))
+        if proc.returncode != 0 or f"opengds-extension-{version}.jar" not in names:
+            shutil.rmtree(staging, ignore_errors=True)
+            errors = [line for line in (proc.stdout + proc.stderr).splitlines() if "ERROR" in line]
+            raise Neo4jServerError(
+                f"Maven could not fetch Graph Data Science {version} from Maven Central "
+                f"(check the version, the network or ~/.m2/settings.xml):\n"
+                + "\n".join(errors)[-1500:]
+            )
+        shutil.rmtree(lib, ignore_errors=True)
+        staging.rename(lib)
+        (lib / ".complete").write_text("\n".join(names) + "\n", encoding="utf-8")
+        progress(f"Graph Data Science {version}: {len(names)} jars cached in {lib}")
+    return sorted(lib.glob("*.jar"))
+
+
+def gds_server_config(
+    base: ServerConfig, jars: list[Path], instance: str = "gds-peer"
+) -> ServerConfig:
+    """``base`` as a private GDS-enabled instance: its own name, free ports, the jars as plugins."""
+    bolt = free_port()
+    http = free_port()
+    while http == bolt:
+        http = free_port()
+    return replace(
+        base,
+        instance=instance,
+        bolt_port=bolt,
+        http_port=http,
+        plugins=tuple(str(jar) for jar in jars),
+        extra_conf=GDS_CONF,
+    )
+
+
+def _run(runner: QueryRunner, name: str, **params: Any) -> list[dict[str, Any]]:
+    """One GDS call in an auto-commit transaction (no retries of long computations)."""
+    with runner.session() as session:
+        return [
+            dict(zip(r.keys(), r.values(), strict=True))
+            for r in session.run(statement(name), params)
+        ]
+
+
+def gds_version(runner: QueryRunner) -> str:
+    return str(_run(runner, "gds/version")[0]["version"])
+
+
+def node_offsets(frame: GraphFrame) -> dict[str, int]:
+    """The GDS node id of row 0 of each table: customers, then products, categories, brands."""
+    n_c, n_p, n_cat = frame.num_customers, frame.num_products, len(frame.categories)
+    return {"Customer": 0, "Product": n_c, "Category": n_c + n_p, "Brand": n_c + n_p + n_cat}
+
+
+def projection_groups(frame: GraphFrame) -> list[dict[str, Any]]:
+    """The graph ``kgdistill load`` builds, as groups of (source id, target id) columns.
+
+    Interactions of every type and day become one INTERACTED relationship per
+    customer and product; each table's nodes also come as a group without targets,
+    so that a node without relationships is in the graph too.
+    """
+    off = node_offsets(frame)
+    inter = frame.interactions[["customer", "product"]].drop_duplicates()
+    groups = [
+        _group(
+            "Customer",
+            inter["customer"] + off["Customer"],
+            "Product",
+            inter["product"] + off["Product"],
+            INTERACTED,
+        ),
+    ]
+    products = frame.products
+    for column, label, rel in (
+        ("category", "Category", "IN_CATEGORY"),
+        ("brand", "Brand", "MADE_BY"),
+    ):
+        if column in products.columns:
+            rows = np.nonzero(products[column].to_numpy() >= 0)[0]
+            groups.append(
+                _group(
+                    "Product",
+                    rows + off["Product"],
+                    label,
+                    products[column].to_numpy()[rows] + off[label],
+                    rel,
+                )
+            )
+    if "parent" in frame.categories.columns:
+        rows = np.nonzero(frame.categories["parent"].to_numpy() >= 0)[0]
+        groups.append(
+            _group(
+                "Category",
+                rows + off["Category"],
+                "Category",
+                frame.categories["parent"].to_numpy()[rows] + off["Category"],
+                "SUBCATEGORY_OF",
+            )
+        )
+    sizes = {
+        "Customer": frame.num_customers,
+        "Product": frame.num_products,
+        "Category": len(frame.categories),
+        "Brand": len(frame.brands),
+    }
+    for label, size in sizes.items():
+        groups.append(_group(label, np.arange(size) + off[label], label, [], "NONE"))
+    return groups
+
+
+def _group(source: str, src: Any, target: str, tgt: Any, rel: str) -> dict[str, Any]:
+    return {
+        "source": source,
+        "target": target,
+        "type": rel,
+        "src": np.asarray(src, dtype=np.int64).tolist(),
+        "tgt": np.asarray(tgt, dtype=np.int64).tolist(),
+    }
+
+
+def project(runner: QueryRunner, graph: str, frame: GraphFrame) -> dict[str, int]:
+    """Project ``frame`` into GDS's catalogue as ``graph`` (undirected), replacing it."""
+    _run(runner, "gds/drop_graph", graph=graph)
+    row = _run(runner, "gds/project_graph", graph=graph, groups=projection_groups(frame))[0]
+    return {"nodes": int(row["nodes"]), "relationships": int(row["relationships"])}
+
+
+def fastrp(
+    runner: QueryRunner, graph: str, frame: GraphFrame, config: dict[str, Any]
+) -> tuple[np.ndarray, np.ndarray]:
+    """FastRP vectors of the customers and products (rows in frame order; zero when absent)."""
+    dim = int(config["embeddingDimension"])
+    off = node_offsets(frame)
+    n_c, n_p = frame.num_customers, frame.num_products
+    z = np.zeros((n_c + n_p, dim), dtype=np.float32)
+    rows = _run(runner, "gds/stream_fastrp", graph=graph, config=config, last=n_c + n_p - 1)
+    ids = np.fromiter((r["nodeId"] for r in rows), dtype=np.int64, count=len(rows))
+    z[ids - off["Customer"]] = np.asarray([r["embedding"] for r in rows], dtype=np.float32)
+    return z[:n_c], z[n_c:]
+
+
+def drop(runner: QueryRunner, graph: str) -> None:
+    _run(runner, "gds/drop_graph", graph=graph)
