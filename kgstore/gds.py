@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+from collections.abc import Mapping
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -29,6 +30,7 @@ from kgstore.server import Neo4jServerError, Progress, ServerConfig, free_port
 GDS_VERSION = "2.13.9"  # the OpenGDS line made for Neo4j 5.26
 GDS_CONF = ("dbms.security.procedures.unrestricted=gds.*",)
 INTERACTED = "INTERACTED"
+MARK = {"Customer": "TestCustomer", "Product": "TestProduct"}
 
 
 def gds_lib_dir(cfg: ServerConfig, version: str = GDS_VERSION) -> Path:
@@ -126,24 +128,33 @@ def node_offsets(frame: GraphFrame) -> dict[str, int]:
     return {"Customer": 0, "Product": n_c, "Category": n_c + n_p, "Brand": n_c + n_p + n_cat}
 
 
-def projection_groups(frame: GraphFrame) -> list[dict[str, Any]]:
+def projection_groups(
+    frame: GraphFrame, marked: Mapping[str, np.ndarray] | None = None
+) -> list[dict[str, Any]]:
     """The graph ``kgdistill load`` builds, as groups of (source id, target id) columns.
 
     Interactions of every type and day become one INTERACTED relationship per
     customer and product; each table's nodes also come as a group without targets,
-    so that a node without relationships is in the graph too.
+    so that a node without relationships is in the graph too. ``marked`` rows
+    (``{"Customer": rows, "Product": rows}``) get a second label (:data:`MARK`),
+    e.g. the customers and products of the test pairs; they come first, since a
+    Cypher projection gives a node the labels of its first occurrence.
     """
     off = node_offsets(frame)
-    inter = frame.interactions[["customer", "product"]].drop_duplicates()
     groups = [
+        _group([label, MARK[label]], np.asarray(rows) + off[label], [], [], "NONE")
+        for label, rows in (marked or {}).items()
+    ]
+    inter = frame.interactions[["customer", "product"]].drop_duplicates()
+    groups.append(
         _group(
-            "Customer",
+            ["Customer"],
             inter["customer"] + off["Customer"],
-            "Product",
+            ["Product"],
             inter["product"] + off["Product"],
             INTERACTED,
-        ),
-    ]
+        )
+    )
     products = frame.products
     for column, label, rel in (
         ("category", "Category", "IN_CATEGORY"),
@@ -153,9 +164,9 @@ def projection_groups(frame: GraphFrame) -> list[dict[str, Any]]:
             rows = np.nonzero(products[column].to_numpy() >= 0)[0]
             groups.append(
                 _group(
-                    "Product",
+                    ["Product"],
                     rows + off["Product"],
-                    label,
+                    [label],
                     products[column].to_numpy()[rows] + off[label],
                     rel,
                 )
@@ -164,9 +175,9 @@ def projection_groups(frame: GraphFrame) -> list[dict[str, Any]]:
         rows = np.nonzero(frame.categories["parent"].to_numpy() >= 0)[0]
         groups.append(
             _group(
-                "Category",
+                ["Category"],
                 rows + off["Category"],
-                "Category",
+                ["Category"],
                 frame.categories["parent"].to_numpy()[rows] + off["Category"],
                 "SUBCATEGORY_OF",
             )
@@ -178,11 +189,19 @@ def projection_groups(frame: GraphFrame) -> list[dict[str, Any]]:
         "Brand": len(frame.brands),
     }
     for label, size in sizes.items():
-        groups.append(_group(label, np.arange(size) + off[label], label, [], "NONE"))
+        groups.append(_group([label], np.arange(size) + off[label], [], [], "NONE"))
     return groups
 
 
-def _group(source: str, src: Any, target: str, tgt: Any, rel: str) -> dict[str, Any]:
+def context_of(groups: list[dict[str, Any]]) -> tuple[list[str], list[str]]:
+    """The node labels and relationship types beyond customers, products and INTERACTED
+    that hold anything (a pipeline names them as context for its node property steps)."""
+    labels = sorted({g["source"][0] for g in groups if g["src"]} - {"Customer", "Product"})
+    types = sorted({g["type"] for g in groups if g["tgt"]} - {INTERACTED})
+    return labels, types
+
+
+def _group(source: list[str], src: Any, target: list[str], tgt: Any, rel: str) -> dict[str, Any]:
     return {
         "source": source,
         "target": target,
@@ -192,10 +211,11 @@ def _group(source: str, src: Any, target: str, tgt: Any, rel: str) -> dict[str, 
     }
 
 
-def project(runner: QueryRunner, graph: str, frame: GraphFrame) -> dict[str, int]:
-    """Project ``frame`` into GDS's catalogue as ``graph`` (undirected), replacing it."""
+def project(runner: QueryRunner, graph: str, groups: list[dict[str, Any]]) -> dict[str, int]:
+    """Project ``groups`` (:func:`projection_groups`) into GDS's catalogue as ``graph``
+    (undirected), replacing a graph of that name."""
     _run(runner, "gds/drop_graph", graph=graph)
-    row = _run(runner, "gds/project_graph", graph=graph, groups=projection_groups(frame))[0]
+    row = _run(runner, "gds/project_graph", graph=graph, groups=groups)[0]
     return {"nodes": int(row["nodes"]), "relationships": int(row["relationships"])}
 
 
@@ -215,3 +235,66 @@ def fastrp(
 
 def drop(runner: QueryRunner, graph: str) -> None:
     _run(runner, "gds/drop_graph", graph=graph)
+
+
+def train_link_prediction(
+    runner: QueryRunner,
+    graph: str,
+    name: str,
+    steps: Mapping[str, Any],
+    seed: int,
+) -> dict[str, Any]:
+    """Build and train GDS's link-prediction pipeline ``name`` (model ``name``) on the
+    INTERACTED relationships from customers to products. ``steps``: the pipeline's
+    ``fastrp``, ``split``, ``logistic``, ``forest`` configurations and ``trials``."""
+    _run(runner, "gds/drop_pipeline", pipeline=name, model=name)
+    _run(runner, "gds/create_lp_pipeline", pipeline=name, **steps)
+    config = {
+        "pipeline": name,
+        "modelName": name,
+        "targetRelationshipType": INTERACTED,
+        "sourceNodeLabel": "Customer",
+        "targetNodeLabel": "Product",
+        "metrics": ["AUCPR"],
+        "randomSeed": seed,
+    }
+    row = _run(runner, "gds/train_lp_pipeline", graph=graph, config=config)[0]
+    return {"best": row["best"], "train_ms": int(row["trainMillis"])}
+
+
+def predict_link_pairs(
+    runner: QueryRunner, graph: str, model: str, frame: GraphFrame, c: np.ndarray, p: np.ndarray
+) -> tuple[np.ndarray, int]:
+    """The model's probability of each pair (customer rows ``c``, product rows ``p``,
+    marked in the projection). GDS predicts only unconnected pairs: a pair connected in
+    the graph (a repeat) scores 1. Returns the scores and how many pairs were repeats."""
+    off = node_offsets(frame)
+    ids_c, ids_p = c + off["Customer"], p + off["Product"]
+    wanted = {f"{a}:{b}": True for a, b in zip(ids_c.tolist(), ids_p.tolist(), strict=True)}
+    config = {
+        "modelName": model,
+        "topN": len(np.unique(c)) * len(np.unique(p)),
+        "threshold": 0.0,
+        "sourceNodeLabel": MARK["Customer"],
+        "targetNodeLabel": MARK["Product"],
+    }
+    rows = _run(runner, "gds/stream_lp_predictions", graph=graph, config=config, wanted=wanted)
+    found = {}
+    for r in rows:
+        a, b = int(r["node1"]), int(r["node2"])
+        found[(a, b) if a < b else (b, a)] = float(r["probability"])
+    seen = set(
+        zip(
+            frame.interactions["customer"].tolist(),
+            frame.interactions["product"].tolist(),
+            strict=True,
+        )
+    )
+    scores = np.zeros(len(c), dtype=np.float64)
+    repeats = 0
+    for i, (a, b) in enumerate(zip(ids_c.tolist(), ids_p.tolist(), strict=True)):
+        if (int(c[i]), int(p[i])) in seen:
+            scores[i], repeats = 1.0, repeats + 1
+        else:
+            scores[i] = found.get((a, b) if a < b else (b, a), 0.0)
+    return scores, repeats

@@ -75,6 +75,12 @@ def test_a_failed_fetch_leaves_no_cache(
     assert list(gds.gds_lib_dir(cfg).parent.glob("lib.partial-*")) == []
 
 
+def test_marked_nodes_come_first_with_a_second_label() -> None:
+    groups = gds.projection_groups(four_node_frame(), {"Customer": np.array([0])})
+    assert groups[0]["source"] == ["Customer", "TestCustomer"] and groups[0]["src"] == [0]
+    assert gds.context_of(groups) == (["Brand", "Category"], ["IN_CATEGORY", "MADE_BY"])
+
+
 def test_gds_instance_is_private_with_the_jars_as_plugins(tmp_path: Path) -> None:
     jar = tmp_path / "proc-2.13.9.jar"
     base = ServerConfig(home=str(tmp_path))
@@ -87,7 +93,10 @@ def test_gds_instance_is_private_with_the_jars_as_plugins(tmp_path: Path) -> Non
 
 def test_projection_merges_interactions_and_keeps_every_node() -> None:
     frame = four_node_frame()  # customer 0 clicked and bought product 0: one relationship
-    groups = {(g["source"], g["type"], g["target"]): g for g in gds.projection_groups(frame)}
+    groups = {
+        (g["source"][0], g["type"], (g["target"] or g["source"])[0]): g
+        for g in gds.projection_groups(frame)
+    }
     # ids: customers from 0, products after them, then categories, then brands
     assert groups[("Customer", "INTERACTED", "Product")]["src"] == [0]
     assert groups[("Customer", "INTERACTED", "Product")]["tgt"] == [1]
@@ -96,8 +105,8 @@ def test_projection_merges_interactions_and_keeps_every_node() -> None:
     assert groups[("Category", "SUBCATEGORY_OF", "Category")]["src"] == []  # no parent
     for label, node_id in (("Customer", 0), ("Product", 1), ("Category", 2), ("Brand", 3)):
         assert groups[(label, "NONE", label)] == {
-            "source": label,
-            "target": label,
+            "source": [label],
+            "target": [],
             "type": "NONE",
             "src": [node_id],
             "tgt": [],
