@@ -30,7 +30,6 @@ from kgstore.server import Neo4jServerError, Progress, ServerConfig, free_port
 GDS_VERSION = "2.13.9"  # the OpenGDS line made for Neo4j 5.26
 GDS_CONF = ("dbms.security.procedures.unrestricted=gds.*",)
 INTERACTED = "INTERACTED"
-MARK = {"Customer": "TestCustomer", "Product": "TestProduct"}
 
 
 def gds_lib_dir(cfg: ServerConfig, version: str = GDS_VERSION) -> Path:
@@ -129,22 +128,25 @@ def node_offsets(frame: GraphFrame) -> dict[str, int]:
 
 
 def projection_groups(
-    frame: GraphFrame, marked: Mapping[str, np.ndarray] | None = None
+    frame: GraphFrame, marks: Mapping[str, Mapping[int, tuple[str, ...]]] | None = None
 ) -> list[dict[str, Any]]:
     """The graph ``kgdistill load`` builds, as groups of (source id, target id) columns.
 
     Interactions of every type and day become one INTERACTED relationship per
     customer and product; each table's nodes also come as a group without targets,
-    so that a node without relationships is in the graph too. ``marked`` rows
-    (``{"Customer": rows, "Product": rows}``) get a second label (:data:`MARK`),
-    e.g. the customers and products of the test pairs; they come first, since a
-    Cypher projection gives a node the labels of its first occurrence.
+    so that a node without relationships is in the graph too. ``marks`` give rows
+    more labels (``{"Customer": {row: ("PeerC0",)}, ...}``, see :func:`pair_marks`);
+    they come first, since a Cypher projection gives a node the labels of its first
+    occurrence.
     """
     off = node_offsets(frame)
-    groups = [
-        _group([label, MARK[label]], np.asarray(rows) + off[label], [], [], "NONE")
-        for label, rows in (marked or {}).items()
-    ]
+    groups = []
+    for label, labels_of in (marks or {}).items():
+        rows_of: dict[tuple[str, ...], list[int]] = {}
+        for row, labels in labels_of.items():
+            rows_of.setdefault(tuple(sorted(labels)), []).append(row)
+        for labels, marked in sorted(rows_of.items()):
+            groups.append(_group([label, *labels], np.asarray(marked) + off[label], [], [], "NONE"))
     inter = frame.interactions[["customer", "product"]].drop_duplicates()
     groups.append(
         _group(
@@ -262,39 +264,78 @@ def train_link_prediction(
     return {"best": row["best"], "train_ms": int(row["trainMillis"])}
 
 
+def pair_marks(
+    c: np.ndarray, p: np.ndarray, groups: int
+) -> tuple[dict[str, dict[int, tuple[str, ...]]], np.ndarray]:
+    """Labels that let GDS score given pairs (customer rows ``c``, product rows ``p``).
+
+    GDS's predict scores every unconnected pair of a source label and a target label.
+    The pairs' customers are dealt round robin into ``groups`` groups: group ``g``'s
+    customers get label ``PeerC<g>`` and the products of their pairs ``PeerP<g>``, so
+    that predicting group by group scores ``sum |C_g| * |P_g|`` pairs instead of
+    ``|C| * |P|``. Returns the marks (for :func:`projection_groups`) and each pair's group.
+    """
+    customers = np.unique(c)
+    group_of = {int(x): i % groups for i, x in enumerate(customers.tolist())}
+    group = np.array([group_of[int(x)] for x in c.tolist()], dtype=np.int64)
+    products: dict[int, set[str]] = {}
+    for row, g in zip(p.tolist(), group.tolist(), strict=True):
+        products.setdefault(int(row), set()).add(f"PeerP{g}")
+    marks: dict[str, dict[int, tuple[str, ...]]] = {
+        "Customer": {x: (f"PeerC{g}",) for x, g in group_of.items()},
+        "Product": {x: tuple(sorted(labels)) for x, labels in products.items()},
+    }
+    return marks, group
+
+
 def predict_link_pairs(
-    runner: QueryRunner, graph: str, model: str, frame: GraphFrame, c: np.ndarray, p: np.ndarray
+    runner: QueryRunner,
+    graph: str,
+    model: str,
+    frame: GraphFrame,
+    pairs: tuple[np.ndarray, np.ndarray, np.ndarray],
+    progress: Progress = print,
 ) -> tuple[np.ndarray, int]:
-    """The model's probability of each pair (customer rows ``c``, product rows ``p``,
-    marked in the projection). GDS predicts only unconnected pairs: a pair connected in
-    the graph (a repeat) scores 1. Returns the scores and how many pairs were repeats."""
+    """The model's probability of each pair (customer rows, product rows, group from
+    :func:`pair_marks`, whose labels the projection carries). GDS predicts only
+    unconnected pairs: a pair connected in the graph (a repeat) scores 1. Returns the
+    scores and how many pairs were repeats."""
+    c, p, group = pairs
     off = node_offsets(frame)
     ids_c, ids_p = c + off["Customer"], p + off["Product"]
-    wanted = {f"{a}:{b}": True for a, b in zip(ids_c.tolist(), ids_p.tolist(), strict=True)}
-    config = {
-        "modelName": model,
-        "topN": len(np.unique(c)) * len(np.unique(p)),
-        "threshold": 0.0,
-        "sourceNodeLabel": MARK["Customer"],
-        "targetNodeLabel": MARK["Product"],
-    }
-    rows = _run(runner, "gds/stream_lp_predictions", graph=graph, config=config, wanted=wanted)
-    found = {}
-    for r in rows:
-        a, b = int(r["node1"]), int(r["node2"])
-        found[(a, b) if a < b else (b, a)] = float(r["probability"])
+    found: dict[tuple[int, int], float] = {}
+    n_groups = int(group.max()) + 1 if len(group) else 0
+    for g in range(n_groups):
+        mine = group == g
+        wanted = {
+            f"{a}:{b}": True
+            for a, b in zip(ids_c[mine].tolist(), ids_p[mine].tolist(), strict=True)
+        }
+        config = {
+            "modelName": model,
+            "topN": len(np.unique(c[mine])) * len(np.unique(p[mine])),
+            "threshold": 0.0,
+            "sourceNodeLabel": f"PeerC{g}",
+            "targetNodeLabel": f"PeerP{g}",
+        }
+        for r in _run(
+            runner, "gds/stream_lp_predictions", graph=graph, config=config, wanted=wanted
+        ):
+            a, b = int(r["node1"]), int(r["node2"])
+            found[(a, b) if a < b else (b, a)] = float(r["probability"])
+        progress(f"predicted group {g + 1}/{n_groups} ({config['topN']:,} candidate pairs)")
+    interactions = frame.interactions
     seen = set(
-        zip(
-            frame.interactions["customer"].tolist(),
-            frame.interactions["product"].tolist(),
-            strict=True,
-        )
+        zip(interactions["customer"].tolist(), interactions["product"].tolist(), strict=True)
     )
-    scores = np.zeros(len(c), dtype=np.float64)
-    repeats = 0
-    for i, (a, b) in enumerate(zip(ids_c.tolist(), ids_p.tolist(), strict=True)):
-        if (int(c[i]), int(p[i])) in seen:
-            scores[i], repeats = 1.0, repeats + 1
-        else:
-            scores[i] = found.get((a, b) if a < b else (b, a), 0.0)
-    return scores, repeats
+    repeat = np.array(
+        [(a, b) in seen for a, b in zip(c.tolist(), p.tolist(), strict=True)], dtype=bool
+    )
+    scores = np.array(
+        [
+            found.get((a, b) if a < b else (b, a), 0.0)
+            for a, b in zip(ids_c.tolist(), ids_p.tolist(), strict=True)
+        ]
+    )
+    scores[repeat] = 1.0
+    return scores, int(repeat.sum())

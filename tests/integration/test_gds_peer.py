@@ -43,7 +43,7 @@ def test_gds_answers_with_its_version(gds_runner: QueryRunner) -> None:
 
 
 def test_projection_and_fastrp_on_a_tiny_graph(gds_runner: QueryRunner, frame) -> None:
-    groups = gds.projection_groups(frame, {"Customer": np.array([0, 1]), "Product": np.array([0])})
+    groups = gds.projection_groups(frame, {"Customer": {0: ("PeerC0",)}})
     sizes = gds.project(gds_runner, GRAPH, groups)
     pairs = frame.interactions[["customer", "product"]].drop_duplicates()
     n_nodes = frame.num_customers + frame.num_products + len(frame.categories) + 2
@@ -58,8 +58,9 @@ def test_projection_and_fastrp_on_a_tiny_graph(gds_runner: QueryRunner, frame) -
 
 
 def test_link_prediction_pipeline_scores_given_pairs(gds_runner: QueryRunner, frame) -> None:
-    c, p = np.array([0, 0, 1, 1]), np.array([0, 1, 0, 1])
-    gds.project(gds_runner, GRAPH, gds.projection_groups(frame, {"Customer": c, "Product": p}))
+    c, p = np.array([0, 0, 1, 1, 2]), np.array([0, 1, 0, 1, 2])
+    marks, group = gds.pair_marks(c, p, groups=2)
+    gds.project(gds_runner, GRAPH, gds.projection_groups(frame, marks))
     labels, types = gds.context_of(gds.projection_groups(frame))
     steps = {
         "fastrp": {
@@ -76,7 +77,11 @@ def test_link_prediction_pipeline_scores_given_pairs(gds_runner: QueryRunner, fr
     }
     trained = gds.train_link_prediction(gds_runner, GRAPH, "tiny_lp", steps, seed=7)
     assert trained["best"]["methodName"] in ("LogisticRegression", "RandomForest")
-    scores, repeats = gds.predict_link_pairs(gds_runner, GRAPH, "tiny_lp", frame, c, p)
+    said: list[str] = []
+    scores, repeats = gds.predict_link_pairs(
+        gds_runner, GRAPH, "tiny_lp", frame, (c, p, group), said.append
+    )
+    assert said[-1].startswith("predicted group 2/2")
     seen = set(zip(frame.interactions["customer"], frame.interactions["product"], strict=True))
     assert repeats == sum((a, b) in seen for a, b in zip(c, p, strict=True))
     assert ((scores > 0) & (scores <= 1)).all()

@@ -75,10 +75,28 @@ def test_a_failed_fetch_leaves_no_cache(
     assert list(gds.gds_lib_dir(cfg).parent.glob("lib.partial-*")) == []
 
 
-def test_marked_nodes_come_first_with_a_second_label() -> None:
-    groups = gds.projection_groups(four_node_frame(), {"Customer": np.array([0])})
-    assert groups[0]["source"] == ["Customer", "TestCustomer"] and groups[0]["src"] == [0]
+def test_marked_nodes_come_first_with_their_labels() -> None:
+    groups = gds.projection_groups(four_node_frame(), {"Customer": {0: ("PeerC0",)}})
+    assert groups[0]["source"] == ["Customer", "PeerC0"] and groups[0]["src"] == [0]
     assert gds.context_of(groups) == (["Brand", "Category"], ["IN_CATEGORY", "MADE_BY"])
+
+
+def test_pair_marks_group_customers_with_the_products_of_their_pairs() -> None:
+    c = np.array([5, 5, 7, 9, 9])
+    p = np.array([1, 2, 1, 3, 4])
+    marks, group = gds.pair_marks(c, p, groups=2)
+    assert group.tolist() == [0, 0, 1, 0, 0]  # customers 5, 7, 9 dealt round robin
+    assert marks["Customer"] == {5: ("PeerC0",), 7: ("PeerC1",), 9: ("PeerC0",)}
+    assert marks["Product"] == {
+        1: ("PeerP0", "PeerP1"),
+        2: ("PeerP0",),
+        3: ("PeerP0",),
+        4: ("PeerP0",),
+    }
+    # every pair is among its group's customers x products
+    for i in range(len(c)):
+        assert f"PeerC{group[i]}" in marks["Customer"][c[i]]
+        assert f"PeerP{group[i]}" in marks["Product"][p[i]]
 
 
 def test_gds_instance_is_private_with_the_jars_as_plugins(tmp_path: Path) -> None:
