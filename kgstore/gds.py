@@ -140,13 +140,7 @@ def projection_groups(
     occurrence.
     """
     off = node_offsets(frame)
-    groups = []
-    for label, labels_of in (marks or {}).items():
-        rows_of: dict[tuple[str, ...], list[int]] = {}
-        for row, labels in labels_of.items():
-            rows_of.setdefault(tuple(sorted(labels)), []).append(row)
-        for labels, marked in sorted(rows_of.items()):
-            groups.append(_group([label, *labels], np.asarray(marked) + off[label], [], [], "NONE"))
+    groups = _marked_groups(marks or {}, off)
     inter = frame.interactions[["customer", "product"]].drop_duplicates()
     groups.append(
         _group(
@@ -192,6 +186,20 @@ def projection_groups(
     }
     for label, size in sizes.items():
         groups.append(_group([label], np.arange(size) + off[label], [], [], "NONE"))
+    return groups
+
+
+def _marked_groups(
+    marks: Mapping[str, Mapping[int, tuple[str, ...]]], off: dict[str, int]
+) -> list[dict[str, Any]]:
+    """One node group per table and set of extra labels."""
+    groups = []
+    for label, labels_of in marks.items():
+        rows_of: dict[tuple[str, ...], list[int]] = {}
+        for row, labels in labels_of.items():
+            rows_of.setdefault(tuple(sorted(labels)), []).append(row)
+        for labels, marked in sorted(rows_of.items()):
+            groups.append(_group([label, *labels], np.asarray(marked) + off[label], [], [], "NONE"))
     return groups
 
 
