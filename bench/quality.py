@@ -168,9 +168,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--datasets", nargs="+", choices=DATASETS, default=list(DATASETS))
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    parser.add_argument(
-        "--interactions", type=int, default=500_000, help="of the synthetic shop"
-    )
+    parser.add_argument("--interactions", type=int, default=500_000, help="of the synthetic shop")
     parser.add_argument("--out", help="write each dataset's report under DIR/NAME")
     parser.add_argument("--wipe", action="store_true", help="allow wiping a non-empty NEO4J_URI")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")

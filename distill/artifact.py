@@ -82,15 +82,40 @@ def save_artifact(path: str | Path, loaded: LoadedModel) -> Path:
     return path
 
 
+class ArtifactError(ValueError):
+    """A model file that cannot be read: truncated, corrupt, or not a kgdistill artifact."""
+
+
 def load_artifact(path: str | Path) -> LoadedModel:
-    """Read an artifact with ``weights_only=True`` and rebuild its model (eval mode)."""
-    state = torch.load(Path(path), weights_only=True, map_location="cpu")
+    """Read an artifact with ``weights_only=True`` and rebuild its model (eval mode).
+
+    Raises FileNotFoundError for a missing file and :class:`ArtifactError` (one line,
+    naming the file) for one that cannot be read or rebuilt.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"model file {path} does not exist")
+    try:
+        return _rebuild(path, torch.load(path, weights_only=True, map_location="cpu"))
+    except ArtifactError:
+        raise
+    except Exception as exc:  # torch, zip, pickle and key errors alike: the file is bad
+        reason = (str(exc).strip().splitlines() or [""])[0][:120]
+        raise ArtifactError(
+            f"{path}: not a readable kgdistill model ({type(exc).__name__}: {reason}); "
+            "train again (`kgdistill train`) or remove the file"
+        ) from None
+
+
+def _rebuild(path: Path, state: Any) -> LoadedModel:
+    if not isinstance(state, dict):
+        raise ArtifactError(f"{path}: not a kgdistill model (holds {type(state).__name__})")
     if state.get("format") not in (FORMAT, FORMAT_PACKED):
-        raise ValueError(
+        raise ArtifactError(
             f"{path}: not a {FORMAT} or {FORMAT_PACKED} artifact (format={state.get('format')!r})"
         )
     if list(state["pair_features"]) != list(PAIR_FEATURES):
-        raise ValueError(f"{path}: pair features differ from this version of distill.data")
+        raise ArtifactError(f"{path}: pair features differ from this version of distill.data")
     encoder = FeatureEncoder.from_dict(state["encoder"])
     model = build_model(
         state["spec"], encoder, len(state["customer_ids"]), len(state["product_ids"])

@@ -159,7 +159,9 @@ class TrainConfig:
     factorisation over the earliest training graph's interactions, in mini-batches of
     ``pretrain_batch`` at ``pretrain_lr``, set the id embeddings of models whose
     customers and products have id embeddings of one width before the full-batch loop
-    (:func:`distill.train.pretrain_ids`); 0 skips it.
+    (:func:`distill.train.pretrain_ids`); 0 skips it. ``freeze_ids`` keeps them fixed in
+    the full-batch loop; ``refresh_epochs`` passes fit them again on the graph the
+    model scores on once the loop is done (0: not).
     """
 
     seed: int = 0
@@ -176,6 +178,8 @@ class TrainConfig:
     pretrain_epochs: int = 20
     pretrain_batch: int = 1024
     pretrain_lr: float = 0.01
+    freeze_ids: bool = True
+    refresh_epochs: int = 10
 
     def __post_init__(self) -> None:
         for key in ("patience", "eval_every", "threads"):
@@ -185,6 +189,7 @@ class TrainConfig:
             _at_least(key, getattr(self, key), 0.0)
         _at_least("rank_batch", self.rank_batch, 2)
         _at_least("pretrain_epochs", self.pretrain_epochs, 0)
+        _at_least("refresh_epochs", self.refresh_epochs, 0)
         _at_least("pretrain_batch", self.pretrain_batch, 2)
         if not self.pretrain_lr > 0:
             raise ValueError(f"pretrain_lr = {self.pretrain_lr!r}; must be > 0")

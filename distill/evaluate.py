@@ -338,6 +338,7 @@ def evaluate_link_prediction(
         weight_decay=teacher_cfg.weight_decay,
         epochs=teacher_cfg.epochs,
         train=config.train,
+        refresh=ctx.test.graph,
         desc="teacher",
     )
     teacher_test = score_snapshot(teacher, ctx.test).numpy()
@@ -382,6 +383,7 @@ def evaluate_link_prediction(
                     teacher_logits=teacher_logits if distil else None,
                     kd=config.kd if distil else None,
                     teacher=teacher if distil else None,
+                    refresh=ctx.test.graph,
                     desc=f"{label} seed {seed}",
                 )
                 result = _model_result(ctx, model, ev.k, teacher_test)

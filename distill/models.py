@@ -339,7 +339,8 @@ class PairDecoder(nn.Module):
     """Scores (customer, product) pairs: one logit per pair, and one ranking logit.
 
     ``dot``: ``z_c . z_p / sqrt(D) + MLP(f)`` (with ``collab_dim`` trailing id-embedding
-    columns, those enter as a plain dot product ``e_c . e_p``: matrix factorisation);
+    columns, those enter as ``w * e_c . e_p``: matrix factorisation, with a learnt weight
+    ``w`` that starts at 0);
     ``mlp``: ``MLP([z_c * z_p, z_c, z_p, f])``. The two-class distribution of a pair is
     ``softmax([0, logit])``. Trained against
     negatives drawn by popularity, that logit says how much likelier the pair is than
@@ -369,6 +370,9 @@ class PairDecoder(nn.Module):
             raise ValueError(f"collab_dim ({collab_dim}) must be in [0, dim ({dim}))")
         self.kind = kind
         self.collab_dim = collab_dim
+        # how much the matrix-factorisation term counts, learnt from 0: on a sparse,
+        # feature-rich shop the id embeddings know little, on a dense one most
+        self.mf_weight = nn.Parameter(torch.zeros(())) if collab_dim else None
         in_dim = pair_dim if kind == "dot" else 3 * dim + pair_dim
         self.mlp = nn.Sequential(nn.Linear(in_dim, hidden), nn.ReLU(), nn.Linear(hidden, 1))
         self.prior = nn.Linear(dim + pair_dim, 1) if rank_head else None
@@ -378,6 +382,8 @@ class PairDecoder(nn.Module):
         for module in self.mlp:
             if isinstance(module, nn.Linear):
                 module.reset_parameters()
+        if self.mf_weight is not None:
+            nn.init.zeros_(self.mf_weight)
         if self.prior is not None:
             nn.init.zeros_(self.prior.weight)
             nn.init.zeros_(self.prior.bias)
@@ -393,7 +399,8 @@ class PairDecoder(nn.Module):
             # the id embeddings' plain dot product: the matrix factorisation they were
             # pre-trained for (distill.train.pretrain_ids)
             mf = torch.einsum("nd,nd->n", z_c[:, h:], z_p[:, h:])
-            return dot + mf + self.mlp(f).squeeze(-1)
+            assert self.mf_weight is not None
+            return dot + self.mf_weight * mf + self.mlp(f).squeeze(-1)
         return self.mlp(torch.cat([z_c * z_p, z_c, z_p, f], dim=-1)).squeeze(-1)
 
     def rank(self, z_c: Tensor, z_p: Tensor, f: Tensor) -> Tensor:

@@ -14,6 +14,7 @@ import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import torch
@@ -236,23 +237,23 @@ def _collab_ids(model: LinkPredictor) -> tuple[torch.nn.Embedding, torch.nn.Embe
     return customer.ids, product.ids
 
 
-def pretrain_ids(model: LinkPredictor, graph: HeteroData, train: TrainConfig) -> float:
+def pretrain_ids(model: LinkPredictor, graph: HeteroData, train: TrainConfig, epochs: int) -> float:
     """Matrix factorisation of ``graph``'s interactions into the id embeddings of a
-    ``collab`` model, before its full-batch training: ``train.pretrain_epochs`` passes
+    ``collab`` model, before its full-batch training: ``epochs`` passes
     over every edge in mini-batches of ``train.pretrain_batch``, each minimising the
     in-batch softmax (logQ-corrected) of ``e_c . e_p``. Many cheap steps where the
     full-batch loop takes one per epoch: what id embeddings need to learn who buys
     what. Returns the last batch's loss (NaN when nothing was trained)."""
     ids = _collab_ids(model)
     edge_index = graph[INTERACTION_EDGE].edge_index
-    if ids is None or train.pretrain_epochs == 0 or edge_index.size(1) < 2:
+    if ids is None or epochs == 0 or edge_index.size(1) < 2:
         return float("nan")
     c_all, p_all = edge_index[0], edge_index[1]
     log_q = torch.as_tensor(log_frequency(p_all.numpy(), ids[1].num_embeddings))
     optimizer = torch.optim.Adam([ids[0].weight, ids[1].weight], lr=train.pretrain_lr)
     generator = torch.Generator().manual_seed(train.seed)
     loss = torch.zeros(())
-    for _ in range(train.pretrain_epochs):
+    for _ in range(epochs):
         order = torch.randperm(c_all.numel(), generator=generator)
         for start in range(0, order.numel() - 1, train.pretrain_batch):
             batch = order[start : start + train.pretrain_batch]
@@ -278,10 +279,16 @@ def train_link_model(
     teacher_logits: list[Tensor] | None = None,
     kd: KDConfig | None = None,
     teacher: LinkPredictor | None = None,
+    refresh: HeteroData | None = None,
     desc: str = "train",
     on_eval: Callable[[int, float], None] | None = None,
 ) -> TrainResult:
     """Train ``model`` on ``snapshots``; keep the weights with the best validation AUC.
+
+    A ``collab`` model's id embeddings are first fitted to the earliest snapshot graph
+    (:func:`pretrain_ids`; kept fixed in the loop when ``train.freeze_ids``) and, given
+    ``refresh`` (the graph it will score on), fitted again on it after the loop for
+    ``train.refresh_epochs`` passes, so the latest interactions count too.
 
     The loss of each snapshot is the pair loss (``kd_loss``: ``L_hard`` on labelled
     pairs, ``+ alpha * L_soft`` on them and on unlabelled candidates given
@@ -299,9 +306,9 @@ def train_link_model(
         raise ValueError("distillation needs a KDConfig")
     list_teacher = teacher if kd is not None and kd.listwise_weight > 0 else None
     # the earliest graph: none of its edges is a positive of any snapshot
-    pretrain_ids(model, min(snapshots, key=_edges).graph, train)
+    pretrain_ids(model, min(snapshots, key=_edges).graph, train, train.pretrain_epochs)
     steps = _steps(snapshots, teacher_logits, list_teacher, train.rank_loss != "none")
-    optimizer = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay)
+    optimizer = torch.optim.Adam(_param_groups(model, train, lr), weight_decay=weight_decay)
     best_val, best_epoch, best_state = -1.0, 0, copy.deepcopy(model.state_dict())
     curve: list[tuple[int, float, float]] = []
     since_best, epoch = 0, 0
@@ -324,8 +331,28 @@ def train_link_model(
             if since_best >= train.patience:
                 break
     model.load_state_dict(best_state)
+    if refresh is not None:
+        pretrain_ids(model, refresh, train, train.refresh_epochs)
     model.eval()
     return TrainResult(model, best_epoch, best_val, epoch, time.perf_counter() - start, curve)
+
+
+def _param_groups(model: LinkPredictor, train: TrainConfig, lr: float) -> list[dict[str, Any]]:
+    """Every parameter, less the pre-trained id embeddings when ``train.freeze_ids``; the
+    weight of the matrix-factorisation term learns ten times faster (one scalar that
+    has to travel from 0 to its level within the loop's few dozen steps)."""
+    ids = _collab_ids(model)
+    skip = set()
+    if ids is not None and train.freeze_ids and train.pretrain_epochs > 0:
+        skip = {id(ids[0].weight), id(ids[1].weight)}
+    gate = getattr(model.decoder, "mf_weight", None)
+    if gate is not None:
+        skip.add(id(gate))
+    rest = [p for p in model.parameters() if id(p) not in skip]
+    groups: list[dict[str, Any]] = [{"params": rest, "lr": lr}]
+    if gate is not None:
+        groups.append({"params": [gate], "lr": 10 * lr, "weight_decay": 0.0})
+    return groups
 
 
 def train_node_classifier(

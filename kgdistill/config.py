@@ -50,6 +50,18 @@ class Config:
     train: TrainConfig = field(default_factory=TrainConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
 
+    def __post_init__(self) -> None:
+        # Writing predictions replaces every relationship of their type: an interaction
+        # type of the same name would be deleted.
+        for key in ("relationship", "category_relationship"):
+            name = getattr(self.predict, key)
+            if name in self.extract.interaction_types:
+                raise ValueError(
+                    f"predict.{key} = '{name}' is also an interaction type "
+                    "(extract.interaction_types); writing predictions would delete those "
+                    "interactions: choose another name"
+                )
+
     def run_config(self) -> RunConfig:
         """The learning sections as the ``distill`` library's RunConfig."""
         return RunConfig(

@@ -51,9 +51,16 @@ class Run:
 
     def report(self) -> dict[str, Any]:
         try:
-            return dict(json.loads(self.report_path.read_text(encoding="utf-8")))
+            report = json.loads(self.report_path.read_text(encoding="utf-8"))
         except FileNotFoundError:
             raise RunNotFoundError(f"run {self.run_id} at {self.path} has no report.json") from None
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise RunNotFoundError(
+                f"{self.report_path}: not a readable run report ({exc}); train again"
+            ) from None
+        if not isinstance(report, dict):
+            raise RunNotFoundError(f"{self.report_path}: not a run report (not a JSON object)")
+        return dict(report)
 
     def resolve_model(self, name: str) -> str:
         """``student`` means the run's default student; other names must have an artifact."""

@@ -15,6 +15,18 @@ next run finds the same changes (and any new ones) and rescores them under a new
 run id; write-back replaces each customer's recommendations whole, so nothing is
 duplicated. ``dry_run`` does steps 2-3 without writing (no lock either) and
 reports what would change.
+
+Predictions written outside a sync (``kgdistill predict --write``, ``kgdistill run``)
+keep one rule with it, :func:`write_beside_sync`: they write under the sync's lock,
+and the watermark is never later than the time the graph was read for any
+recommendation written. Before its first write such a run moves the watermark back
+to its graph-read time ``as_of`` when it is later (a sync ran while it scored: the
+run is about to overwrite that sync's fresher results); after writing every customer
+it sets the watermark to ``as_of``. So whatever changed after a recommendation was
+scored is rescored by the next sync, also when the writer dies mid-write (it has
+already moved the watermark back) or is paused past the lock's expiry (each write
+transaction renews the lock inside it and stops once the lock has passed on:
+:func:`kgstore.sync_state.fence`). Syncs fence their own writes the same way.
 """
 
 from __future__ import annotations
@@ -50,6 +62,7 @@ __all__ = [
     "SyncResult",
     "load_scorer",
     "run_sync",
+    "write_beside_sync",
 ]
 
 
@@ -259,35 +272,10 @@ def run_sync(
                 metrics={"sync": sync.name, **changes.counts()},
             )
             run_id = run.run_id
-            kind = predict.recommendations()
-            start_run(runner, run, kind)
-            total: WriteSummary | None = None
-            try:
-                for chunk in _chunks(customers, sync.chunk_size):
-                    frame = _scored(scorer, runner, chunk, predict)
-                    summary = write_rows(
-                        runner,
-                        frame,
-                        run,
-                        kind,
-                        source_column="customer_id",
-                        target_column="product_id",
-                        batch_size=predict.batch_size,
-                        sources=chunk,
-                        progress=progress,
-                    )
-                    written += summary.relationships_written
-                    deleted += summary.relationships_deleted
-                    total = _add(total, summary)
-                    sync_state.renew_lock(runner, sync.name, holder, sync.lock_ttl_s)
-                    if on_chunk:
-                        on_chunk(len(chunk))
-            except BaseException:
-                # The database may be what failed; then the run stays 'writing'.
-                with contextlib.suppress(Exception):
-                    finish_run(runner, run.run_id, "failed", total)
-                raise
-            finish_run(runner, run.run_id, "complete", total)
+            total = _rescore(
+                runner, scorer, run, customers, predict, sync, holder, progress, on_chunk
+            )
+            written, deleted = total.relationships_written, total.relationships_deleted
         sync_state.advance_watermark(runner, sync.name, holder, until, run_id or "", len(customers))
     finally:
         # If this fails the lock expires after lock_ttl_s; never hide the original error.
@@ -306,6 +294,81 @@ def run_sync(
         deleted=deleted,
         full=changes.full,
     )
+
+
+def _rescore(
+    runner: QueryRunner,
+    scorer: Scorer,
+    run: RunInfo,
+    customers: Sequence[Any],
+    predict: PredictConfig,
+    sync: SyncConfig,
+    holder: str,
+    progress: bool,
+    on_chunk: Callable[[int], None] | None,
+) -> WriteSummary:
+    """Score and write ``customers`` chunk by chunk as ``run``, under the lock ``holder``
+    holds (renewed between chunks, checked inside every write transaction)."""
+    kind = predict.recommendations()
+    start_run(runner, run, kind)
+    total: WriteSummary | None = None
+    try:
+        for chunk in _chunks(customers, sync.chunk_size):
+            frame = _scored(scorer, runner, chunk, predict)
+            summary = write_rows(
+                runner,
+                frame,
+                run,
+                kind,
+                source_column="customer_id",
+                target_column="product_id",
+                batch_size=predict.batch_size,
+                sources=chunk,
+                progress=progress,
+                fence=sync_state.fence(sync.name, holder, sync.lock_ttl_s),
+            )
+            total = _add(total, summary)
+            sync_state.renew_lock(runner, sync.name, holder, sync.lock_ttl_s)
+            if on_chunk:
+                on_chunk(len(chunk))
+    except BaseException:
+        # The database may be what failed; then the run stays 'writing' (until the next
+        # run sees its writer is gone and marks it 'interrupted').
+        with contextlib.suppress(Exception):
+            finish_run(runner, run.run_id, "failed", total)
+        raise
+    finish_run(runner, run.run_id, "complete", total)
+    assert total is not None  # customers is not empty
+    return total
+
+
+def write_beside_sync(
+    runner: QueryRunner,
+    sync: SyncConfig,
+    as_of: datetime,
+    run_id: str,
+    write: Callable[[Callable[[Any], None]], WriteSummary],
+    *,
+    every_customer: bool,
+) -> WriteSummary:
+    """Write predictions scored from the graph as read at ``as_of`` under the sync's lock,
+    keeping the watermark at or before ``as_of`` (the rule in the module docstring).
+
+    ``write(fence)`` does the writing, passing ``fence`` to the write-back; with
+    ``every_customer`` the watermark ends at ``as_of``. Waits up to ``sync.lock_ttl_s``
+    for a running sync (then :class:`~kgstore.sync_state.LockHeld`).
+    """
+    holder = sync_state.new_holder()
+    sync_state.acquire_lock(runner, sync.name, holder, sync.lock_ttl_s, wait_s=sync.lock_ttl_s)
+    try:
+        sync_state.rewind_watermark(runner, sync.name, holder, as_of, run_id)
+        summary = write(sync_state.fence(sync.name, holder, sync.lock_ttl_s))
+        if every_customer:
+            sync_state.advance_watermark(runner, sync.name, holder, as_of, run_id, summary.sources)
+    finally:
+        with contextlib.suppress(Exception):
+            sync_state.release_lock(runner, sync.name, holder)
+    return summary
 
 
 def _changes(

@@ -45,7 +45,7 @@ def settings_from_env(
     database = env.get("NEO4J_DATABASE") or None
     if env.get("NEO4J_URI"):
         return Neo4jSettings(
-            uri=env["NEO4J_URI"],
+            uri=_uri_without_credentials(env["NEO4J_URI"]),
             user=env.get("NEO4J_USER", USER),
             password=env.get("NEO4J_PASSWORD", ""),
             database=database,
@@ -54,6 +54,20 @@ def settings_from_env(
     return Neo4jSettings(
         uri=cfg.bolt_uri, user=USER, password=read_password(cfg), database=database, managed=True
     )
+
+
+def _uri_without_credentials(uri: str) -> str:
+    """``uri`` when it carries no user or password; else a :class:`Neo4jConnectionError`
+    that shows it with the credentials masked (they would end up in messages and logs)."""
+    scheme, sep, rest = uri.partition("://")
+    authority = rest.split("/", 1)[0]
+    if sep and "@" in authority:
+        masked = f"{scheme}://***@{authority.rsplit('@', 1)[1]}"
+        raise Neo4jConnectionError(
+            f"NEO4J_URI ({masked}) must not carry a user or password: set NEO4J_URI to "
+            "the address alone and NEO4J_USER and NEO4J_PASSWORD beside it"
+        )
+    return uri
 
 
 def env_lines(settings: Neo4jSettings) -> list[str]:
@@ -83,8 +97,14 @@ class QueryRunner:
 
     @classmethod
     def connect(cls, settings: Neo4jSettings) -> QueryRunner:
+        # Notifications (unknown labels or property keys on a fresh database, ...) are
+        # advice for query authors, printed as warnings by the driver: the server sends
+        # none to kgdistill. Errors are exceptions and still raise.
         driver = GraphDatabase.driver(
-            settings.uri, auth=(settings.user, settings.password), connection_timeout=15
+            settings.uri,
+            auth=(settings.user, settings.password),
+            connection_timeout=15,
+            notifications_min_severity="OFF",
         )
         try:
             driver.verify_connectivity()

@@ -13,7 +13,8 @@ from functools import cache
 
 from kgstore.resources import project_path
 
-_IDENTIFIER = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,63}$")
+# fullmatch, not match with "$": "$" also matches before a trailing newline ("RECX\n").
+_IDENTIFIER = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,63}", re.ASCII)
 _PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
 _NAME = re.compile(r"^[a-z0-9_]+(/[a-z0-9_]+)*$")
 
@@ -29,9 +30,12 @@ def check_identifier(value: str, what: str = "identifier") -> str:
     characters. Anything else (spaces, backticks, quotes, Cypher syntax) is
     refused, so configuration can never inject Cypher.
     """
-    if not isinstance(value, str) or not _IDENTIFIER.match(value):
+    if not isinstance(value, str) or not _IDENTIFIER.fullmatch(value):
+        text = repr(value)
+        if len(text) > 80:  # never repeat a huge cell in an error
+            text = f"{text[:80]}... ({len(str(value)):,} characters)"
         raise CypherError(
-            f"{what} {value!r} is not allowed: use letters, digits and underscores, "
+            f"{what} {text} is not allowed: use letters, digits and underscores, "
             "starting with a letter (at most 64 characters)"
         )
     return value

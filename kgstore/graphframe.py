@@ -34,7 +34,8 @@ import pandas as pd
 
 INTERACTION_TYPES: tuple[str, ...] = ("CLICKED", "FAVORITED", "ADDED_TO_CART", "BOUGHT")
 
-_INT_RE = re.compile(r"^[+-]?\d{1,18}$")
+# ASCII digits only (``\d`` also matches full-width ones), at most 18: always an int64.
+_INT_RE = re.compile(r"[+-]?[0-9]{1,18}", re.ASCII)
 
 
 def normalize_id(value: Any) -> int | str:
@@ -49,7 +50,7 @@ def normalize_id(value: Any) -> int | str:
     text = str(value).strip()
     if not text:
         raise ValueError("empty id")
-    if _INT_RE.match(text):
+    if _INT_RE.fullmatch(text):
         return int(text)
     return text
 

@@ -13,7 +13,7 @@ creates and sets nothing.
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -25,6 +25,7 @@ from tqdm import tqdm
 from kgstore.connection import QueryRunner
 from kgstore.cypher import statement
 from kgstore.sources.plan import LoadError, LoadPlan
+from kgstore.writeback import PredictConfig
 
 __all__ = [
     "LoadConfig",
@@ -39,6 +40,8 @@ __all__ = [
 
 UNKNOWN_SAMPLE = 5
 SYNTHETIC_MODES = ("features", "cf")  # load_synthetic's kinds of shop
+# The relationship types predictions are written as: no interaction may take them.
+PREDICTION_TYPES = (PredictConfig.relationship, PredictConfig.category_relationship)
 
 
 @dataclass(frozen=True)
@@ -250,10 +253,13 @@ def write_plan(
     config: LoadConfig | None = None,
     *,
     progress: bool = True,
+    reserved_types: Collection[str] = PREDICTION_TYPES,
 ) -> LoadSummary:
-    """Write a validated plan: unknown-end check, schema, then nodes, links, interactions."""
+    """Write a validated plan: value and unknown-end checks, schema, then nodes, links,
+    interactions. ``reserved_types``: relationship types no interaction may take."""
     config = config or LoadConfig()
     began = time.monotonic()
+    plan.check_values(reserved_types)
     plan.complete()
     summary = LoadSummary(source=plan.source, rows_read=plan.rows_read, notes=list(plan.notes))
     _check_ends(runner, plan, config, summary)
@@ -311,11 +317,13 @@ def load_ecomm(
     config: LoadConfig | None = None,
     *,
     progress: bool = True,
+    reserved_types: Collection[str] = PREDICTION_TYPES,
 ) -> LoadSummary:
     """Load the EComm sample: the bundled copy, or ``path`` (a directory or a .tar.gz)."""
     from kgstore.sources.ecomm import read_ecomm
 
-    return write_plan(runner, read_ecomm(path), config, progress=progress)
+    plan = read_ecomm(path)
+    return write_plan(runner, plan, config, progress=progress, reserved_types=reserved_types)
 
 
 def load_csv(
@@ -325,11 +333,13 @@ def load_csv(
     config: LoadConfig | None = None,
     *,
     progress: bool = True,
+    reserved_types: Collection[str] = PREDICTION_TYPES,
 ) -> LoadSummary:
     """Load a directory in the CSV interchange format (docs/csv-format.md)."""
     from kgstore.sources.csv_files import read_csv_dir
 
-    return write_plan(runner, read_csv_dir(directory, schema), config, progress=progress)
+    plan = read_csv_dir(directory, schema, reserved_types=reserved_types)
+    return write_plan(runner, plan, config, progress=progress, reserved_types=reserved_types)
 
 
 def load_synthetic(
@@ -342,6 +352,7 @@ def load_synthetic(
     *,
     mode: str = "features",
     progress: bool = True,
+    reserved_types: Collection[str] = PREDICTION_TYPES,
 ) -> LoadSummary:
     """Generate a synthetic shop (:mod:`kgstore.sources.synthetic`) and load it.
 
@@ -354,4 +365,4 @@ def load_synthetic(
         raise ValueError(f"mode must be one of {', '.join(SYNTHETIC_MODES)}, got {mode!r}")
     make = generate_cf if mode == "cf" else generate
     plan = make(customers=customers, products=products, interactions=interactions, seed=seed)
-    return write_plan(runner, plan, config, progress=progress)
+    return write_plan(runner, plan, config, progress=progress, reserved_types=reserved_types)

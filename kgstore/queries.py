@@ -22,6 +22,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from neo4j.exceptions import ClientError
+
 from kgstore.connection import QueryRunner
 from kgstore.cypher import CypherError, placeholders, statement
 from kgstore.resources import project_path
@@ -43,6 +45,10 @@ _PARAM_LINE = re.compile(r"^\$([A-Za-z_][A-Za-z0-9_]*)\s+(.*)$")
 _USED = re.compile(r"\$([A-Za-z_][A-Za-z0-9_]*)")
 _INT = re.compile(r"^[+-]?\d+$")
 _FLOAT = re.compile(r"^[+-]?(\d+\.\d*|\.\d+|\d+)([eE][+-]?\d+)?$")
+
+
+def cut(text: str, size: int = 80) -> str:
+    return text if len(text) <= size else f"{text[:size]}... ({len(text):,} characters)"
 
 
 class QueryError(ValueError):
@@ -115,10 +121,12 @@ def list_queries() -> list[QuerySpec]:
 
 
 def load_query(name: str) -> QuerySpec:
-    path = project_path(f"cypher/{GROUP}/{name}.cypher")
-    if not re.fullmatch(r"[a-z0-9_]+", name) or not path.is_file():
-        known = ", ".join(p.stem for p in sorted(path.parent.glob("*.cypher")))
-        raise QueryError(f"no query {name!r}; known queries: {known} (see --list)")
+    # The name is checked before it becomes a path: "../x" must not list another folder.
+    folder = project_path(f"cypher/{GROUP}")
+    path = folder / f"{name}.cypher"
+    if not re.fullmatch(r"[a-z0-9_]{1,64}", name) or not path.is_file():
+        known = ", ".join(p.stem for p in sorted(folder.glob("*.cypher")))
+        raise QueryError(f"no query {cut(repr(name))}; known queries: {known} (see --list)")
     return parse_header(name, path.read_text(encoding="utf-8"))
 
 
@@ -175,4 +183,11 @@ def run_query(
         raise CypherError(f"query {name!r} needs identifiers {sorted(absent)}")
     text = statement(f"{GROUP}/{name}", **{k: given[k] for k in needed})
     values = {p.name: params.get(p.name) for p in spec.params}
-    return runner.read(text, **values)
+    try:
+        return runner.read(text, **values)
+    except ClientError as exc:  # a parameter of the wrong type or range (limit=abc, -1)
+        reason = " ".join(str(exc.message or exc).split())
+        raise QueryError(
+            f"query {name!r} refused its parameters: {cut(reason, 200)} "
+            f"(parameters given: {cut(repr(dict(params)))})"
+        ) from None

@@ -77,6 +77,11 @@ class ServerConfig:
     pagecache: str = "1g"
     start_timeout_s: float = 180.0
     stop_timeout_s: float = 30.0
+    # The server ends a transaction running longer than this, or waiting longer for a lock
+    # ("0" turns it off): a stuck or runaway statement cannot hold locks for ever. A load
+    # or write-back batch takes seconds; the schema step waits up to 300 s for indexes.
+    transaction_timeout: str = "15m"
+    lock_timeout: str = "2m"
     home: str = ""  # empty: the per-user cache (see kgstore.resources.cache_home)
     instances_dir: str = ""  # empty: <home>/neo4j/instances (tests use a temporary folder)
     # Server plugins (e.g. Graph Data Science): jars linked into <instance>/plugins and
@@ -98,6 +103,11 @@ class ServerConfig:
         for line in self.extra_conf:
             if not re.fullmatch(r"[a-z][a-z0-9_.]*=[^\r\n]*", line):
                 raise ValueError(f"extra_conf line {line!r}: expected one 'setting.name=value'")
+        for name in ("transaction_timeout", "lock_timeout"):
+            if not re.fullmatch(r"\d+(ms|s|m|h)?", getattr(self, name)):
+                raise ValueError(
+                    f"{name} {getattr(self, name)!r}: expected a duration like 90s, 15m or 0"
+                )
 
     # -- paths ---------------------------------------------------------------
     @property
@@ -325,6 +335,8 @@ def write_conf(cfg: ServerConfig) -> Path:
                 f"server.memory.heap.max_size={cfg.heap}",
                 f"server.memory.pagecache.size={cfg.pagecache}",
                 "dbms.memory.transaction.total.max=0",
+                f"db.transaction.timeout={cfg.transaction_timeout}",
+                f"db.lock.acquisition.timeout={cfg.lock_timeout}",
                 f"server.directories.data={cfg.data_dir}",
                 f"server.directories.logs={cfg.logs_dir}",
                 f"server.directories.run={cfg.pid_file.parent}",
@@ -364,23 +376,35 @@ def classpath(cfg: ServerConfig) -> str:
 
 
 def _set_initial_password(cfg: ServerConfig, password: str) -> None:
+    """``neo4j-admin dbms set-initial-password``, the password passed in a 0600 argument
+    file (``@file``, picocli's AtFiles, which neo4j-admin expands) and never on the
+    command line, where every user of the machine can read it (``ps``)."""
     env = dict(os.environ, NEO4J_HOME=str(cfg.instance_dir), NEO4J_CONF=str(cfg.conf_dir))
-    proc = subprocess.run(
-        [
-            "java",
-            "-cp",
-            f"{cfg.lib_dir}/*",
-            ADMIN_CLASS,
-            "dbms",
-            "set-initial-password",
-            "--",  # a generated password may start with '-' (1 in 64): not an option
-            password,
-        ],
-        capture_output=True,
-        text=True,
-        env=env,
-        check=False,
-    )
+    args_file = cfg.instance_dir / ".initial-password.args"
+    args_file.unlink(missing_ok=True)
+    fd = os.open(args_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        # "--" ends the options: a generated password may start with "-" (1 in 64), which
+        # neo4j-admin otherwise takes for an unknown option ("Missing required parameter").
+        fh.write(f"--\n{password}\n")
+    try:
+        proc = subprocess.run(
+            [
+                "java",
+                "-cp",
+                f"{cfg.lib_dir}/*",
+                ADMIN_CLASS,
+                "dbms",
+                "set-initial-password",
+                f"@{args_file}",
+            ],
+            capture_output=True,
+            text=True,
+            env=env,
+            check=False,
+        )
+    finally:
+        args_file.unlink(missing_ok=True)
     if proc.returncode != 0:
         output = (proc.stdout + proc.stderr).replace(password, "***")
         raise Neo4jServerError(f"setting the initial Neo4j password failed:\n{output[-1500:]}")
@@ -673,6 +697,10 @@ def _await_answer(cfg: ServerConfig, proc: subprocess.Popen[bytes], password: st
         try:
             version, edition = _components(cfg, password, timeout=2.0)
         except Exception as exc:  # not up yet: the driver raises several kinds
+            if _is_auth_failure(exc):  # up, but our password is not its password
+                _terminate(proc.pid, cfg.stop_timeout_s)
+                cfg.pid_file.unlink(missing_ok=True)
+                raise Neo4jServerError(_auth_failure_message(cfg)) from None
             last_error = type(exc).__name__
             time.sleep(0.5)
             continue
@@ -692,6 +720,24 @@ def _await_answer(cfg: ServerConfig, proc: subprocess.Popen[bytes], password: st
     raise Neo4jServerError(
         f"Neo4j did not answer on {cfg.bolt_uri} within {cfg.start_timeout_s:.0f}s "
         f"(last error: {last_error}); it was stopped.\n{log_tail(cfg)}"
+    )
+
+
+def _is_auth_failure(exc: BaseException) -> bool:
+    """The server answered and refused the credentials (unauthorized, or rate-limited)."""
+    from neo4j.exceptions import AuthError
+
+    code = str(getattr(exc, "code", "") or "")
+    return isinstance(exc, AuthError) or code.startswith("Neo.ClientError.Security.")
+
+
+def _auth_failure_message(cfg: ServerConfig) -> str:
+    return (
+        f"Neo4j on {cfg.bolt_uri} refused the password in {cfg.password_file} (it was lost or "
+        "replaced after the database was created); the server was stopped. To keep the "
+        "data, put the original password back in that file; to start over, delete "
+        f"{cfg.data_dir} (this deletes the graph) and the password file, then run "
+        "`kgdistill neo4j start` again, which sets a new password"
     )
 
 

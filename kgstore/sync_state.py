@@ -15,6 +15,7 @@ import os
 import socket
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -29,10 +30,13 @@ __all__ = [
     "acquire_lock",
     "advance_watermark",
     "db_now",
+    "fence",
+    "holder_is_dead",
     "new_holder",
     "read_state",
     "release_lock",
     "renew_lock",
+    "rewind_watermark",
 ]
 
 
@@ -74,7 +78,7 @@ def new_holder() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
 
-def _holder_is_dead(holder: str) -> bool:
+def holder_is_dead(holder: str) -> bool:
     """True only when ``holder`` ran on this host and its process is gone."""
     host, _, rest = holder.partition(":")
     pid_text = rest.partition(":")[0]
@@ -127,7 +131,7 @@ def acquire_lock(
         if row["acquired"]:
             return read_state(runner, name)
         current = str(row["holder"])
-        if stale != current and _holder_is_dead(current):
+        if stale != current and holder_is_dead(current):
             stale = current  # take it over at once, but only if it still holds it
             continue
         if deadline is None or time.monotonic() >= deadline:
@@ -159,6 +163,39 @@ def renew_lock(runner: QueryRunner, name: str, holder: str, ttl_s: float) -> Non
             f"the sync lock '{name}' expired and another sync took it; this run stops without "
             "advancing the watermark (raise sync.lock_ttl_s if runs take longer)"
         )
+
+
+def fence(name: str, holder: str, ttl_s: float) -> Callable[[Any], None]:
+    """A check for the start of each write transaction: renew the lock inside it, or raise
+    :class:`LockLost`. Renewing writes the SyncState node, so the transaction holds that
+    node's write lock until it commits: no other sync can take the lock over in between,
+    and a writer that was paused past the lock's expiry writes nothing more."""
+    query = statement("sync/renew_lock")
+
+    def check(tx: Any) -> None:
+        if not tx.run(query, name=name, holder=holder, ttl_ms=int(ttl_s * 1000)).data():
+            raise LockLost(
+                f"the sync lock '{name}' passed to another holder while this run was writing; "
+                "it stops here (the next sync rescores what it left)"
+            )
+
+    return check
+
+
+def rewind_watermark(
+    runner: QueryRunner, name: str, holder: str, watermark: datetime, run_id: str
+) -> bool:
+    """Move the watermark back to ``watermark`` if it is later (while we hold the lock)."""
+    rows = runner.write_tx(
+        lambda tx: tx.run(
+            statement("sync/rewind_watermark"),
+            name=name,
+            holder=holder,
+            watermark=watermark,
+            run_id=run_id,
+        ).data()
+    )
+    return bool(rows and rows[0]["rewound"])
 
 
 def release_lock(runner: QueryRunner, name: str, holder: str) -> bool:

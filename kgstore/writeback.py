@@ -35,7 +35,7 @@ from __future__ import annotations
 import contextlib
 import json
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -44,6 +44,7 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
+from kgstore import sync_state
 from kgstore.connection import QueryRunner
 from kgstore.cypher import check_identifier, statement
 
@@ -53,9 +54,11 @@ __all__ = [
     "RunInfo",
     "WriteSummary",
     "WritebackError",
+    "check_free",
     "ensure_schema",
     "finish_run",
     "group_batches",
+    "mark_interrupted",
     "start_run",
     "write_category_predictions",
     "write_predictions",
@@ -288,9 +291,26 @@ def group_batches(
         yield batch
 
 
+def check_free(runner: QueryRunner, kind: PredictionKind) -> None:
+    """Raise :class:`WritebackError` when relationships of ``kind`` exist that no prediction
+    run wrote (e.g. interactions loaded under that name): writing would delete them."""
+    row = runner.read_record(statement("writeback/find_foreign_relationship", **kind.identifiers()))
+    if row:
+        raise WritebackError(
+            f"the graph holds {kind.relationship} relationships that are not predictions "
+            f"(e.g. {kind.source_label} {row['source']!r} -> {kind.target_label} "
+            f"{row['target']!r}, properties {sorted(row['keys'])}); writing predictions "
+            "would delete them. Set predict.relationship (or predict.category_relationship) "
+            "to another name; nothing was written"
+        )
+
+
 def start_run(runner: QueryRunner, run: RunInfo, kind: PredictionKind) -> None:
-    """Ensure the schema and record the run as ``writing`` (call before :func:`write_rows`)."""
+    """Check the relationship name is the predictions' own, ensure the schema and record the
+    run as ``writing`` (call before :func:`write_rows`)."""
+    check_free(runner, kind)
     ensure_schema(runner, kind)
+    mark_interrupted(runner, kind, run.run_id)
     runner.write(
         statement("writeback/merge_model_run"),
         run_id=run.run_id,
@@ -298,7 +318,19 @@ def start_run(runner: QueryRunner, run: RunInfo, kind: PredictionKind) -> None:
         model_version=run.model_version,
         metrics=json.dumps(dict(run.metrics), sort_keys=True, default=str),
         kind=kind.relationship,
+        writer=sync_state.new_holder(),
     )
+
+
+def mark_interrupted(runner: QueryRunner, kind: PredictionKind, run_id: str) -> list[str]:
+    """Mark other runs of ``kind`` still 'writing' whose writer process is gone (it ran on
+    this host and its pid no longer exists) as 'interrupted'; returns their ids. A run
+    written from another host stays 'writing': from here its writer's fate is unknown."""
+    rows = runner.read(statement("writeback/writing_runs"), kind=kind.relationship, run_id=run_id)
+    dead = [r["run_id"] for r in rows if r["writer"] and sync_state.holder_is_dead(r["writer"])]
+    for dead_id in dead:
+        runner.write(statement("writeback/mark_interrupted"), run_id=dead_id, by=run_id)
+    return dead
 
 
 def finish_run(
@@ -325,12 +357,14 @@ def write_rows(
     batch_size: int = 10_000,
     sources: Sequence[Any] | None = None,
     progress: bool = True,
+    fence: Callable[[Any], None] | None = None,
 ) -> WriteSummary:
     """Write ``frame`` (source, target, score, rank) as ``kind`` relationships of ``run``,
     one transaction per batch of whole sources; does not touch the ``(:ModelRun)`` node.
 
     ``sources`` lists source ids to replace even when ``frame`` has no rows for them
-    (their old predictions are removed).
+    (their old predictions are removed). ``fence(tx)`` runs first in every batch's
+    transaction and may raise to stop the write (e.g. :func:`kgstore.sync_state.fence`).
     """
     batches = list(
         group_batches(
@@ -359,7 +393,7 @@ def write_rows(
         leave=False,
     ) as bar:
         for batch in batches:
-            result = runner.write_tx(_replace_batch(query, {**params, "rows": batch}))
+            result = runner.write_tx(_replace_batch(query, {**params, "rows": batch}, fence))
             totals["given"] += len(batch)
             for key in ("sources", "linked", "asked", "created", "deleted"):
                 totals[key] += result[key]
@@ -389,6 +423,7 @@ def write_predictions(
     batch_size: int = 10_000,
     sources: Sequence[Any] | None = None,
     progress: bool = True,
+    fence: Callable[[Any], None] | None = None,
 ) -> WriteSummary:
     """One whole run: :func:`start_run`, :func:`write_rows`, :func:`finish_run`.
 
@@ -413,6 +448,7 @@ def write_predictions(
             batch_size=batch_size,
             sources=sources,
             progress=progress,
+            fence=fence,
         )
     except BaseException:
         with contextlib.suppress(Exception):
@@ -422,8 +458,12 @@ def write_predictions(
     return summary
 
 
-def _replace_batch(query: str, params: dict[str, Any]) -> Any:
+def _replace_batch(
+    query: str, params: dict[str, Any], fence: Callable[[Any], None] | None = None
+) -> Any:
     def work(tx: Any) -> dict[str, int]:
+        if fence is not None:
+            fence(tx)
         result = tx.run(query, params)
         record = result.single(strict=True)
         counters = result.consume().counters
@@ -450,11 +490,13 @@ def write_recommendations(
     config: PredictConfig | None = None,
     customers: Sequence[Any] | None = None,
     progress: bool = True,
+    fence: Callable[[Any], None] | None = None,
 ) -> WriteSummary:
     """Write top-K recommendations: ``frame`` has customer_id, product_id, score, rank.
 
     ``customers`` lists customers to replace even without rows (their old
-    recommendations are removed, e.g. when nothing passed the score threshold).
+    recommendations are removed, e.g. when nothing passed the score threshold);
+    ``fence`` as in :func:`write_rows`.
     """
     cfg = config or PredictConfig()
     run = RunInfo(
@@ -474,6 +516,7 @@ def write_recommendations(
         batch_size=cfg.batch_size,
         sources=customers,
         progress=progress,
+        fence=fence,
     )
 
 

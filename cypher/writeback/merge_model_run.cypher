@@ -1,5 +1,6 @@
 // Record (or re-open) a model run's lineage before its predictions are written.
-// $run_id, $model, $model_version, $metrics (JSON string), $kind (relationship type written).
+// $run_id, $model, $model_version, $metrics (JSON string), $kind (relationship type written),
+// $writer (host:pid:nonce of the writing process: a later run tells a dead writer's run).
 MERGE (m:ModelRun {run_id: $run_id})
 ON CREATE SET m.created_at = datetime()
 SET m.model = $model,
@@ -7,4 +8,5 @@ SET m.model = $model,
     m.metrics = $metrics,
     m.kind = $kind,
     m.status = 'writing',
+    m.writer = $writer,
     m.updated_at = datetime()

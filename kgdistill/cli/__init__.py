@@ -8,7 +8,10 @@ and a non-zero exit code.
 from __future__ import annotations
 
 import argparse
+import logging
+import os
 import sys
+import traceback
 import warnings
 from collections.abc import Sequence
 
@@ -75,13 +78,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     warnings.filterwarnings("ignore", message=r".*torch\.jit\.script.*", category=FutureWarning)
     parser = build_parser()
     args = parser.parse_args(argv)
+    driver_log = logging.getLogger("neo4j")
+    if not os.environ.get("KGDISTILL_DEBUG") and not driver_log.handlers:
+        # The driver logs each retry and dropped connection; with no logging configured,
+        # Python prints those warnings to stderr. The error line says what failed.
+        driver_log.addHandler(logging.NullHandler())
     try:
         return int(args.func(args) or EXIT_OK)
     except KeyboardInterrupt:
         print("kgdistill: interrupted", file=sys.stderr)
         return 130
-    except common.KNOWN_ERRORS as exc:
-        print(f"kgdistill {args.command}: error: {exc}", file=sys.stderr)
+    except Exception as exc:  # every error ends in one line, never a traceback
+        if os.environ.get("KGDISTILL_DEBUG"):
+            traceback.print_exc()
+        message = common.redact(common.describe(exc))
+        print(f"kgdistill {args.command}: error: {message}", file=sys.stderr)
         return EXIT_ERROR
 
 

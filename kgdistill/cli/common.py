@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import re
 import sys
 from typing import Any
 
@@ -26,6 +28,42 @@ def register_error(*errors: type[BaseException]) -> None:
     """Error types a command module raises for bad input; they print as one line, exit 1."""
     global KNOWN_ERRORS
     KNOWN_ERRORS = (*KNOWN_ERRORS, *errors)
+
+
+def describe(exc: BaseException) -> str:
+    """What went wrong, for the user: a known error's own message, else its type and the
+    first line of its message."""
+    from neo4j.exceptions import DriverError, IncompleteCommit, Neo4jError
+
+    ours = type(exc).__module__.split(".")[0] in ("kgstore", "kgdistill", "distill")
+    if isinstance(exc, KNOWN_ERRORS) or (ours and isinstance(exc, ValueError)):
+        return str(exc)  # written for the user: what, where, what to do
+    first = (str(exc).strip().splitlines() or [""])[0]
+    first = first if len(first) <= 300 else first[:300] + "..."
+    if isinstance(exc, IncompleteCommit):
+        return (
+            "the connection to Neo4j broke while a transaction committed (IncompleteCommit): "
+            "it may or may not have been written. Rerun the command once the server is up "
+            "(loads and write-backs are idempotent)"
+        )
+    if isinstance(exc, (DriverError, Neo4jError)):
+        return (
+            f"Neo4j failed: {type(exc).__name__}: {first}. Check the server and rerun "
+            "(loads and write-backs are idempotent)"
+        )
+    return f"{type(exc).__name__}: {first} (KGDISTILL_DEBUG=1 shows where)"
+
+
+_URI_CREDENTIALS = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*://)[^/@\s]*@")
+
+
+def redact(text: str) -> str:
+    """``text`` without secrets: credentials in URIs and the NEO4J_PASSWORD value."""
+    text = _URI_CREDENTIALS.sub(lambda m: f"{m.group('scheme')}***@", text)
+    password = os.environ.get("NEO4J_PASSWORD", "")
+    if len(password) >= 4:
+        text = text.replace(password, "***")
+    return text
 
 
 def add_config_options(parser: argparse.ArgumentParser) -> None:

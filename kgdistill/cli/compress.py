@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import logging
 from typing import Any
 
 from kgdistill import rundata
@@ -58,7 +57,6 @@ def _run(args: argparse.Namespace) -> int:
     from distill.compress import compress_and_evaluate
     from distill.quantize import Compression
 
-    logging.getLogger("neo4j.notifications").setLevel(logging.ERROR)
     try:
         compression = Compression(
             prune=args.prune, quantize=None if args.quantize == "none" else args.quantize

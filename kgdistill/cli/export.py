@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import logging
 from pathlib import Path
 from typing import Any
 
@@ -67,7 +66,6 @@ def _run(args: argparse.Namespace) -> int:
         "outputs": ["logit", "score"],
     }
     if args.features:
-        logging.getLogger("neo4j.notifications").setLevel(logging.ERROR)
         config = common.config_from_args(args)
         with common.connect(config, args) as runner:
             frame = pipeline.extract(

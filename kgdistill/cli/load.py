@@ -131,8 +131,10 @@ def _config(args: argparse.Namespace) -> tuple[Any, ingest.LoadConfig]:
 
 def _run(args: argparse.Namespace, load: Any) -> int:
     config, load_config = _config(args)
+    # No interaction may take a prediction relationship's name: a prediction run deletes those.
+    reserved = (config.predict.relationship, config.predict.category_relationship)
     with common.connect(config, args) as runner:
-        summary = load(runner, load_config)
+        summary = load(runner, load_config, reserved)
     if args.json:
         common.emit_json(summary.as_dict())
     else:
@@ -142,19 +144,29 @@ def _run(args: argparse.Namespace, load: Any) -> int:
 
 def _ecomm(args: argparse.Namespace) -> int:
     progress = not common.quiet(args)
-    return _run(args, lambda r, c: ingest.load_ecomm(r, args.path, c, progress=progress))
+    return _run(
+        args,
+        lambda r, c, reserved: ingest.load_ecomm(
+            r, args.path, c, progress=progress, reserved_types=reserved
+        ),
+    )
 
 
 def _csv(args: argparse.Namespace) -> int:
     progress = not common.quiet(args)
-    return _run(args, lambda r, c: ingest.load_csv(r, args.dir, args.schema, c, progress=progress))
+    return _run(
+        args,
+        lambda r, c, reserved: ingest.load_csv(
+            r, args.dir, args.schema, c, progress=progress, reserved_types=reserved
+        ),
+    )
 
 
 def _synthetic(args: argparse.Namespace) -> int:
     progress = not common.quiet(args)
     return _run(
         args,
-        lambda r, c: ingest.load_synthetic(
+        lambda r, c, reserved: ingest.load_synthetic(
             r,
             args.customers,
             args.products,
@@ -163,5 +175,6 @@ def _synthetic(args: argparse.Namespace) -> int:
             c,
             mode=args.mode,
             progress=progress,
+            reserved_types=reserved,
         ),
     )

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 from typing import Any
 
 from kgdistill.cli import common
-from kgdistill.runs import DEFAULT_RUNS_DIR, find_run, list_runs
+from kgdistill.runs import DEFAULT_RUNS_DIR, RunNotFoundError, find_run, list_runs
 
 
 def register(sub: Any) -> None:
@@ -33,7 +34,7 @@ def register(sub: Any) -> None:
 
 
 def _list(args: argparse.Namespace) -> int:
-    from distill.artifact import load_artifact  # torch: only when listing
+    from distill.artifact import ArtifactError, load_artifact  # torch: only when listing
 
     runs = [find_run(args.run, args.runs_dir)] if args.run else list_runs(args.runs_dir)
     try:
@@ -42,10 +43,18 @@ def _list(args: argparse.Namespace) -> int:
         latest = None
     entries = []
     for run in runs:
-        report = run.report()
+        try:
+            report = run.report()
+        except RunNotFoundError as exc:  # one broken run does not hide the others
+            print(f"kgdistill models: skipped: {exc}", file=sys.stderr)
+            continue
         models = report.get("models", {})
         for artifact in sorted(run.models_dir.glob("*.pt")):
-            loaded = load_artifact(artifact)
+            try:
+                loaded = load_artifact(artifact)
+            except ArtifactError as exc:
+                print(f"kgdistill models: skipped: {exc}", file=sys.stderr)
+                continue
             metrics = models.get(loaded.name, {})
             entries.append(
                 {

@@ -14,11 +14,17 @@ from typing import Any
 from kgdistill.cli import common
 from kgdistill.runs import DEFAULT_RUNS_DIR
 from kgdistill.scoring import ScoreError, StudentScorer
+from kgdistill.sync import write_beside_sync
 from kgstore import sync_state
 from kgstore.graphframe import normalize_id
-from kgstore.writeback import WritebackError, write_category_predictions, write_recommendations
+from kgstore.writeback import (
+    WritebackError,
+    WriteSummary,
+    write_category_predictions,
+    write_recommendations,
+)
 
-common.register_error(ScoreError, WritebackError, sync_state.LockHeld)
+common.register_error(ScoreError, WritebackError, sync_state.LockHeld, sync_state.LockLost)
 
 EPILOG = """\
 what --write does:
@@ -112,41 +118,27 @@ def predict_and_write(
     """Score, optionally write back; returns what --json prints (also used by `run`,
     which passes the ``frame`` it just extracted and the database time ``as_of`` it did).
 
-    Writing every customer's recommendations is what a sync catches up to, so it moves
-    the sync's watermark to the moment the graph was read (under the sync's lock): the
-    next ``kgdistill sync`` rescores only what changed since.
+    Writing keeps the sync's rule (:func:`kgdistill.sync.write_beside_sync`): it writes
+    under the sync's lock, and the watermark ends at the moment the graph was read, so
+    the next ``kgdistill sync`` rescores exactly what changed since, also what changed
+    while this run scored.
     """
     scorer = StudentScorer(config, runs_dir=runs_dir, say=lambda m: common.say(args, m))
     if frame is not None:
         scorer.bind(frame)
     if as_of is None or frame is None:
         as_of = sync_state.db_now(runner)  # before the graph is read for scoring
-    result = _predict(args, config, runner, scorer, write=write)
-    if write and not getattr(args, "customers", None):
-        _catch_up_sync(runner, config, as_of, result)
-    return result
-
-
-def _catch_up_sync(runner: Any, config: Any, as_of: datetime, result: dict[str, Any]) -> None:
-    """Move the sync's watermark to ``as_of`` (never back), under the sync's lock, which
-    is taken only for this step (waiting up to sync.lock_ttl_s for a running sync)."""
-    name = config.sync.name
-    holder = sync_state.new_holder()
-    sync_state.acquire_lock(
-        runner, name, holder, config.sync.lock_ttl_s, wait_s=config.sync.lock_ttl_s
-    )
-    try:
-        state = sync_state.read_state(runner, name)
-        if state.watermark is None or state.watermark < as_of:
-            sync_state.advance_watermark(
-                runner, name, holder, as_of, result["write"]["run_id"], result["customers"]
-            )
-    finally:
-        sync_state.release_lock(runner, name, holder)
+    return _predict(args, config, runner, scorer, write=write, as_of=as_of)
 
 
 def _predict(
-    args: argparse.Namespace, config: Any, runner: Any, scorer: StudentScorer, *, write: bool
+    args: argparse.Namespace,
+    config: Any,
+    runner: Any,
+    scorer: StudentScorer,
+    *,
+    write: bool,
+    as_of: datetime,
 ) -> dict[str, Any]:
     customers = None
     if getattr(args, "customers", None):
@@ -175,31 +167,51 @@ def _predict(
         top.to_csv(out, index=False, float_format="%.6f")
         result["out"] = str(out)
     if write:
-        now = datetime.now(UTC)
-        frame = scorer.frame(runner)
-        # Every customer asked for is replaced, also one whose scores all fell below
-        # predict.min_score (their old recommendations go).
-        known = frame.customer_index()
-        everyone = (
-            frame.customers["id"].tolist()
-            if customers is None
-            else [c for c in (normalize_id(v) for v in customers) if c in known]
-        )
-        summary = write_recommendations(
+        summary = _write(args, config, runner, scorer, top, customers, as_of)
+        result["write"] = summary.as_dict()
+        common.say(args, summary.line())
+    return result
+
+
+def _write(
+    args: argparse.Namespace,
+    config: Any,
+    runner: Any,
+    scorer: StudentScorer,
+    top: Any,
+    customers: list[str] | None,
+    as_of: datetime,
+) -> WriteSummary:
+    now = datetime.now(UTC)
+    run_id = prediction_run_id(scorer.name, now)
+    frame = scorer.frame(runner)
+    # Every customer asked for is replaced, also one whose scores all fell below
+    # predict.min_score (their old recommendations go).
+    known = frame.customer_index()
+    everyone = (
+        frame.customers["id"].tolist()
+        if customers is None
+        else [c for c in (normalize_id(v) for v in customers) if c in known]
+    )
+
+    def write(fence: Any) -> WriteSummary:
+        return write_recommendations(
             runner,
             top,
             model=scorer.name,
             model_version=scorer.version,
-            run_id=prediction_run_id(scorer.name, now),
+            run_id=run_id,
             scored_at=now,
             metrics={k: v for k, v in scorer.metrics.items() if isinstance(v, (int, float))},
-            config=p,
+            config=config.predict,
             customers=everyone,
             progress=not common.quiet(args),
+            fence=fence,
         )
-        result["write"] = summary.as_dict()
-        common.say(args, summary.line())
-    return result
+
+    return write_beside_sync(
+        runner, config.sync, as_of, run_id, write, every_customer=customers is None
+    )
 
 
 def _categories(args: argparse.Namespace) -> int:

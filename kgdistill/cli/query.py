@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import logging
 from collections.abc import Sequence
 from datetime import date, datetime
 from typing import Any
@@ -43,8 +42,6 @@ def register(sub: Any) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
-    # The server's notes on relationship types a graph has no data for are noise here.
-    logging.getLogger("neo4j.notifications").setLevel(logging.ERROR)
     if args.list:
         _print_list(args.json)
         return 0

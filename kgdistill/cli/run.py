@@ -91,7 +91,10 @@ def _load(args: argparse.Namespace, runner: Any, config: Any) -> dict[str, Any] 
     if args.dataset == "ecomm":
         result = ingest.load_ecomm(runner, None, config.load, progress=progress)
     elif args.csv:
-        result = ingest.load_csv(runner, args.csv, args.schema, config.load, progress=progress)
+        reserved = (config.predict.relationship, config.predict.category_relationship)
+        result = ingest.load_csv(
+            runner, args.csv, args.schema, config.load, progress=progress, reserved_types=reserved
+        )
     elif args.synthetic:
         n = args.synthetic
         result = ingest.load_synthetic(

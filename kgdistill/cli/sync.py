@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import logging
 import sys
 from typing import Any
 
@@ -69,9 +68,6 @@ def register(sub: Any) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
-    # The server's notes on relationship types a shop has no data for yet (FAVORITED, ...)
-    # are noise in a cron log.
-    logging.getLogger("neo4j.notifications").setLevel(logging.ERROR)
     flags: dict[str, Any] = {}
     if args.scorer:
         flags.setdefault("sync", {})["scorer"] = args.scorer
@@ -107,7 +103,7 @@ def _run(args: argparse.Namespace) -> int:
             raise
         except Exception as exc:
             # One line for the log (the watermark did not move); --json adds the status.
-            message = f"{type(exc).__name__}: {exc}"
+            message = common.redact(common.describe(exc))
             if args.json:
                 common.emit_json({"status": "error", "error": message})
             print(

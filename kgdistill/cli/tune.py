@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import logging
 from pathlib import Path
 from typing import Any
 
@@ -63,7 +62,6 @@ def _run(args: argparse.Namespace) -> int:
     from distill.artifact import load_artifact
     from distill.tune import tune
 
-    logging.getLogger("neo4j.notifications").setLevel(logging.ERROR)
     if args.trials < 1:
         raise PipelineError(f"--trials must be at least 1, got {args.trials}")
     config = common.config_from_args(args)

@@ -9,23 +9,29 @@ format (exports, tests).
 
 from __future__ import annotations
 
+import codecs
 import csv
 import math
 import tomllib
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from pathlib import Path
 from typing import Any
 
 from kgstore.sources.plan import (
+    MAX_COUNT,
     LoadError,
     LoadPlan,
     aggregate_interactions,
+    cut,
     interaction_type,
+    is_float_text,
+    is_int_text,
     parse_day,
     parse_float,
     parse_id,
     parse_int,
     parse_text,
+    shown,
     where,
 )
 
@@ -82,7 +88,9 @@ def _records(path: Path) -> tuple[list[str], list[tuple[int, list[str]]]]:
                 if not header:
                     header = [c.strip().lower() for c in cells]
                     if len(set(header)) != len(header):
-                        raise where(name, line, f"repeated column names in the header {header}")
+                        raise where(
+                            name, line, f"repeated column names in the header {cut(str(header))}"
+                        )
                     continue
                 if len(cells) != len(header):
                     raise where(
@@ -92,12 +100,31 @@ def _records(path: Path) -> tuple[list[str], list[tuple[int, list[str]]]]:
                     )
                 rows.append((line, cells))
         except UnicodeDecodeError as exc:
-            raise LoadError(
-                f"{name}, after line {line}: not UTF-8 text ({exc.reason}); nothing was loaded"
+            # The reader decodes ahead in blocks, so its line count says nothing here.
+            bad_line, byte = _first_bad_utf8(path)
+            raise where(
+                name, bad_line, f"not UTF-8 text (byte 0x{byte:02x}: {exc.reason})"
             ) from None
         except csv.Error as exc:
             raise where(name, reader.line_num, f"unreadable CSV ({exc})") from None
     return header, rows
+
+
+def _first_bad_utf8(path: Path, chunk: int = 1 << 20) -> tuple[int, int]:
+    """(line, byte) of the first byte that is not UTF-8, reading ``chunk`` bytes at a time."""
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    newlines = 0
+    with open(path, "rb") as fh:
+        while block := fh.read(chunk):
+            try:
+                decoder.decode(block)
+            except UnicodeDecodeError as exc:
+                # exc.start counts from the bytes the decoder held back plus this block.
+                held = len(exc.object) - len(block)
+                start = max(exc.start - held, 0)
+                return newlines + block.count(b"\n", 0, start) + 1, exc.object[exc.start]
+            newlines += block.count(b"\n")
+    return newlines + 1, 0
 
 
 def _infer(cells: list[str]) -> str:
@@ -112,17 +139,10 @@ def _infer(cells: list[str]) -> str:
 
 
 def _scalar_kind(values: list[str]) -> str:
-    def all_parse(convert: Any) -> bool:
-        try:
-            for v in values:
-                convert(v)
-        except ValueError:
-            return False
-        return True
-
-    if all_parse(int):
+    # Syntax only: an integer out of int64 range is still "int", and its row is refused.
+    if all(is_int_text(v) for v in values):
         return "int"
-    if all_parse(float):
+    if all(is_float_text(v) for v in values):
         return "float"
     return "str"
 
@@ -164,7 +184,9 @@ class _Table:
             plan.notes.append(f"{path.name} is empty: nothing loaded from it")
         first = known[0]
         if self.header and self.header[0] != first:
-            raise where(self.name, 1, f"the first column must be '{first}', not '{self.header[0]}'")
+            raise where(
+                self.name, 1, f"the first column must be '{first}', not {shown(self.header[0])}"
+            )
         self.column = {name: i for i, name in enumerate(self.header)}
         overrides = schema.get(table, {})
         self.features: list[tuple[str, int, str]] = []
@@ -221,8 +243,16 @@ def _property_key(column: str) -> str:
     return key
 
 
-def read_csv_dir(directory: str | Path, schema: str | Path | Schema | None = None) -> LoadPlan:
-    """Parse and validate a directory in the CSV interchange format (nothing is written)."""
+def read_csv_dir(
+    directory: str | Path,
+    schema: str | Path | Schema | None = None,
+    *,
+    reserved_types: Collection[str] = (),
+) -> LoadPlan:
+    """Parse and validate a directory in the CSV interchange format (nothing is written).
+
+    ``reserved_types``: relationship types no interaction may take (the prediction ones).
+    """
     directory = Path(directory).expanduser()
     if not directory.is_dir():
         raise FileNotFoundError(f"CSV directory {directory} does not exist")
@@ -241,13 +271,14 @@ def read_csv_dir(directory: str | Path, schema: str | Path | Schema | None = Non
     if "customers.csv" in present:
         _read_customers(directory / "customers.csv", types, plan)
     if "interactions.csv" in present:
-        _read_interactions(directory / "interactions.csv", plan)
+        _read_interactions(directory / "interactions.csv", plan, reserved_types)
     return plan
 
 
 def _unique(table: _Table, seen: set[Any], value: Any, line: int, what: str) -> None:
     if value in seen:
-        raise where(table.name, line, f"{what} {value!r} appears twice")
+        text = shown(value) if isinstance(value, str) else repr(value)
+        raise where(table.name, line, f"{what} {text} appears twice")
     seen.add(value)
 
 
@@ -311,7 +342,7 @@ def _read_customers(path: Path, schema: Schema, plan: LoadPlan) -> None:
 INTERACTION_COLUMNS = ("customer_id", "product_id", "type", "timestamp", "count")
 
 
-def _read_interactions(path: Path, plan: LoadPlan) -> None:
+def _read_interactions(path: Path, plan: LoadPlan, reserved: Collection[str] = ()) -> None:
     header, rows = _records(path)
     name = str(path)
     if not rows:
@@ -324,7 +355,7 @@ def _read_interactions(path: Path, plan: LoadPlan) -> None:
             name,
             1,
             f"interactions.csv needs the columns {', '.join(INTERACTION_COLUMNS[:4])} "
-            f"(optional: count); missing {missing}, unknown {extra}",
+            f"(optional: count); missing {missing}, unknown {cut(str(extra))}",
         )
     col = {c: header.index(c) for c in header}
     days: dict[str, int] = {}
@@ -343,7 +374,7 @@ def _read_interactions(path: Path, plan: LoadPlan) -> None:
             column = "type"
             word = cells[col["type"]]
             if word not in types:
-                types[word] = interaction_type(word)
+                types[word] = interaction_type(word, reserved)
             rel_types.append(types[word])
             column = "timestamp"
             stamp = cells[col["timestamp"]]
@@ -352,7 +383,7 @@ def _read_interactions(path: Path, plan: LoadPlan) -> None:
             day_values.append(days[stamp])
             column = "count"
             if "count" in col:
-                n = parse_int(cells[col["count"]])
+                n = parse_int(cells[col["count"]], high=MAX_COUNT)
                 if n < 1:
                     raise ValueError(f"count {n} is not a positive integer")
                 counts.append(n)

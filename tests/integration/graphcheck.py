@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import subprocess
 import sys
@@ -20,6 +22,30 @@ def snapshot(runner: QueryRunner) -> dict[str, Any]:
         "labels": {row["label"]: row["n"] for row in labels},
         "types": {row["type"]: (row["n"], row["total"]) for row in types},
     }
+
+
+def graph_hash(runner: QueryRunner) -> str:
+    """A digest of every node (labels, properties) and relationship (type, ends, properties).
+
+    Nodes are named by their labels and properties, so two graphs hash alike when they
+    hold the same content, whatever their internal ids.
+    """
+    nodes = runner.read(
+        "MATCH (n) RETURN elementId(n) AS eid, labels(n) AS labels, properties(n) AS props"
+    )
+    key = {row["eid"]: _canon([sorted(row["labels"]), row["props"]]) for row in nodes}
+    rels = runner.read(
+        "MATCH (a)-[r]->(b) RETURN elementId(a) AS a, type(r) AS type, "
+        "properties(r) AS props, elementId(b) AS b"
+    )
+    items = sorted(key.values()) + sorted(
+        _canon([key[row["a"]], row["type"], row["props"], key[row["b"]]]) for row in rels
+    )
+    return hashlib.sha256("\n".join(items).encode()).hexdigest()
+
+
+def _canon(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, default=str)
 
 
 def node_props(runner: QueryRunner, label: str, ids: list[Any]) -> dict[Any, dict[str, Any]]:

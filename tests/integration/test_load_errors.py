@@ -12,7 +12,7 @@ import pytest
 from kgstore.connection import QueryRunner
 from kgstore.ingest import LoadConfig, LoadError, load_csv, load_synthetic
 from kgstore.sources.ecomm import EDGES, bundled_dir
-from tests.integration.graphcheck import cli, snapshot
+from tests.integration.graphcheck import cli, graph_hash, snapshot
 
 pytestmark = pytest.mark.neo4j
 
@@ -109,3 +109,97 @@ def test_missing_paths_named_on_the_command_line_are_errors(
     assert "CSV directory" in result.stderr and "does not exist" in result.stderr
     result = cli(graph, "load", "ecomm", "--path", str(tmp_path / "nope.tar.gz"), "--quiet")
     assert result.returncode == 1 and "does not exist" in result.stderr
+
+
+def _write(directory: Path, files: dict[str, str]) -> Path:
+    directory.mkdir(exist_ok=True)
+    for name, text in files.items():
+        (directory / name).write_text(text, encoding="utf-8")
+    return directory
+
+
+@pytest.mark.parametrize(
+    ("files", "where", "reason"),
+    [
+        (  # an int64 overflow in a feature column once failed in the driver after
+            # products.csv was committed (issue 14)
+            {
+                "products.csv": "product_id,category_id,brand_id,price,colour\n"
+                "x-p1,cat-1,b-1,10,red\n",
+                "customers.csv": "customer_id,segment,big\nx-c1,gold,100000000000000000000000\n",
+            },
+            "customers.csv, line 2",
+            "column 'big': '100000000000000000000000' is out of range",
+        ),
+        (
+            {
+                "customers.csv": "customer_id\nc1\n",
+                "products.csv": "product_id\np1\n",
+                "interactions.csv": "customer_id,product_id,type,timestamp,count\n"
+                "c1,p1,click,2019-06-24,99999999999999999999\n",
+            },
+            "interactions.csv, line 2",
+            "column 'count': '99999999999999999999' is out of range",
+        ),
+        (
+            {"categories.csv": "category_id,parent_id,level\nroot,,1\nshoes,root,1e30\n"},
+            "categories.csv, line 3",
+            "column 'level': '1e30' is not an integer",
+        ),
+        (  # the write-back's name: predict --write would delete these
+            {
+                "customers.csv": "customer_id\n5\n",
+                "products.csv": "product_id\n7\n",
+                "interactions.csv": "customer_id,product_id,type,timestamp,count\n"
+                "5,7,recommended,2019-06-24,3\n",
+            },
+            "interactions.csv, line 2",
+            "interaction type 'RECOMMENDED' is the relationship predictions are written as",
+        ),
+    ],
+    ids=["int64-feature", "huge-count", "float-level", "reserved-type"],
+)
+def test_bad_values_stop_the_load_before_any_write(
+    graph: QueryRunner, tmp_path: Path, files: dict[str, str], where: str, reason: str
+) -> None:
+    load_synthetic(graph, customers=5, products=10, interactions=20, seed=2, progress=False)
+    before = graph_hash(graph)
+    directory = _write(tmp_path / "d", files)
+    result = cli(graph, "load", "csv", "--dir", str(directory), "--quiet")
+    assert result.returncode == 1, result.stderr
+    message = result.stderr.strip()
+    assert len(message.splitlines()) == 1, message
+    assert f"{directory}/{where}: " in message and reason in message, message
+    assert graph_hash(graph) == before
+    assert graph.read_value("MATCH (n {id: 'x-p1'}) RETURN count(n) AS n") == 0
+
+
+def test_a_renamed_prediction_relationship_is_reserved_too(
+    graph: QueryRunner, tmp_path: Path
+) -> None:
+    directory = _write(
+        tmp_path / "d",
+        {
+            "customers.csv": "customer_id\n5\n",
+            "products.csv": "product_id\n7\n",
+            "interactions.csv": "customer_id,product_id,type,timestamp\n5,7,suggested,2019-06-24\n",
+        },
+    )
+    result = cli(
+        graph,
+        "load",
+        "csv",
+        "--dir",
+        str(directory),
+        "--quiet",
+        "--set",
+        "predict.relationship=SUGGESTED",
+    )
+    assert result.returncode == 1
+    assert "interaction type 'SUGGESTED' is the relationship predictions" in result.stderr
+    assert graph.read_value("MATCH (n) RETURN count(n) AS n") == 0
+    with pytest.raises(LoadError, match="'PREDICTED_CATEGORY' is the relationship"):
+        (directory / "interactions.csv").write_text(
+            "customer_id,product_id,type,timestamp\n5,7,predicted_category,2019-06-24\n"
+        )
+        load_csv(graph, directory, progress=False)

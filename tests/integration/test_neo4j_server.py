@@ -160,3 +160,17 @@ def test_write_read_and_clean_up_through_the_driver(graph: QueryRunner) -> None:
     counters = graph.write("MATCH (n:KgTestNode) DETACH DELETE n")
     assert counters["nodes_deleted"] == 1
     assert graph.read_value("MATCH (n:KgTestNode) RETURN count(n) AS n") == 0
+
+
+def test_the_running_server_applies_the_timeouts(runner: QueryRunner) -> None:
+    if not runner.settings.managed:
+        pytest.skip("NEO4J_URI names a server kgdistill did not configure")
+    rows = runner.read(
+        "SHOW SETTINGS YIELD name, value "
+        "WHERE name IN ['db.transaction.timeout', 'db.lock.acquisition.timeout'] "
+        "RETURN name, value"
+    )
+    assert {r["name"]: r["value"] for r in rows} == {
+        "db.transaction.timeout": "15m",
+        "db.lock.acquisition.timeout": "2m",
+    }

@@ -13,10 +13,10 @@ from datetime import UTC, datetime
 
 import pytest
 
-from kgdistill.sync import SyncConfig, run_sync
+from kgdistill.sync import SyncConfig, run_sync, write_beside_sync
 from kgstore import sync_state
 from kgstore.connection import QueryRunner
-from kgstore.writeback import PredictConfig
+from kgstore.writeback import PredictConfig, write_recommendations
 from tests.support import shop
 from tests.support.scorers import CategoryAffinityScorer
 
@@ -294,7 +294,7 @@ def test_a_sync_killed_mid_run_is_completed_by_the_next(graph: QueryRunner) -> N
     assert duplicates == 0
     statuses = graph.read("MATCH (m:ModelRun) RETURN m.run_id AS id, m.status AS status")
     assert {r["id"]: r["status"] for r in statuses} == {
-        killed[0]: "writing",
+        killed[0]: "interrupted",  # its writer is gone: the next run said so
         result.run_id: "complete",
     }
 
@@ -380,3 +380,107 @@ def test_only_one_of_many_concurrent_acquirers_wins(graph: QueryRunner) -> None:
             t.join()
         assert len(winners) == 1 and len(losers) == 3, (winners, losers)
         assert sync_state.read_state(graph, name).lock_holder == winners[0]
+
+
+# -- predict --write beside a sync (issue 14): nothing stale survives the next sync ------
+def _stale(graph: QueryRunner) -> list[tuple[int, int]]:
+    """Customers recommended a product they interacted with: scored before that happened
+    (the scorer leaves out what a customer has seen)."""
+    rows = graph.read(
+        "MATCH (c:Customer)-[:RECOMMENDED]->(p:Product) WHERE (c)-[:CLICKED|FAVORITED|"
+        "ADDED_TO_CART|BOUGHT]->(p) RETURN c.id AS c, p.id AS p ORDER BY c, p"
+    )
+    return [(r["c"], r["p"]) for r in rows]
+
+
+def _buy(graph: QueryRunner, customer: int, product: int) -> None:
+    row = {"customer": customer, "product": product, "type": "BOUGHT", "day": 20260102, "count": 1}
+    shop.add_interactions(graph, [row], datetime.now(UTC))
+
+
+def test_predict_scored_before_a_sync_ran_is_rescored_by_the_next(graph: QueryRunner) -> None:
+    shop.build_shop(graph)
+    _sync(graph)
+    customers = list(range(1, 41))
+    # predict --write reads the graph and scores ...
+    as_of = sync_state.db_now(graph)
+    scored = CategoryAffinityScorer().top_k(graph, customers, K)
+    # ... meanwhile customer 1 buys its top recommendation and a sync rescores customer 1
+    product = int(scored[scored["customer_id"] == 1].iloc[0]["product_id"])
+    _buy(graph, 1, product)
+    assert _sync(graph).rescored >= 1 and _stale(graph) == []
+    # ... then predict writes what it scored before the purchase
+    write_beside_sync(
+        graph,
+        SYNC,
+        as_of,
+        "predict-late",
+        lambda fence: write_recommendations(
+            graph,
+            scored,
+            model="m",
+            model_version="1",
+            run_id="predict-late",
+            config=PREDICT,
+            customers=customers,
+            progress=False,
+            fence=fence,
+        ),
+        every_customer=True,
+    )
+    assert _stale(graph) == [(1, product)]  # stale now, as written
+    assert sync_state.read_state(graph, "default").watermark == as_of
+    _sync(graph)  # one more sync repairs it
+    assert _stale(graph) == []
+
+
+def test_predict_killed_mid_write_beside_a_sync_leaves_nothing_stale(graph: QueryRunner) -> None:
+    shop.build_shop(graph)
+    _sync(graph)
+    env = dict(
+        os.environ,
+        NEO4J_URI=graph.settings.uri,
+        NEO4J_USER=graph.settings.user,
+        NEO4J_PASSWORD=graph.settings.password,
+    )
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "tests.support.predict_worker", "predict-killed", str(K)],
+        env=env,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert worker.stdout is not None and worker.stdin is not None
+        assert worker.stdout.readline().strip() == "scored"  # paused after reading the graph
+        product = graph.read_value(
+            "MATCH (:Customer {id: 1})-[r:RECOMMENDED]->(p) RETURN p.id ORDER BY r.rank LIMIT 1"
+        )
+        _buy(graph, 1, product)  # what the worker scored for customer 1 is now stale
+        assert _sync(graph).rescored >= 1 and _stale(graph) == []
+        worker.stdin.write("go\n")
+        worker.stdin.flush()
+        assert worker.stdout.readline().strip() == "writing"
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not graph.read_value(
+            "MATCH (:Customer {id: 1})-[r:RECOMMENDED {run_id: 'predict-killed'}]->() "
+            "RETURN count(r)"
+        ):
+            time.sleep(0.05)
+        assert worker.poll() is None, "the worker finished before it could be killed"
+    finally:
+        worker.kill()
+        worker.wait(30)
+        for stream in (worker.stdin, worker.stdout):
+            if stream is not None:
+                stream.close()
+    written = graph.read_value(
+        "MATCH (c)-[r:RECOMMENDED {run_id: 'predict-killed'}]->() RETURN count(DISTINCT c)"
+    )
+    assert 0 < written < 40  # killed mid-write, customer 1 written stale
+    assert (1, product) in _stale(graph)
+    _sync(graph)  # one more sync: takes the dead writer's lock at once and repairs it
+    assert _stale(graph) == []
+    status = graph.read_value("MATCH (m:ModelRun {run_id: 'predict-killed'}) RETURN m.status")
+    assert status == "interrupted"  # not 'writing' forever
+    assert sync_state.read_state(graph, "default").lock_holder is None

@@ -4,17 +4,21 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pandas as pd
 import pytest
 
+from kgdistill.config import ConfigError, load_config
 from kgstore.connection import QueryRunner
+from kgstore.ingest import load_csv
 from kgstore.writeback import (
     PredictConfig,
     WritebackError,
     write_category_predictions,
     write_recommendations,
 )
+from tests.integration.graphcheck import graph_hash
 from tests.support import shop
 from tests.support.scorers import CategoryAffinityScorer
 
@@ -199,3 +203,25 @@ def test_category_predictions_use_the_same_machinery(graph: QueryRunner) -> None
     assert _snapshot(graph, "PREDICTED_CATEGORY") == before
     # Recommendations are another kind: untouched.
     assert graph.read_value("MATCH ()-[r:RECOMMENDED]->() RETURN count(r)") == 0
+
+
+def test_a_prediction_name_held_by_other_data_is_refused_before_writing(
+    graph: QueryRunner, tmp_path: Path
+) -> None:
+    # A graph loaded before loads refused the name: interactions stored as RECOMMENDED.
+    (tmp_path / "customers.csv").write_text("customer_id\n5\n")
+    (tmp_path / "products.csv").write_text("product_id\n7\n8\n")
+    (tmp_path / "interactions.csv").write_text(
+        "customer_id,product_id,type,timestamp,count\n5,7,recommended,2019-06-24,3\n"
+    )
+    load_csv(graph, tmp_path, progress=False, reserved_types=())
+    before = graph_hash(graph)
+    frame = pd.DataFrame({"customer_id": [5], "product_id": [8], "score": [0.9], "rank": [1]})
+    with pytest.raises(WritebackError, match="RECOMMENDED relationships that are not predictions"):
+        _recommend(graph, "r1", frame)
+    assert graph_hash(graph) == before  # the interaction is still there, no ModelRun either
+    # The same name refused in configuration: it is an interaction type.
+    with pytest.raises(
+        ConfigError, match=r"predict\.relationship = 'BOUGHT' is also an interaction"
+    ):
+        load_config(sets=["predict.relationship=BOUGHT"], environ={})

@@ -149,7 +149,12 @@ def test_long_text_is_refused_and_unicode_kept(tmp_path: Path) -> None:
 
 def test_text_that_is_not_utf8_is_an_error(tmp_path: Path) -> None:
     (tmp_path / "customers.csv").write_bytes(b"customer_id,name\n1,caf\xe9\n")
-    with pytest.raises(LoadError, match=r"customers\.csv.*not UTF-8"):
+    with pytest.raises(LoadError, match=r"customers\.csv, line 2: not UTF-8 text \(byte 0xe9"):
+        read_csv_dir(tmp_path)
+    # Deep in a file too: the reader decodes ahead in blocks (it said "after line 0").
+    rows = b"".join(b"%d,name\n" % i for i in range(2, 5000))
+    (tmp_path / "customers.csv").write_bytes(b"customer_id,name\n" + rows + b"9999,caf\xe9\n")
+    with pytest.raises(LoadError, match=r"customers\.csv, line 5000: not UTF-8"):
         read_csv_dir(tmp_path)
 
 

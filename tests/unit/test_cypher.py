@@ -18,11 +18,30 @@ def test_identifier_accepts_plain_names(good: str) -> None:
 
 @pytest.mark.parametrize(
     "bad",
-    ["", "1abc", "_x", "has space", "a`b", "X) DETACH DELETE (n", "Käse", "a-b", "x" * 65, "a;b"],
+    [
+        "",
+        "1abc",
+        "_x",
+        "has space",
+        "a`b",
+        "X) DETACH DELETE (n",
+        "Käse",
+        "a-b",
+        "x" * 65,
+        "a;b",
+        "RECX\n",
+        "RECX\r\n",
+    ],
 )
 def test_identifier_refuses_anything_else(bad: str) -> None:
     with pytest.raises(CypherError, match="not allowed"):
         check_identifier(bad, "label")
+
+
+def test_identifier_errors_cut_huge_values() -> None:
+    with pytest.raises(CypherError) as info:
+        check_identifier("x y" * 50_000, "label")
+    assert len(str(info.value)) < 300
 
 
 def test_statement_fills_checked_placeholders(

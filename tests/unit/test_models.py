@@ -126,12 +126,16 @@ def test_collab_needs_id_embeddings_of_one_width(setup):
         )
 
 
-def test_collab_decoder_adds_the_plain_dot_product_of_id_parts():
+def test_collab_decoder_adds_the_weighted_dot_product_of_id_parts():
     dec = PairDecoder(dim=6, pair_dim=3, collab_dim=2)
     z_c, z_p, f = torch.randn(5, 6), torch.randn(5, 6), torch.randn(5, 3)
     base = PairDecoder(dim=4, pair_dim=3)
     base.mlp.load_state_dict(dec.mlp.state_dict())
-    want = base(z_c[:, :4], z_p[:, :4], f) + (z_c[:, 4:] * z_p[:, 4:]).sum(-1)
+    # the weight starts at 0: the id parts count for nothing until training says so
+    assert torch.allclose(dec(z_c, z_p, f), base(z_c[:, :4], z_p[:, :4], f), atol=1e-6)
+    with torch.no_grad():
+        dec.mf_weight.fill_(0.5)
+    want = base(z_c[:, :4], z_p[:, :4], f) + 0.5 * (z_c[:, 4:] * z_p[:, 4:]).sum(-1)
     assert torch.allclose(dec(z_c, z_p, f), want, atol=1e-6)
 
 

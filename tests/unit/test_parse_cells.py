@@ -7,11 +7,14 @@ import pytest
 from kgstore.sources.plan import (
     MAX_ID_LENGTH,
     MAX_TEXT_LENGTH,
+    LoadError,
+    LoadPlan,
     aggregate_interactions,
     interaction_type,
     parse_day,
     parse_float,
     parse_id,
+    parse_int,
     parse_text,
 )
 
@@ -100,3 +103,64 @@ def test_aggregation_counts_source_rows_per_customer_product_type_day() -> None:
     assert rows == {(1, 9, "CLICKED", 5, 2), (1, 9, "BOUGHT", 5, 1), (2, 9, "CLICKED", 5, 1)}
     counted = aggregate_interactions([1, 1], [9, 9], ["CLICKED"] * 2, [5, 5], [3, 4])
     assert counted["count"].tolist() == [7]
+
+
+@pytest.mark.parametrize(
+    ("text", "reason"),
+    [
+        ("100000000000000000000000", "out of range"),  # 10^23: above int64
+        ("9223372036854775808", "out of range"),  # 2^63
+        ("-9223372036854775809", "out of range"),
+        ("４２", "not an integer"),  # full-width digits
+        ("1_000", "not an integer"),
+        ("1e3", "not an integer"),
+    ],
+)
+def test_integers_are_ascii_and_fit_in_int64(text: str, reason: str) -> None:
+    with pytest.raises(ValueError, match=reason):
+        parse_int(text)
+
+
+def test_integers_at_the_int64_bounds_are_kept() -> None:
+    assert parse_int(" 9223372036854775807 ") == 2**63 - 1
+    assert parse_int("-9223372036854775808") == -(2**63)
+    with pytest.raises(ValueError, match="out of range"):
+        parse_int("0", low=1)
+
+
+@pytest.mark.parametrize("text", ["1_000", "４２.5", "1e999x", "0x10", ""])
+def test_floats_are_ascii_decimal(text: str) -> None:
+    with pytest.raises(ValueError, match="not a number"):
+        parse_float(text)
+    with pytest.raises(ValueError, match="infinite"):
+        parse_float("1e999")  # overflows to infinity
+
+
+def test_full_width_digits_are_a_string_id_not_an_integer() -> None:
+    assert parse_id("４２") == "４２"
+    assert parse_id("42") == 42
+    with pytest.raises(ValueError, match="not a date"):
+        parse_day("２０１９０６１０")
+
+
+def test_error_messages_cut_huge_values() -> None:
+    with pytest.raises(ValueError) as info:
+        parse_float("x" * 131_072)
+    assert len(str(info.value)) < 200
+    assert "131,072 characters" in str(info.value)
+
+
+def test_interaction_types_may_not_take_a_prediction_relationship() -> None:
+    assert interaction_type("returned", ("RECOMMENDED",)) == "RETURNED"
+    with pytest.raises(ValueError, match="'RECOMMENDED' is the relationship predictions"):
+        interaction_type("recommended", ("RECOMMENDED", "PREDICTED_CATEGORY"))
+
+
+def test_a_plan_with_an_oversized_integer_is_refused_before_writing() -> None:
+    plan = LoadPlan(source="test")
+    plan.customers.append({"id": "c1", "props": {"big": 10**23}})
+    with pytest.raises(LoadError, match=r"customer 'c1', property 'big': .* out of range"):
+        plan.check_values()
+    plan.customers[0]["props"] = {"stages": [1, float("inf")]}
+    with pytest.raises(LoadError, match="not a finite number"):
+        plan.check_values()

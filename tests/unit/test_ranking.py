@@ -127,8 +127,7 @@ def test_pretrain_ids_factorises_the_graph_into_the_id_embeddings() -> None:
         return float((scores[edges[0]] < mine[:, None]).float().mean())
 
     before = edge_rank()
-    loss = pretrain_ids(model, graph, TrainConfig(progress=False, pretrain_epochs=30))
+    loss = pretrain_ids(model, graph, TrainConfig(progress=False), 30)
     assert math.isfinite(loss)
     assert edge_rank() > max(before, 0.5) + 0.2  # interacted products now rank high
-    unchanged = TrainConfig(progress=False, pretrain_epochs=0)
-    assert math.isnan(pretrain_ids(model, graph, unchanged))
+    assert math.isnan(pretrain_ids(model, graph, TrainConfig(progress=False), 0))

@@ -97,3 +97,17 @@ def test_conf_binds_loopback_only(tmp_path: Path) -> None:
     assert "server.http.listen_address=127.0.0.1:17002" in text
     assert "dbms.security.auth_enabled=true" in text
     assert "server.memory.heap.max_size=512m" in text
+
+
+def test_the_managed_server_gets_transaction_and_lock_timeouts(tmp_path: Path) -> None:
+    from kgstore.server import ServerConfig, write_conf
+
+    conf = write_conf(ServerConfig(instances_dir=str(tmp_path))).read_text()
+    assert "db.transaction.timeout=15m\n" in conf
+    assert "db.lock.acquisition.timeout=2m\n" in conf
+    conf = write_conf(
+        ServerConfig(instances_dir=str(tmp_path), transaction_timeout="90s", lock_timeout="0")
+    ).read_text()
+    assert "db.transaction.timeout=90s\n" in conf and "db.lock.acquisition.timeout=0\n" in conf
+    with pytest.raises(ValueError, match="expected a duration"):
+        ServerConfig(transaction_timeout="15 minutes")

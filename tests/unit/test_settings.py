@@ -118,3 +118,32 @@ def test_invalid_section_value_is_a_config_error(tmp_path: Path) -> None:
         load_config(toml, environ={})
     with pytest.raises(ConfigError, match="does not exist"):
         load_config(tmp_path / "missing.toml", environ={})
+
+
+def test_every_cli_error_is_one_line_without_secrets(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from neo4j.exceptions import IncompleteCommit
+
+    from kgdistill import cli
+    from kgdistill.cli import query
+
+    current: list[Exception] = []
+
+    def fail(args: object) -> int:
+        raise current[-1]
+
+    monkeypatch.setattr(query, "_run", fail)
+    monkeypatch.setenv("NEO4J_PASSWORD", "hunter2-secret")
+    cases = [
+        (IncompleteCommit("Failed to read from defunct connection"), "IncompleteCommit"),
+        (RuntimeError("cannot open bolt://neo4j:topsecret@db:7687\nmore"), "RuntimeError"),
+        (OSError("hunter2-secret was rejected"), "OSError"),
+    ]
+    for failure, name in cases:
+        current.append(failure)
+        assert cli.main(["query", "x"]) == 1
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and err.startswith("kgdistill query: error: "), err
+        assert name in err and "Traceback" not in err
+        assert "topsecret" not in err and "hunter2-secret" not in err
