@@ -14,7 +14,7 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -23,6 +23,10 @@ from kgdistill.config import Config
 from kgdistill.runs import Run
 from kgstore import gds, server
 from kgstore.connection import QueryRunner, settings_from_env
+from kgstore.graphframe import GraphFrame
+
+if TYPE_CHECKING:
+    from distill.evaluate import EvalContext
 
 GRAPH = "kgdistill_peer"
 SEED = 42
@@ -169,7 +173,7 @@ def compare(
 
 
 def gds_routes(
-    g: QueryRunner, frame: Any, ctx: Any, k: int, say: Callable[[str], None]
+    g: QueryRunner, frame: GraphFrame, ctx: EvalContext, k: int, say: Callable[[str], None]
 ) -> list[PeerRow]:
     """Project, choose FastRP on the validation split, score the test pairs three ways."""
     from distill import peer
@@ -198,7 +202,7 @@ def gds_routes(
 
 
 def choose_fastrp(
-    g: QueryRunner, frame: Any, ctx: Any, say: Callable[[str], None]
+    g: QueryRunner, frame: GraphFrame, ctx: EvalContext, say: Callable[[str], None]
 ) -> tuple[float, dict[str, Any], np.ndarray, np.ndarray, float]:
     """The FastRP configuration of :data:`FASTRP_GRID` with the best cosine AUC on the
     validation split: ``(val AUC, configuration, z_c, z_p, seconds of its FastRP)``."""
@@ -222,8 +226,8 @@ def choose_fastrp(
 
 def pipeline_route(
     g: QueryRunner,
-    frame: Any,
-    ctx: Any,
+    frame: GraphFrame,
+    ctx: EvalContext,
     test: tuple[np.ndarray, np.ndarray, np.ndarray],
     fastrp: dict[str, Any],
     context: tuple[list[str], list[str]],

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from neo4j.exceptions import Neo4jError
 
 from kgstore.connection import QueryRunner
 from kgstore.cypher import statement
@@ -108,13 +109,21 @@ def gds_server_config(
     )
 
 
+class GdsError(RuntimeError):
+    """A Graph Data Science call failed; the message names the statement and GDS's reason."""
+
+
 def _run(runner: QueryRunner, name: str, **params: Any) -> list[dict[str, Any]]:
     """One GDS call in an auto-commit transaction (no retries of long computations)."""
-    with runner.session() as session:
-        return [
-            dict(zip(r.keys(), r.values(), strict=True))
-            for r in session.run(statement(name), params)
-        ]
+    try:
+        with runner.session() as session:
+            return [
+                dict(zip(r.keys(), r.values(), strict=True))
+                for r in session.run(statement(name), params)
+            ]
+    except Neo4jError as exc:
+        reason = (exc.message or str(exc)).strip().splitlines()[0][:500]
+        raise GdsError(f"GDS call cypher/{name}.cypher failed: {reason}") from None
 
 
 def gds_version(runner: QueryRunner) -> str:

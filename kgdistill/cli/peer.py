@@ -11,9 +11,10 @@ from kgdistill import peer
 from kgdistill.cli import common
 from kgdistill.pipeline import PipelineError
 from kgdistill.runs import DEFAULT_RUNS_DIR, RunNotFoundError, find_run
+from kgstore.gds import GdsError
 from kgstore.server import Neo4jServerError
 
-common.register_error(PipelineError, RunNotFoundError, Neo4jServerError)
+common.register_error(PipelineError, RunNotFoundError, Neo4jServerError, GdsError)
 
 
 def register(sub: Any) -> None:

@@ -86,3 +86,8 @@ def test_link_prediction_pipeline_scores_given_pairs(gds_runner: QueryRunner, fr
     assert repeats == sum((a, b) in seen for a, b in zip(c, p, strict=True))
     assert ((scores > 0) & (scores <= 1)).all()
     gds.drop(gds_runner, GRAPH)
+
+
+def test_a_failed_gds_call_is_one_clear_error(gds_runner: QueryRunner, frame) -> None:
+    with pytest.raises(gds.GdsError, match=r"cypher/gds/stream_fastrp\.cypher failed: .*no_such"):
+        gds.fastrp(gds_runner, "no_such_graph", frame, {"embeddingDimension": 8})
