@@ -26,8 +26,9 @@ def register(sub: Any) -> None:
             f"{peer.gds.GDS_VERSION}) with Maven into the cache once, start a private "
             "GDS-enabled Neo4j on free ports bound to 127.0.0.1, project the graph the run "
             "trained on, and score the run's test pairs with FastRP + cosine and FastRP + "
-            "logistic regression (FastRP chosen on the validation split); rank every "
-            "product for the run's customers, seen products left out, as kgdistill does. "
+            "logistic regression (FastRP chosen on the validation split) and GDS's "
+            "link-prediction pipeline (autotuned); rank every product for the run's "
+            "customers from the FastRP vectors, seen products left out, as kgdistill does. "
             "Prints one table beside the run's teacher and default student, and a final "
             "line of key=value figures."
         ),
@@ -58,7 +59,10 @@ def _run(args: argparse.Namespace) -> int:
             {
                 "run": run.run_id,
                 "gds_version": result.gds_version,
-                "rows": [row.__dict__ for row in result.gds_rows + result.kgdistill_rows],
+                "rows": [
+                    {k: None if v != v else v for k, v in row.__dict__.items()}  # NaN: null
+                    for row in result.gds_rows + result.kgdistill_rows
+                ],
                 "seconds": result.seconds,
             }
         )
