@@ -2,6 +2,8 @@
 # Both set up what they need: a virtualenv in .venv (torch and friends come from
 # a wheel cache under ~/.cache/kgdistill/wheels, so a second set-up downloads nothing) and
 # a Neo4j server (jars cached under ~/.cache/kgdistill/neo4j, started on demand).
+# `make test` also fetches OpenGDS for tests/integration/test_gds_peer.py the same way
+# (Maven, once, into ~/.cache/kgdistill/neo4j/gds; `kgdistill peer gds` uses that cache).
 
 PYTHON ?= python3
 VENV   := .venv

@@ -155,9 +155,12 @@ def prepare(
     )
 
 
-def _quality(
+def quality(
     ctx: EvalContext, test_scores: np.ndarray, grid: Callable[[np.ndarray], np.ndarray], k: int
 ) -> dict[str, Any]:
+    """AUC and AP of ``test_scores`` (one per test pair, in ``ctx.test.pairs`` order), and
+    Recall@K, NDCG@K and MRR of ``grid(rows)`` ([rows, products] scores) over the ranked
+    customers, seen products left out: how every model of a run, and any peer, is scored."""
     y = ctx.test.pairs.labels.numpy()
     out: dict[str, Any] = {"auc": auc(y, test_scores), "ap": average_precision(y, test_scores)}
     recalls, ndcgs, rrs = [], [], []
@@ -194,7 +197,7 @@ def baseline_results(ctx: EvalContext, k: int) -> dict[str, dict[str, Any]]:
     for name in BASELINES:
         baseline = fit_baseline(name, data)
         scores = baseline.score_pairs(pairs.customers.numpy(), pairs.products.numpy())
-        result = _quality(ctx, scores, baseline.score_grid, k)
+        result = quality(ctx, scores, baseline.score_grid, k)
         result.update(params=0, bytes=0, latency_ms_100k=float("nan"), per_seed=[])
         out[name] = result
     return out
@@ -211,7 +214,7 @@ def _model_result(
         return _grid_logits(model, scorer_graph, history, rows, embeddings).numpy()
 
     with torch.no_grad():
-        result = _quality(ctx, test_logits, grid, k)
+        result = quality(ctx, test_logits, grid, k)
     if teacher_test is not None:
         result["agreement"] = agreement(teacher_test, test_logits)
     return result

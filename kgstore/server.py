@@ -84,6 +84,10 @@ class ServerConfig:
     lock_timeout: str = "2m"
     home: str = ""  # empty: the per-user cache (see kgstore.resources.cache_home)
     instances_dir: str = ""  # empty: <home>/neo4j/instances (tests use a temporary folder)
+    # Server plugins (e.g. Graph Data Science): jars linked into <instance>/plugins and
+    # put on the classpath, and the neo4j.conf lines they need (``key=value``).
+    plugins: tuple[str, ...] = ()
+    extra_conf: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         for port in (self.bolt_port, self.http_port):
@@ -96,6 +100,9 @@ class ServerConfig:
         for name in ("heap", "pagecache"):
             if not re.fullmatch(r"\d+[kmgKMG]?", getattr(self, name)):
                 raise ValueError(f"{name} {getattr(self, name)!r}: expected a size like 512m or 2g")
+        for line in self.extra_conf:
+            if not re.fullmatch(r"[a-z][a-z0-9_.]*=[^\r\n]*", line):
+                raise ValueError(f"extra_conf line {line!r}: expected one 'setting.name=value'")
         for name in ("transaction_timeout", "lock_timeout"):
             if not re.fullmatch(r"\d+(ms|s|m|h)?", getattr(self, name)):
                 raise ValueError(
@@ -123,6 +130,10 @@ class ServerConfig:
             else self.root / "neo4j" / "instances"
         )
         return base / self.instance
+
+    @property
+    def plugins_dir(self) -> Path:
+        return self.instance_dir / "plugins"
 
     @property
     def conf_dir(self) -> Path:
@@ -329,16 +340,39 @@ def write_conf(cfg: ServerConfig) -> Path:
                 f"server.directories.data={cfg.data_dir}",
                 f"server.directories.logs={cfg.logs_dir}",
                 f"server.directories.run={cfg.pid_file.parent}",
-                f"server.directories.plugins={cfg.instance_dir / 'plugins'}",
+                f"server.directories.plugins={cfg.plugins_dir}",
                 f"server.directories.import={cfg.instance_dir / 'import'}",
                 "dbms.usage_report.enabled=false",
                 "db.logs.query.enabled=OFF",
+                *cfg.extra_conf,
                 "",
             ]
         ),
         encoding="utf-8",
     )
+    _link_plugins(cfg)
     return conf
+
+
+def _link_plugins(cfg: ServerConfig) -> None:
+    """Make ``<instance>/plugins`` hold exactly ``cfg.plugins`` (as links to the jars)."""
+    cfg.plugins_dir.mkdir(parents=True, exist_ok=True)
+    wanted = {Path(jar).name: Path(jar) for jar in cfg.plugins}
+    for old in cfg.plugins_dir.glob("*.jar"):
+        if old.name not in wanted or not old.is_symlink() or old.readlink() != wanted[old.name]:
+            old.unlink()
+    for name, jar in wanted.items():
+        if not jar.is_file():
+            raise Neo4jServerError(f"plugin jar {jar} does not exist")
+        link = cfg.plugins_dir / name
+        if not link.is_symlink():
+            link.symlink_to(jar)
+
+
+def classpath(cfg: ServerConfig) -> str:
+    """The server's Java classpath: the Neo4j jars, then the plugins' (whose extensions
+    Neo4j finds only on the classpath, not in the plugins folder)."""
+    return os.pathsep.join([f"{cfg.lib_dir}/*", *cfg.plugins])
 
 
 def _set_initial_password(cfg: ServerConfig, password: str) -> None:
@@ -627,7 +661,7 @@ def _launch(cfg: ServerConfig) -> subprocess.Popen[bytes]:
         f"-Xmx{heap}",
         *_JVM_FLAGS,
         "-cp",
-        f"{cfg.lib_dir}/*",
+        classpath(cfg),
         MAIN_CLASS,
         f"--home-dir={cfg.instance_dir}",
         f"--config-dir={cfg.conf_dir}",

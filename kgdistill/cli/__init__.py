@@ -23,6 +23,7 @@ from kgdistill.cli import (
     load,
     models,
     neo4j,
+    peer,
     predict,
     query,
     run,
@@ -32,7 +33,21 @@ from kgdistill.cli import (
     tune,
 )
 
-COMMANDS = (run, neo4j, load, train, predict, score, models, query, sync, compress, export, tune)
+COMMANDS = (
+    run,
+    neo4j,
+    load,
+    train,
+    predict,
+    score,
+    models,
+    query,
+    sync,
+    compress,
+    export,
+    tune,
+    peer,
+)
 
 EXIT_OK = 0
 EXIT_ERROR = 1
