@@ -93,6 +93,7 @@ def test_onnx_export_scores_1000_test_pairs_like_pytorch(student, tmp_path):
         "customer_id": t["customer_id"][c],
         "product_num": t["product_num"][p],
         "product_cat": t["product_cat"][p],
+        "product_id": t["product_id"][p],
         "pair": scorer.history.pair_features(c, p).numpy(),
     }
     (score,) = session.run(["score"], feed)
