@@ -91,3 +91,11 @@ def test_link_prediction_pipeline_scores_given_pairs(gds_runner: QueryRunner, fr
 def test_a_failed_gds_call_is_one_clear_error(gds_runner: QueryRunner, frame) -> None:
     with pytest.raises(gds.GdsError, match=r"cypher/gds/stream_fastrp\.cypher failed: .*no_such"):
         gds.fastrp(gds_runner, "no_such_graph", frame, {"embeddingDimension": 8})
+
+
+def test_every_gds_statement_plans_on_the_gds_server(gds_runner: QueryRunner) -> None:
+    from tests.integration.test_cypher_statements import GDS, plans
+
+    assert GDS, "no statement in cypher/gds/"
+    for name in GDS:
+        assert plans(gds_runner, name), name
