@@ -4,6 +4,7 @@ FROM python:3.11-slim
 RUN apt-get update && apt-get install -y --no-install-recommends make && rm -rf /var/lib/apt/lists/*
 WORKDIR /app
 COPY pyproject.toml README.md ./
+COPY kgframe kgframe
 COPY kgstore kgstore
 COPY distill distill
 COPY kgdistill kgdistill

@@ -74,7 +74,7 @@ test-e2e: venv
 lint: venv
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy kgstore kgdistill distill
+	$(BIN)/mypy kgframe kgstore kgdistill distill
 
 format: venv
 	$(BIN)/ruff format .

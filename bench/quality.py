@@ -47,9 +47,9 @@ from distill.baselines import best_baseline
 from distill.config import RunConfig
 from distill.evaluate import evaluate_link_prediction
 from kgdistill import pipeline, summary
+from kgframe import GraphFrame
 from kgstore.connection import QueryRunner
 from kgstore.extract import extract_graphframe
-from kgstore.graphframe import GraphFrame
 from kgstore.ingest import LoadConfig, write_plan
 from kgstore.sources.ecomm import read_ecomm
 from kgstore.sources.plan import LoadPlan

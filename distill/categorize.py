@@ -21,7 +21,7 @@ from distill.data import NODE_TYPES, FeatureEncoder
 from distill.models import NodeClassifier, build_encoder
 from distill.tasks import product_category_task
 from distill.train import node_accuracy, train_node_classifier
-from kgstore.graphframe import GraphFrame
+from kgframe import GraphFrame
 
 
 @dataclass

@@ -19,7 +19,7 @@ from distill.evaluate import evaluate_model, prepare
 from distill.metrics import auc, state_dict_bytes
 from distill.quantize import Compression, compress_model, nonzero_parameters, stored_bytes
 from distill.train import score_snapshot
-from kgstore.graphframe import GraphFrame
+from kgframe import GraphFrame
 
 
 @dataclass

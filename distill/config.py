@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from kgstore.graphframe import INTERACTION_TYPES
+from kgframe import INTERACTION_TYPES
 
 STUDENT_NAMES: tuple[str, ...] = ("student_gat", "student_sage", "student_mlp")
 """The configurable students (a section each); :data:`distill.models.STUDENTS` builds them."""

@@ -25,7 +25,7 @@ import pandas as pd
 import torch
 from torch_geometric.data import HeteroData
 
-from kgstore.graphframe import INTERACTION_TYPES, GraphFrame
+from kgframe import INTERACTION_TYPES, GraphFrame
 
 NODE_TYPES: tuple[str, ...] = ("customer", "product", "category", "brand")
 EDGE_TYPES: tuple[tuple[str, str, str], ...] = (

@@ -41,7 +41,7 @@ from distill.tasks import (
     prediction_snapshot,
 )
 from distill.train import score_snapshot, train_link_model
-from kgstore.graphframe import GraphFrame, normalize_id
+from kgframe import GraphFrame, normalize_id
 
 RANK_CHUNK = 16
 

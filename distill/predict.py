@@ -21,7 +21,7 @@ from distill.artifact import LoadedModel
 from distill.data import History, build_graph
 from distill.models import FeatureMLP, LinkPredictor
 from distill.tasks import ids_to_rows
-from kgstore.graphframe import GraphFrame, normalize_id
+from kgframe import GraphFrame, normalize_id
 
 PAIR_BATCH = 262_144
 

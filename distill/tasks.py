@@ -30,7 +30,7 @@ from torch_geometric.data import HeteroData
 
 from distill.config import KDConfig, TaskConfig
 from distill.data import FeatureEncoder, History, build_graph
-from kgstore.graphframe import GraphFrame
+from kgframe import GraphFrame
 
 IGNORE = -100  # label of an unlabelled candidate pair (ignored by the hard loss)
 

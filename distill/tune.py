@@ -31,7 +31,7 @@ from distill.data import FeatureEncoder
 from distill.evaluate import model_spec, prepare
 from distill.models import STUDENTS, LinkPredictor
 from distill.train import score_snapshot, train_link_model
-from kgstore.graphframe import GraphFrame
+from kgframe import GraphFrame
 
 STUDY_NAME = "kgdistill-tune"
 FINISHED = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)

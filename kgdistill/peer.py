@@ -21,9 +21,9 @@ import numpy as np
 from kgdistill import pipeline, rundata
 from kgdistill.config import Config
 from kgdistill.runs import Run
+from kgframe import GraphFrame
 from kgstore import gds, server
 from kgstore.connection import QueryRunner, settings_from_env
-from kgstore.graphframe import GraphFrame
 
 if TYPE_CHECKING:
     from distill.evaluate import EvalContext

@@ -20,9 +20,9 @@ import pandas as pd
 from kgdistill.config import Config
 from kgdistill.runs import DEFAULT_RUNS_DIR, Run, create_run, mark_latest
 from kgdistill.settings import to_dict
+from kgframe import GraphFrame
 from kgstore.connection import QueryRunner
 from kgstore.extract import extract_graphframe
-from kgstore.graphframe import GraphFrame
 
 EVAL_PAIRS_FILE = "eval_pairs.tsv"
 CONFIG_FILE = "config.json"

@@ -24,8 +24,8 @@ from kgdistill import pipeline
 from kgdistill.config import Config
 from kgdistill.runs import Run
 from kgdistill.settings import build
+from kgframe import GraphFrame
 from kgstore.connection import QueryRunner
-from kgstore.graphframe import GraphFrame
 
 if TYPE_CHECKING:
     from distill.artifact import LoadedModel

@@ -20,8 +20,8 @@ import pandas as pd
 from kgdistill import pipeline
 from kgdistill.config import Config
 from kgdistill.runs import DEFAULT_RUNS_DIR, Run, find_run
+from kgframe import GraphFrame, normalize_id
 from kgstore.connection import QueryRunner
-from kgstore.graphframe import GraphFrame, normalize_id
 
 if TYPE_CHECKING:
     from distill.artifact import LoadedModel

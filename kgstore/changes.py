@@ -26,9 +26,9 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
 
+from kgframe import INTERACTION_TYPES
 from kgstore.connection import QueryRunner
 from kgstore.cypher import statement
-from kgstore.graphframe import INTERACTION_TYPES
 
 __all__ = ["ChangeSet", "ensure_change_indexes", "find_changes", "shift_day"]
 

@@ -1,4 +1,4 @@
-"""Extract the graph from Neo4j into a :class:`~kgstore.graphframe.GraphFrame`.
+"""Extract the graph from Neo4j into a :class:`~kgframe.GraphFrame`.
 
 Statements live in ``cypher/extract/``; they return columns, and this module
 turns them into the GraphFrame's tables (see its docstring). Extraction pages
@@ -18,9 +18,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from kgframe import INTERACTION_TYPES, GraphFrame
 from kgstore.connection import QueryRunner
 from kgstore.cypher import check_identifier, statement
-from kgstore.graphframe import INTERACTION_TYPES, GraphFrame
 
 __all__ = ["ExtractConfig", "extract_graphframe"]
 

@@ -4,7 +4,7 @@
 Maven copies OpenGDS (``neo4j/gds-pom.xml``) into the cache beside the Neo4j jars
 once (``<cache>/neo4j/gds/<version>/lib``); a private instance with those jars as
 plugins runs on free ports bound to 127.0.0.1. The graph is projected into GDS's
-catalogue straight from a :class:`~kgstore.graphframe.GraphFrame` (a Cypher
+catalogue straight from a :class:`~kgframe.GraphFrame` (a Cypher
 projection of integer node ids, values as parameters), so GDS sees exactly the
 graph kgdistill trains on. Every call here returns plain data (arrays, dicts).
 """
@@ -22,9 +22,9 @@ from typing import Any
 import numpy as np
 from neo4j.exceptions import Neo4jError
 
+from kgframe import GraphFrame
 from kgstore.connection import QueryRunner
 from kgstore.cypher import statement
-from kgstore.graphframe import GraphFrame
 from kgstore.resources import project_path
 from kgstore.server import Neo4jServerError, Progress, ServerConfig, free_port
 

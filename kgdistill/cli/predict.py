@@ -15,8 +15,8 @@ from kgdistill.cli import common
 from kgdistill.runs import DEFAULT_RUNS_DIR
 from kgdistill.scoring import ScoreError, StudentScorer
 from kgdistill.sync import write_beside_sync
+from kgframe import normalize_id
 from kgstore import sync_state
-from kgstore.graphframe import normalize_id
 from kgstore.writeback import (
     WritebackError,
     WriteSummary,

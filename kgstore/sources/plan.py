@@ -22,8 +22,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from kgframe import normalize_id
 from kgstore.cypher import CypherError, check_identifier
-from kgstore.graphframe import normalize_id
 
 MAX_ID_LENGTH = 256
 MAX_TEXT_LENGTH = 10_000
@@ -187,7 +187,7 @@ def aggregate_interactions(
 
 # -- cell parsers: each raises ValueError with a short reason -------------------
 def parse_id(text: str) -> int | str:
-    """A business id (see :func:`kgstore.graphframe.normalize_id`), at most MAX_ID_LENGTH chars."""
+    """A business id (see :func:`kgframe.normalize_id`), at most MAX_ID_LENGTH chars."""
     if "\x00" in text:
         raise ValueError("id contains a NUL character (0x00)")
     value = normalize_id(text)

@@ -2,7 +2,7 @@
 
 Reads the EComm copy bundled in ``data/ecomm`` (override with ``KGDISTILL_ECOMM_DIR``).
 Kept deliberately small: pandas only, no torch, the same columns that
-``kgstore.graphframe`` documents.
+``kgframe`` documents.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from kgstore.graphframe import INTERACTION_TYPES, GraphFrame
+from kgframe import INTERACTION_TYPES, GraphFrame
 
 TOP_CATEGORY_ID = 33
 

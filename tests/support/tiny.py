@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from kgstore.graphframe import INTERACTION_TYPES, GraphFrame
+from kgframe import INTERACTION_TYPES, GraphFrame
 
 
 def four_node_frame() -> GraphFrame:

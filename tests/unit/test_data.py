@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from distill.data import EDGE_TYPES, PAIR_FEATURES, FeatureEncoder, History, build_graph
-from kgstore.graphframe import GraphFrame
+from kgframe import GraphFrame
 from tests.support.tiny import four_node_frame, planted_frame
 
 

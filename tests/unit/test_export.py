@@ -21,7 +21,7 @@ from distill.export import edge_tables, export_onnx, input_names
 from distill.predict import Scorer
 from kgdistill.cli import main
 from kgdistill.runs import create_run
-from kgstore.graphframe import GraphFrame
+from kgframe import GraphFrame
 from tests.support.tiny import planted_frame
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "onnx.md"

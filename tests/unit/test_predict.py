@@ -14,7 +14,7 @@ from distill.evaluate import _spec
 from distill.predict import Scorer
 from distill.tasks import link_snapshots
 from distill.train import train_link_model
-from kgstore.graphframe import GraphFrame
+from kgframe import GraphFrame
 from tests.support.tiny import planted_frame
 
 

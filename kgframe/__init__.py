@@ -1,5 +1,8 @@
 """GraphFrame: the graph as plain column arrays, the hand-off from kgstore to distill.
 
+It lives in its own package, which imports neither kgstore nor distill, so that
+both sides share it and distill depends on no database package.
+
 A GraphFrame is what extraction returns and what training consumes. It holds
 no torch tensors and no database handles: pandas frames whose row order is the
 node index used everywhere downstream, plus the maps between business ids (the

@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from kgstore.graphframe import GraphFrame
+from kgframe import GraphFrame
 
 
 def _grown() -> GraphFrame:
