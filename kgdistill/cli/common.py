@@ -10,10 +10,10 @@ import sys
 from typing import Any
 
 from kgdistill.config import Config, load_config
+from kgdistill.server import Neo4jServerError, settings_from_env
 from kgdistill.settings import ConfigError
-from kgstore.connection import Neo4jConnectionError, Neo4jSettings, QueryRunner, settings_from_env
+from kgstore.connection import Neo4jConnectionError, Neo4jSettings, QueryRunner
 from kgstore.cypher import CypherError
-from kgstore.server import Neo4jServerError
 
 KNOWN_ERRORS: tuple[type[BaseException], ...] = (
     ConfigError,
@@ -115,7 +115,7 @@ def neo4j_settings(config: Config) -> Neo4jSettings:
 
 def connect(config: Config, args: argparse.Namespace | None = None) -> QueryRunner:
     """Connect to NEO4J_URI, or to the project-managed server (started when needed)."""
-    from kgstore import server
+    from kgdistill import server
 
     settings = None
     try:

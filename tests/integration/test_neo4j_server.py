@@ -11,8 +11,9 @@ from pathlib import Path
 import neo4j
 import pytest
 
-from kgstore import server
-from kgstore.connection import Neo4jConnectionError, Neo4jSettings, QueryRunner, settings_from_env
+from kgdistill import server
+from kgdistill.server import settings_from_env
+from kgstore.connection import Neo4jConnectionError, Neo4jSettings, QueryRunner
 from tests.conftest import managed_test_server, neo4j_cli
 
 pytestmark = pytest.mark.neo4j

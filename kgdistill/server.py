@@ -4,6 +4,8 @@ No Docker needed: Maven copies the Neo4j 5.26 Community jars from Maven Central
 into a per-user cache once (``neo4j/pom.xml`` names them); every later start
 reuses the cache offline. Each *instance* (``default`` for users, one per test
 session) has its own config, data, logs, pid file and generated password.
+The application owns this life cycle; :mod:`kgstore` only connects, with the
+settings :func:`settings_from_env` gives it.
 
 Layout under the cache (``~/.cache/kgdistill`` or ``$KGDISTILL_HOME``)::
 
@@ -25,16 +27,16 @@ import signal
 import socket
 import subprocess
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from kgstore.connection import USER, Neo4jSettings, env_settings
 from kgstore.resources import cache_home, project_path
 
 DEFAULT_VERSION = "5.26.30"
 MAIN_CLASS = "org.neo4j.server.CommunityEntryPoint"
 ADMIN_CLASS = "org.neo4j.cli.AdminTool"
-USER = "neo4j"
 
 # What bin/neo4j passes to the JVM for Neo4j 5 on Java 17 (from its default neo4j.conf).
 _JVM_FLAGS = (
@@ -312,6 +314,22 @@ def read_password(cfg: ServerConfig) -> str:
             "`kgdistill neo4j start` first, or set NEO4J_URI/NEO4J_PASSWORD"
         )
     return cfg.password_file.read_text(encoding="utf-8").strip()
+
+
+def settings_from_env(
+    cfg: ServerConfig | None = None, environ: Mapping[str, str] | None = None
+) -> Neo4jSettings:
+    """``NEO4J_URI``/``NEO4J_USER``/``NEO4J_PASSWORD``/``NEO4J_DATABASE`` when set, else the
+    project-managed server described by ``cfg``."""
+    env = os.environ if environ is None else environ
+    named = env_settings(env)
+    if named is not None:
+        return named
+    cfg = cfg or ServerConfig()
+    database = env.get("NEO4J_DATABASE") or None
+    return Neo4jSettings(
+        uri=cfg.bolt_uri, user=USER, password=read_password(cfg), database=database, managed=True
+    )
 
 
 def write_conf(cfg: ServerConfig) -> Path:
