@@ -31,7 +31,7 @@ from distill.metrics import median_latency_ms
 from distill.predict import Scorer
 from distill.quantize import Compression
 from distill.train import score_snapshot, train_link_model
-from tests.support.ecomm_frame import ecomm_dir, read_ecomm_frame
+from kgstore.sources.ecomm import ecomm_dir, read_ecomm_frame
 
 
 def main() -> None:

@@ -29,7 +29,7 @@ from distill.data import FeatureEncoder, History, build_graph
 from distill.evaluate import _spec
 from distill.metrics import median_latency_ms
 from distill.predict import _embed_needed, scoring_logits
-from tests.support.ecomm_frame import read_ecomm_frame
+from kgstore.sources.ecomm import read_ecomm_frame
 
 
 def main() -> int:

@@ -16,7 +16,7 @@ from distill.metrics import auc
 from distill.predict import Scorer
 from distill.quantize import Compression
 from distill.train import train_link_model
-from tests.support.ecomm_frame import ecomm_dir, read_ecomm_frame
+from kgstore.sources.ecomm import ecomm_dir, read_ecomm_frame
 
 pytestmark = pytest.mark.e2e
 
