@@ -7,9 +7,12 @@ import json
 import os
 import re
 import sys
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from kgdistill.config import Config, load_config
+from kgdistill.runs import DEFAULT_RUNS_DIR
 from kgdistill.server import Neo4jServerError, settings_from_env
 from kgdistill.settings import ConfigError
 from kgstore.connection import Neo4jConnectionError, Neo4jSettings, QueryRunner
@@ -89,6 +92,35 @@ def add_output_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument(
         "--json", action="store_true", help="print one JSON object as the result (implies --quiet)"
     )
+
+
+RUN_HELP = "run id or directory (default: the latest)"
+MODEL_HELP = "model of the run (default: 'student', the run's default student)"
+
+
+def add_run_option(parser: Any, help: str = RUN_HELP) -> None:
+    """``--run RUN``: which trained run (``find_run``: an id, a directory, or runs/LATEST)."""
+    parser.add_argument("--run", metavar="RUN", help=help)
+
+
+def add_model_option(parser: Any, help: str = MODEL_HELP) -> None:
+    """``--model NAME``: a model of the run, ``student`` (its default student) by default."""
+    parser.add_argument("--model", default="student", metavar="NAME", help=help)
+
+
+def add_runs_dir_option(parser: Any, help: str | None = None) -> None:
+    """``--runs-dir DIR``: where runs and LATEST live."""
+    parser.add_argument("--runs-dir", type=Path, default=DEFAULT_RUNS_DIR, metavar="DIR", help=help)
+
+
+def finish_command(
+    parser: argparse.ArgumentParser, func: Callable[[argparse.Namespace], int]
+) -> None:
+    """The options every command that reads the configuration takes (``--config``,
+    ``--set``, ``--quiet``, ``--json``), and ``func`` to run it."""
+    add_config_options(parser)
+    add_output_options(parser)
+    parser.set_defaults(func=func)
 
 
 def config_from_args(args: argparse.Namespace, flags: dict[str, Any] | None = None) -> Config:
