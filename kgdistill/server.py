@@ -30,6 +30,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import overload
 
 from kgstore.connection import USER, Neo4jSettings, env_settings
 from kgstore.resources import cache_home, project_path
@@ -65,6 +66,25 @@ _CHILDREN: dict[int, subprocess.Popen[bytes]] = {}
 
 class Neo4jServerError(RuntimeError):
     """The local server could not be provisioned, started or stopped; the message says why."""
+
+
+class _Below:
+    """A path below another path of the configuration: ``_Below("instance_dir", "conf")``
+    reads as ``cfg.instance_dir / "conf"``."""
+
+    def __init__(self, base: str, *parts: str) -> None:
+        self.base = base
+        self.parts = parts
+
+    @overload
+    def __get__(self, cfg: None, owner: type | None = None) -> _Below: ...
+    @overload
+    def __get__(self, cfg: ServerConfig, owner: type | None = None) -> Path: ...
+    def __get__(self, cfg: ServerConfig | None, owner: type | None = None) -> Path | _Below:
+        if cfg is None:
+            return self
+        base: Path = getattr(cfg, self.base)
+        return base.joinpath(*self.parts)
 
 
 @dataclass(frozen=True)
@@ -111,7 +131,7 @@ class ServerConfig:
                     f"{name} {getattr(self, name)!r}: expected a duration like 90s, 15m or 0"
                 )
 
-    # -- paths ---------------------------------------------------------------
+    # -- paths (the layout in this module's docstring) -------------------------
     @property
     def root(self) -> Path:
         return Path(self.home).expanduser() if self.home else cache_home()
@@ -119,10 +139,6 @@ class ServerConfig:
     @property
     def dist_dir(self) -> Path:
         return self.root / "neo4j" / self.version
-
-    @property
-    def lib_dir(self) -> Path:
-        return self.dist_dir / "lib"
 
     @property
     def instance_dir(self) -> Path:
@@ -133,33 +149,14 @@ class ServerConfig:
         )
         return base / self.instance
 
-    @property
-    def plugins_dir(self) -> Path:
-        return self.instance_dir / "plugins"
-
-    @property
-    def conf_dir(self) -> Path:
-        return self.instance_dir / "conf"
-
-    @property
-    def data_dir(self) -> Path:
-        return self.instance_dir / "data"
-
-    @property
-    def logs_dir(self) -> Path:
-        return self.instance_dir / "logs"
-
-    @property
-    def pid_file(self) -> Path:
-        return self.instance_dir / "run" / "neo4j.pid"
-
-    @property
-    def password_file(self) -> Path:
-        return self.instance_dir / "password"
-
-    @property
-    def console_log(self) -> Path:
-        return self.logs_dir / "console.log"
+    lib_dir = _Below("dist_dir", "lib")
+    plugins_dir = _Below("instance_dir", "plugins")
+    conf_dir = _Below("instance_dir", "conf")
+    data_dir = _Below("instance_dir", "data")
+    logs_dir = _Below("instance_dir", "logs")
+    pid_file = _Below("instance_dir", "run", "neo4j.pid")
+    password_file = _Below("instance_dir", "password")
+    console_log = _Below("logs_dir", "console.log")
 
     @property
     def bolt_uri(self) -> str:
