@@ -13,7 +13,7 @@ import codecs
 import csv
 import math
 import tomllib
-from collections.abc import Callable, Collection, Iterator
+from collections.abc import Callable, Collection, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -222,9 +222,10 @@ class _Table:
         return props
 
     def entities(
-        self, column: str, what: str
+        self, column: str, what: str, typed: Mapping[str, Callable[[str], Any]] | None = None
     ) -> Iterator[tuple[int, list[str], Any, dict[str, Any]]]:
-        """Each row's line, cells, id (``column``, once per file) and feature properties."""
+        """Each row's line, cells, id (``column``, once per file) and properties: the
+        feature columns, then each ``typed`` column (name -> parser) that is not empty."""
         seen: set[Any] = set()
         for line, cells in self.rows:
             key = self.id(line, cells, column)
@@ -232,7 +233,12 @@ class _Table:
                 text = shown(key) if isinstance(key, str) else repr(key)
                 raise where(self.name, line, f"{what} {text} appears twice")
             seen.add(key)
-            yield line, cells, key, self.props(line, cells)
+            props = self.props(line, cells)
+            for name, parse in (typed or {}).items():
+                value = self.value(line, cells, name, parse)
+                if value is not None:
+                    props[name] = value
+            yield line, cells, key, props
 
     def value(self, line: int, cells: list[str], column: str, parse: Callable[[str], Any]) -> Any:
         """The cell in ``column`` parsed by ``parse``; None when it is empty."""
@@ -300,10 +306,7 @@ def read_csv_dir(
 
 def _read_categories(path: Path, schema: Schema, plan: LoadPlan) -> None:
     table = _Table(path, "categories", ("category_id", "parent_id", "level"), schema, plan)
-    for line, cells, cid, props in table.entities("category_id", "category"):
-        level = table.value(line, cells, "level", parse_int)
-        if level is not None:
-            props["level"] = level
+    for line, cells, cid, props in table.entities("category_id", "category", {"level": parse_int}):
         plan.categories.append({"id": cid, "props": props})
         if table.cell(cells, "parent_id").strip():
             parent = table.id(line, cells, "parent_id")
@@ -317,10 +320,7 @@ def _read_products(path: Path, schema: Schema, plan: LoadPlan) -> None:
     table = _Table(
         path, "products", ("product_id", "category_id", "brand_id", "price"), schema, plan
     )
-    for line, cells, pid, props in table.entities("product_id", "product"):
-        price = table.value(line, cells, "price", parse_float)
-        if price is not None:
-            props["price"] = price
+    for line, cells, pid, props in table.entities("product_id", "product", {"price": parse_float}):
         plan.products.append({"id": pid, "props": props})
         if table.cell(cells, "category_id").strip():
             plan.product_categories.append(
