@@ -26,9 +26,10 @@ import shutil
 import signal
 import socket
 import subprocess
+import tempfile
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import overload
 
@@ -95,8 +96,12 @@ class ServerConfig:
     instance: str = "default"
     bolt_port: int = 7687
     http_port: int = 7474
-    heap: str = "1g"
-    pagecache: str = "1g"
+    # "auto": sized from this machine's memory as ``neo4j-admin server
+    # memory-recommendation`` sizes them, for ``memory_share`` of the memory (kgdistill
+    # trains on the same machine, so the server does not get it all).
+    heap: str = "auto"
+    pagecache: str = "auto"
+    memory_share: float = 0.5
     start_timeout_s: float = 180.0
     stop_timeout_s: float = 30.0
     # The server ends a transaction running longer than this, or waiting longer for a lock
@@ -120,8 +125,12 @@ class ServerConfig:
         if not re.fullmatch(r"[A-Za-z0-9_.-]{1,64}", self.instance):
             raise ValueError(f"instance name {self.instance!r}: letters, digits, '.', '_', '-'")
         for name in ("heap", "pagecache"):
-            if not re.fullmatch(r"\d+[kmgKMG]?", getattr(self, name)):
-                raise ValueError(f"{name} {getattr(self, name)!r}: expected a size like 512m or 2g")
+            if not re.fullmatch(r"\d+[kmgKMG]?|auto", getattr(self, name)):
+                raise ValueError(
+                    f"{name} {getattr(self, name)!r}: expected a size like 512m or 2g, or auto"
+                )
+        if not 0.05 <= self.memory_share <= 1.0:
+            raise ValueError(f"memory_share {self.memory_share}: expected 0.05 to 1.0")
         for line in self.extra_conf:
             if not re.fullmatch(r"[a-z][a-z0-9_.]*=[^\r\n]*", line):
                 raise ValueError(f"extra_conf line {line!r}: expected one 'setting.name=value'")
@@ -382,6 +391,71 @@ def _link_plugins(cfg: ServerConfig) -> None:
         link = cfg.plugins_dir / name
         if not link.is_symlink():
             link.symlink_to(jar)
+
+
+def machine_memory() -> int:
+    """Bytes of memory this process may use: the machine's, or its cgroup's limit if lower
+    (a container)."""
+    total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    with contextlib.suppress(OSError, ValueError):
+        limit = Path("/sys/fs/cgroup/memory.max").read_text().strip()
+        if limit != "max":
+            total = min(total, int(limit))
+    return total
+
+
+def sized_memory(
+    cfg: ServerConfig, progress: Progress = print, memory: int | None = None
+) -> ServerConfig:
+    """``cfg`` with an ``auto`` heap and page cache replaced by what ``neo4j-admin server
+    memory-recommendation`` recommends for ``memory_share`` of ``memory`` (default: this
+    machine's); sizes set in the configuration stay as they are."""
+    if "auto" not in (cfg.heap, cfg.pagecache):
+        return cfg
+    budget_mb = max(512, int((memory or machine_memory()) * cfg.memory_share) >> 20)
+    recommended = _memory_recommendation(cfg, budget_mb)
+    heap = recommended["server.memory.heap.max_size"] if cfg.heap == "auto" else cfg.heap
+    pagecache = cfg.pagecache
+    if pagecache == "auto":
+        pagecache = recommended["server.memory.pagecache.size"]
+    progress(
+        f"Neo4j memory: heap {heap}, page cache {pagecache} (for {budget_mb:,} MB, "
+        f"memory_share {cfg.memory_share} of this machine; [neo4j] heap/pagecache set them)"
+    )
+    return replace(cfg, heap=heap, pagecache=pagecache)
+
+
+def _memory_recommendation(cfg: ServerConfig, budget_mb: int) -> dict[str, str]:
+    """The ``server.memory.*`` lines neo4j-admin recommends for ``budget_mb``."""
+    with tempfile.TemporaryDirectory(prefix="kgdistill-memrec-") as home:
+        (Path(home) / "neo4j.conf").touch()
+        proc = subprocess.run(
+            [
+                "java",
+                "-cp",
+                f"{cfg.lib_dir}/*",
+                ADMIN_CLASS,
+                "server",
+                "memory-recommendation",
+                f"--memory={budget_mb}m",
+            ],
+            capture_output=True,
+            text=True,
+            env=dict(os.environ, NEO4J_HOME=home, NEO4J_CONF=home),
+            check=False,
+        )
+    lines = dict(
+        line.split("=", 1) for line in proc.stdout.splitlines() if line.startswith("server.memory.")
+    )
+    wanted = ("server.memory.heap.max_size", "server.memory.pagecache.size")
+    if proc.returncode != 0 or not all(
+        re.fullmatch(r"\d+[kmg]?", lines.get(k, "")) for k in wanted
+    ):
+        raise Neo4jServerError(
+            "neo4j-admin server memory-recommendation failed; set [neo4j] heap and pagecache "
+            f'(e.g. heap = "1g"):\n{(proc.stdout + proc.stderr)[-800:]}'
+        )
+    return lines
 
 
 def classpath(cfg: ServerConfig) -> str:
@@ -659,6 +733,7 @@ def start(cfg: ServerConfig, progress: Progress = print) -> ServerStatus:
         raise _port_error(port, name)
     java_version()
     provision(cfg, progress)
+    cfg = sized_memory(cfg, progress)
     write_conf(cfg)
     fresh = not (cfg.data_dir / "databases").exists()
     password = ensure_password(cfg)

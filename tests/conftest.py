@@ -105,6 +105,7 @@ def neo4j_cli(cfg: ServerConfig, *args: str) -> subprocess.CompletedProcess[str]
         KGDISTILL_NEO4J__INSTANCES_DIR=cfg.instances_dir,
         KGDISTILL_NEO4J__HEAP=cfg.heap,
         KGDISTILL_NEO4J__PAGECACHE=cfg.pagecache,
+        KGDISTILL_NEO4J__MEMORY_SHARE=str(cfg.memory_share),
     )
     return subprocess.run(
         [sys.executable, "-m", "kgdistill", "neo4j", *args],
