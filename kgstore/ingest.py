@@ -13,7 +13,7 @@ creates and sets nothing.
 from __future__ import annotations
 
 import time
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -220,31 +220,53 @@ def _row_streams(
 
 def _interaction_streams(
     frame: pd.DataFrame, batch_size: int, workers: int
-) -> list[list[tuple[str, dict[str, Any], int]]]:
+) -> list[_InteractionBatches]:
     """Interaction transactions for :meth:`QueryRunner.write_streams`, one stream per worker.
 
     Why this shape: creating a relationship locks both of its end nodes until commit.
     The streams hold disjoint customers, so concurrent transactions can only meet on
     products, and every batch lists its rows in one global product order, so they take
     those locks in the same order: they may wait for each other, but never deadlock.
+    Each batch's parameters are built when its turn comes, not all up front.
     """
     products = pd.factorize(frame["product"])[0]
     stream_of = pd.factorize(frame["customer"])[0] % workers
-    streams: list[list[tuple[str, dict[str, Any], int]]] = [[] for _ in range(workers)]
-    for k, stream in enumerate(streams):
-        mine = frame.loc[stream_of == k].assign(_order=products[stream_of == k])
-        for rel_type, part in mine.groupby("type", sort=True):
+    streams = [
+        _InteractionBatches(frame, np.flatnonzero(stream_of == k), products, batch_size)
+        for k in range(workers)
+    ]
+    return [stream for stream in streams if len(stream.rows)]
+
+
+class _InteractionBatches:
+    """One writer's interactions (``rows`` of ``frame``), by type, ``batch_size`` at a time,
+    each batch in ``order``; iterable again, and lazy, so only one batch's parameters are
+    ever held."""
+
+    def __init__(
+        self, frame: pd.DataFrame, rows: np.ndarray, order: np.ndarray, batch_size: int
+    ) -> None:
+        self.frame, self.rows, self.order, self.batch_size = frame, rows, order, batch_size
+
+    def __iter__(self) -> Iterator[tuple[str, dict[str, Any], int]]:
+        types = self.frame["type"].to_numpy()[self.rows]
+        columns = {
+            name: self.frame[column].to_numpy()
+            for name, column in (
+                ("customers", "customer"),
+                ("products", "product"),
+                ("days", "day"),
+                ("counts", "count"),
+            )
+        }
+        for rel_type in sorted(set(types.tolist())):
             query = statement("load/merge_interactions", rel_type=str(rel_type))
-            for start in range(0, len(part), batch_size):
-                batch = part.iloc[start : start + batch_size].sort_values("_order", kind="stable")
-                params = {
-                    "customers": batch["customer"].tolist(),
-                    "products": batch["product"].tolist(),
-                    "days": batch["day"].tolist(),
-                    "counts": batch["count"].tolist(),
-                }
-                stream.append((query, params, len(batch)))
-    return [stream for stream in streams if stream]
+            part = self.rows[types == rel_type]
+            for start in range(0, len(part), self.batch_size):
+                chosen = part[start : start + self.batch_size]
+                chosen = chosen[np.argsort(self.order[chosen], kind="stable")]
+                params = {name: values[chosen].tolist() for name, values in columns.items()}
+                yield query, params, len(chosen)
 
 
 def write_plan(
@@ -296,8 +318,8 @@ def write_plan(
         if len(frame):
             bar.set_postfix_str(f"interactions, {config.workers} at once")
             t0 = time.monotonic()
-            streams = _interaction_streams(frame, config.batch_size, config.workers)
-            _count(summary, runner.write_streams(streams, on_batch=bar.update))
+            batches = _interaction_streams(frame, config.batch_size, config.workers)
+            _count(summary, runner.write_streams(batches, on_batch=bar.update))
             summary.interaction_seconds = time.monotonic() - t0
     summary.seconds = time.monotonic() - began
     return summary

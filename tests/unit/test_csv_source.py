@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
+import pandas as pd
 import pytest
 
 from kgstore.sources.csv_files import read_csv_dir, read_schema, write_csv_dir
@@ -173,3 +175,42 @@ def test_ecomm_round_trips_through_the_csv_format(tmp_path: Path) -> None:
     left = plan.interactions.sort_values(["customer", "product", "type", "day"])
     right = again.interactions.sort_values(["customer", "product", "type", "day"])
     assert left.reset_index(drop=True).equals(right.reset_index(drop=True))
+
+
+def test_interactions_are_read_a_chunk_at_a_time_and_aggregated_across_chunks(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import kgstore.sources.csv_files as csv_files
+    from kgstore.sources.plan import aggregate_interactions, interaction_type, parse_day
+
+    rng = np.random.default_rng(3)
+    rows = [
+        (int(c), f"P{p}", ["click", "CLICKED", "buy"][t], f"2019-06-{d:02d}", int(n))
+        for c, p, t, d, n in zip(
+            rng.integers(0, 9, 200),
+            rng.integers(0, 7, 200),
+            rng.integers(0, 3, 200),
+            rng.integers(1, 4, 200),
+            rng.integers(1, 5, 200),
+            strict=True,
+        )
+    ]
+    text = "".join(f"{c},{p},{t},{d},{n}\n" for c, p, t, d, n in rows)
+    _dir(tmp_path, interactions="customer_id,product_id,type,timestamp,count\n" + text)
+    monkeypatch.setattr(csv_files, "CHUNK_ROWS", 7)  # 29 chunks; repeats span them
+    got = read_csv_dir(tmp_path).interactions
+    want = aggregate_interactions(
+        [r[0] for r in rows],
+        [r[1] for r in rows],
+        [interaction_type(r[2]) for r in rows],
+        [parse_day(r[3]) for r in rows],
+        [r[4] for r in rows],
+    )
+    assert len(got) < len(rows)  # "click" and "CLICKED" rows of a day merged, counts summed
+    pd.testing.assert_frame_equal(got, want)
+
+    bad = text.splitlines()
+    bad[150] = bad[150].replace("2019-06-", "2019-13-")
+    _dir(tmp_path, interactions="customer_id,product_id,type,timestamp,count\n" + "\n".join(bad))
+    with pytest.raises(LoadError, match=r"interactions.csv, line 152: column 'timestamp'"):
+        read_csv_dir(tmp_path)
