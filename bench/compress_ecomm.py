@@ -25,7 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from distill.artifact import LoadedModel, build_model
 from distill.compress import compress_and_evaluate
 from distill.config import RunConfig
-from distill.evaluate import evaluate_model, model_spec, prepare, read_eval_pairs
+from distill.evaluate import evaluate_model, prepare, read_eval_pairs
 from distill.export import edge_tables, export_onnx
 from distill.metrics import median_latency_ms
 from distill.predict import Scorer
@@ -48,14 +48,14 @@ def main() -> None:
     config = replace(base, train=replace(base.train, progress=False, seed=args.seed))
     ctx = prepare(frame, pairs, config)
     t_cfg, s_cfg = config.teacher, config.student_mlp
-    teacher = build_model(model_spec(t_cfg), ctx.encoder, frame.num_customers, frame.num_products)
+    teacher = build_model(t_cfg.spec(), ctx.encoder, frame.num_customers, frame.num_products)
     train_link_model(
         teacher, ctx.snapshots, ctx.val, lr=t_cfg.lr, weight_decay=0.0,
         epochs=t_cfg.epochs, train=config.train,
     )  # fmt: skip
     snapshots = ctx.snapshots + ([ctx.candidates] if ctx.candidates is not None else [])
     logits = [score_snapshot(teacher, s) for s in snapshots]
-    spec = model_spec(s_cfg)
+    spec = s_cfg.spec()
     student = build_model(spec, ctx.encoder, frame.num_customers, frame.num_products)
     train_link_model(
         student, snapshots, ctx.val, lr=s_cfg.lr, weight_decay=0.0, epochs=s_cfg.epochs,
@@ -69,7 +69,7 @@ def main() -> None:
         customer_ids=frame.customers["id"].tolist(),
         product_ids=frame.products["id"].tolist(),
     )
-    teacher_loaded = replace(source, name="teacher", model=teacher, spec=model_spec(t_cfg))
+    teacher_loaded = replace(source, name="teacher", model=teacher, spec=t_cfg.spec())
     print(
         f"trained teacher and student_mlp (seed {args.seed}) in {time.perf_counter() - start:.0f}s"
     )

@@ -10,7 +10,9 @@
   ``mlp`` (an MLP on ``[z_c * z_p, z_c, z_p, pair features]``).
 - :class:`LinkPredictor` and :class:`NodeClassifier` put an encoder and a head together.
 
-``STUDENTS`` maps registry names to builders of students.
+:func:`build_link_predictor` builds one from a spec (what artifacts store;
+:meth:`distill.config.ModelConfig.spec` writes it). The students that can be configured,
+and their defaults, are :data:`distill.config.STUDENTS`.
 """
 
 from __future__ import annotations
@@ -465,7 +467,7 @@ class NodeClassifier(nn.Module):
         return self.head(self.encoder(data)[self.node_type])
 
 
-# -- builders and the student registry -----------------------------------------------
+# -- builders -----------------------------------------------------------------------
 
 Dims = dict[str, tuple[int, list[int]]]
 
@@ -539,11 +541,3 @@ def build_link_predictor(
         collab_dim=extra,
     )
     return LinkPredictor(encoder=encoder, decoder=decoder)
-
-
-STUDENTS: dict[str, str] = {
-    "student_gat": "gat",
-    "student_sage": "sage",
-    "student_mlp": "mlp",
-}
-"""Registry: student name -> encoder kind for :func:`build_link_predictor`."""

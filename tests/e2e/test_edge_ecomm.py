@@ -10,7 +10,7 @@ import pytest
 from distill.artifact import LoadedModel, build_model, load_artifact, save_artifact
 from distill.compress import compress_and_evaluate
 from distill.config import EvalConfig, RunConfig
-from distill.evaluate import model_spec, prepare, read_eval_pairs
+from distill.evaluate import prepare, read_eval_pairs
 from distill.export import edge_tables, export_onnx
 from distill.metrics import auc
 from distill.predict import Scorer
@@ -36,7 +36,7 @@ def student():
     )
     ctx = prepare(frame, pairs, config)
     s_cfg = config.student_mlp
-    spec = model_spec(s_cfg)
+    spec = s_cfg.spec()
     model = build_model(spec, ctx.encoder, frame.num_customers, frame.num_products)
     train_link_model(
         model,
