@@ -23,7 +23,7 @@ from torch import Tensor
 from torch_geometric.data import HeteroData
 from tqdm.auto import tqdm
 
-from distill.config import KDConfig, TrainConfig
+from distill.config import KDConfig, ModelConfig, TrainConfig
 from distill.data import INTERACTION_EDGE
 from distill.losses import binary_logits_to_classes, kd_loss
 from distill.metrics import auc
@@ -391,17 +391,16 @@ def _param_groups(model: LinkPredictor, train: TrainConfig, lr: float) -> list[d
 def train_node_classifier(
     model: NodeClassifier,
     task: NodeTask,
-    *,
-    lr: float,
-    weight_decay: float,
-    epochs: int,
+    model_config: ModelConfig,
     train: TrainConfig,
+    *,
     teacher: NodeClassifier | None = None,
     kd: KDConfig | None = None,
     desc: str = "train",
 ) -> TrainResult:
-    """Node classification with the same loss and loop; with a teacher, soft targets
-    cover every node of the type (labelled or not) and the hard loss the training nodes."""
+    """Node classification with the same loss and loop, at ``model_config``'s learning
+    rate, weight decay and epochs; with a teacher, soft targets cover every node of the
+    type (labelled or not) and the hard loss the training nodes."""
     _start(model, train)
     t_logits = None
     if teacher is not None:
@@ -411,7 +410,9 @@ def train_node_classifier(
         with torch.no_grad():
             t_logits = teacher(task.graph)
     labels = torch.where(task.train_mask, task.labels, torch.full_like(task.labels, IGNORE))
-    optimizer = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay)
+    optimizer = torch.optim.Adam(
+        model.parameters(), lr=model_config.lr, weight_decay=model_config.weight_decay
+    )
 
     def step() -> float:
         model.train()
@@ -430,7 +431,7 @@ def train_node_classifier(
         model,
         step,
         lambda: node_accuracy(model, task, task.val_mask),
-        epochs=epochs,
+        epochs=model_config.epochs,
         train=train,
         desc=desc,
     )
