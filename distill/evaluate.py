@@ -415,7 +415,8 @@ class _Saver:
     ) -> None:
         if self.out is not None:
             self.artifacts[name] = save_artifact(
-                self.out / "models" / f"{name}.pt", _loaded(name, model, spec, self.ctx, metrics)
+                self.out / "models" / f"{name}.pt",
+                loaded_model(name, model, spec, self.ctx, metrics),
             )
 
 
@@ -484,9 +485,15 @@ def _student_entry(
     return entry
 
 
-def _loaded(
-    name: str, model: LinkPredictor, spec: dict[str, Any], ctx: EvalContext, metrics: dict[str, Any]
+def loaded_model(
+    name: str,
+    model: LinkPredictor,
+    spec: dict[str, Any],
+    ctx: EvalContext,
+    metrics: dict[str, Any] | None = None,
 ) -> LoadedModel:
+    """``model`` as an artifact holds it: with ``ctx``'s encoder and the ids of its frame
+    (``metrics`` without ``per_seed``)."""
     return LoadedModel(
         name=name,
         model=model,
@@ -494,7 +501,7 @@ def _loaded(
         encoder=ctx.encoder,
         customer_ids=ctx.frame.customers["id"].tolist(),
         product_ids=ctx.frame.products["id"].tolist(),
-        metrics={k: v for k, v in metrics.items() if k != "per_seed"},
+        metrics={k: v for k, v in (metrics or {}).items() if k != "per_seed"},
     )
 
 
