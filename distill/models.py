@@ -260,17 +260,9 @@ def _make_conv(
 ) -> nn.Module:
     interaction = et[1] in (INTERACTION_EDGE[1], "rev_interacted")
     edge_dim = EDGE_ATTR_DIM if interaction else None
-    if conv == "gat":
-        return GATConv(
-            (hidden, hidden),
-            hidden // heads,
-            heads=heads,
-            add_self_loops=False,
-            dropout=dropout / 2,
-            edge_dim=edge_dim,
-        )
-    if conv == "gatv2":
-        return GATv2Conv(
+    if conv in ("gat", "gatv2"):
+        attention = GATConv if conv == "gat" else GATv2Conv
+        return attention(
             (hidden, hidden),
             hidden // heads,
             heads=heads,
