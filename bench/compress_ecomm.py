@@ -97,7 +97,7 @@ def _compressed_table(
         result = compress_and_evaluate(ctx.frame, pairs, config, source, compression, teacher)
         rows.append((result.loaded.name, result.entry))
     source_entry = rows[0][1]
-    float_entry = evaluate_model(ctx, source.model, latency_runs=config.eval.latency_runs)
+    float_entry = evaluate_model(ctx, source.model, latency_runs=config.eval.latency_runs).as_dict()
     print(
         f"\n| model | bytes | share of float32 | test AUC | AUC change | non-zero weights "
         f"| ms / 100k pairs |\n|---|---|---|---|---|---|---|\n"

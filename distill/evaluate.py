@@ -32,6 +32,7 @@ from distill.metrics import (
 from distill.models import LinkPredictor
 from distill.predict import scoring_logits
 from distill.report import write_report
+from distill.results import ColdStart, Cost, ModelResult, Quality, Report, Training
 from distill.tasks import (
     IGNORE,
     Snapshot,
@@ -157,12 +158,11 @@ def prepare(
 
 def quality(
     ctx: EvalContext, test_scores: np.ndarray, grid: Callable[[np.ndarray], np.ndarray], k: int
-) -> dict[str, Any]:
+) -> Quality:
     """AUC and AP of ``test_scores`` (one per test pair, in ``ctx.test.pairs`` order), and
     Recall@K, NDCG@K and MRR of ``grid(rows)`` ([rows, products] scores) over the ranked
     customers, seen products left out: how every model of a run, and any peer, is scored."""
     y = ctx.test.pairs.labels.numpy()
-    out: dict[str, Any] = {"auc": auc(y, test_scores), "ap": average_precision(y, test_scores)}
     recalls, ndcgs, rrs = [], [], []
     for start in range(0, len(ctx.rank_customers), RANK_CHUNK):
         rows = ctx.rank_customers[start : start + RANK_CHUNK]
@@ -175,37 +175,40 @@ def quality(
         recalls += part[0]
         ndcgs += part[1]
         rrs += part[2]
-    out[f"recall@{k}"] = float(np.mean(recalls)) if recalls else float("nan")
-    out[f"ndcg@{k}"] = float(np.mean(ndcgs)) if ndcgs else float("nan")
-    out["mrr"] = float(np.mean(rrs)) if rrs else float("nan")
     cold = ctx.cold
-    out["cold_start"] = {
-        "auc": auc(y[cold], test_scores[cold]) if cold.any() else float("nan"),
-        "ap": average_precision(y[cold], test_scores[cold]) if cold.any() else float("nan"),
-        "n": int(cold.sum()),
-    }
-    return out
+    return Quality(
+        k=k,
+        auc=auc(y, test_scores),
+        ap=average_precision(y, test_scores),
+        recall=float(np.mean(recalls)) if recalls else float("nan"),
+        ndcg=float(np.mean(ndcgs)) if ndcgs else float("nan"),
+        mrr=float(np.mean(rrs)) if rrs else float("nan"),
+        cold_start=ColdStart(
+            auc=auc(y[cold], test_scores[cold]) if cold.any() else float("nan"),
+            ap=average_precision(y[cold], test_scores[cold]) if cold.any() else float("nan"),
+            n=int(cold.sum()),
+        ),
+    )
 
 
-def baseline_results(ctx: EvalContext, k: int) -> dict[str, dict[str, Any]]:
+def baseline_results(ctx: EvalContext, k: int) -> dict[str, ModelResult]:
     """Every registered baseline (:data:`distill.baselines.BASELINES`: most popular,
     item-kNN, category affinity with a popularity tie-break), fitted on the graph the
     models see and scored exactly as they are: the same pairs, customers and exclusions."""
     data = Interactions.from_history(ctx.test.history)
     pairs = ctx.test.pairs
-    out: dict[str, dict[str, Any]] = {}
+    out: dict[str, ModelResult] = {}
     for name in BASELINES:
         baseline = fit_baseline(name, data)
         scores = baseline.score_pairs(pairs.customers.numpy(), pairs.products.numpy())
         result = quality(ctx, scores, baseline.score_grid, k)
-        result.update(params=0, bytes=0, latency_ms_100k=float("nan"), per_seed=[])
-        out[name] = result
+        out[name] = ModelResult(result, cost=Cost(0, 0, float("nan")), per_seed=[])
     return out
 
 
 def _model_result(
     ctx: EvalContext, model: LinkPredictor, k: int, teacher_test: np.ndarray | None
-) -> dict[str, Any]:
+) -> ModelResult:
     scorer_graph, history = ctx.test.graph, ctx.test.history
     test_logits = score_snapshot(model, ctx.test).numpy()
     embeddings = None if model.graph_free else model.embeddings(scorer_graph)
@@ -214,9 +217,9 @@ def _model_result(
         return _grid_logits(model, scorer_graph, history, rows, embeddings).numpy()
 
     with torch.no_grad():
-        result = quality(ctx, test_logits, grid, k)
+        result = ModelResult(quality(ctx, test_logits, grid, k))
     if teacher_test is not None:
-        result["agreement"] = agreement(teacher_test, test_logits)
+        result.agreement = agreement(teacher_test, test_logits)
     return result
 
 
@@ -236,39 +239,31 @@ def _grid_logits(
         return model.decoder.rank(zc, zp, f.reshape(n_c * n_p, -1)).reshape(n_c, n_p)
 
 
-def _cost(ctx: EvalContext, model: LinkPredictor, runs: int) -> dict[str, Any]:
+def _cost(ctx: EvalContext, model: LinkPredictor, runs: int) -> Cost:
     graph, history = ctx.test.graph, ctx.test.history
 
     def run() -> Tensor:
         return scoring_logits(model, graph, history, ctx.latency_customers, ctx.latency_products)
 
-    return {
-        "params": count_parameters(model),
-        "bytes": state_dict_bytes(model),
-        "latency_ms_100k": median_latency_ms(run, runs=runs),
-    }
-
-
-def _mean_over_seeds(per_seed: list[dict[str, Any]]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for key, value in per_seed[0].items():
-        if isinstance(value, dict):
-            out[key] = {
-                k: (float(np.mean([s[key][k] for s in per_seed])) if k != "n" else value[k])
-                for k in value
-            }
-        elif isinstance(value, (int, float)):
-            out[key] = float(np.mean([s[key] for s in per_seed]))
-    return out
+    return Cost(
+        params=count_parameters(model),
+        bytes=state_dict_bytes(model),
+        latency_ms_100k=median_latency_ms(run, runs=runs),
+    )
 
 
 @dataclass
 class EvaluationResult:
-    """``report`` is what ``report.json`` holds; ``artifacts`` name -> saved path."""
+    """``results``: every model's figures; ``report`` what ``report.json`` holds (the same,
+    as plain values); ``artifacts`` name -> saved path."""
 
-    report: dict[str, Any]
+    results: Report
     artifacts: dict[str, Path] = field(default_factory=dict)
     seconds: float = 0.0
+
+    @property
+    def report(self) -> dict[str, Any]:
+        return self.results.as_dict()
 
 
 def evaluate_link_prediction(
@@ -302,21 +297,21 @@ def evaluate_link_prediction(
             models[label] = _student_entry(ctx, config, label, distil, teacher_test, saver, say)
     models.update(baseline_results(ctx, config.eval.k))
     seconds = time.perf_counter() - start
-    report: dict[str, Any] = {
-        "models": models,
-        "default_student": config.eval.default_student,
-        "config": _plain_config(config),
-        "data": {
+    report = Report(
+        models=models,
+        default_student=config.eval.default_student,
+        config=_plain_config(config),
+        data={
             **frame.summary(),
             "test_pairs": len(ctx.test.pairs),
             "test_cold_pairs": int(ctx.cold.sum()),
             "rank_customers": len(ctx.rank_customers),
         },
-        "seconds": seconds,
-    }
+        seconds=seconds,
+    )
     if saver.out is not None:
-        write_report(report, saver.out)
-    return EvaluationResult(report=report, artifacts=saver.artifacts, seconds=seconds)
+        write_report(report.as_dict(), saver.out)
+    return EvaluationResult(report, artifacts=saver.artifacts, seconds=seconds)
 
 
 def train_model(
@@ -426,20 +421,22 @@ def _teacher_entry(
     trained: TrainResult,
     saver: _Saver,
     say: Callable[[str], None],
-) -> dict[str, Any]:
-    """The teacher's report entry (its one seed as ``per_seed``); saves its artifact."""
+) -> ModelResult:
+    """The teacher's report entry (its one run as ``per_seed``); saves its artifact."""
     teacher = link_model(trained)
     result = evaluate_model(ctx, teacher, k=config.eval.k, latency_runs=config.eval.latency_runs)
-    result.update(
-        val_auc=trained.best_val, best_epoch=trained.best_epoch, train_seconds=trained.seconds
-    )
-    result["per_seed"] = [{k: v for k, v in result.items() if k != "per_seed"}]
+    result.training = _training(trained)
+    result.per_seed = [replace(result)]
     say(
         f"teacher: val AUC {trained.best_val:.4f}, "
-        f"test AUC {result['auc']:.4f} ({trained.seconds:.0f}s)"
+        f"test AUC {result.quality.auc:.4f} ({trained.seconds:.0f}s)"
     )
-    saver.save("teacher", teacher, config.teacher.spec(), result)
+    saver.save("teacher", teacher, config.teacher.spec(), result.as_dict())
     return result
+
+
+def _training(trained: TrainResult) -> Training:
+    return Training(trained.best_val, trained.best_epoch, trained.seconds)
 
 
 def _student_entry(
@@ -450,39 +447,33 @@ def _student_entry(
     teacher_test: np.ndarray,
     saver: _Saver,
     say: Callable[[str], None],
-) -> dict[str, Any]:
+) -> ModelResult:
     """A student's report entry, its figures averaged over the seeds; saves the artifact
     of its seed with the best validation AUC."""
     name = label.removesuffix("_no_kd")
     ev = config.eval
-    per_seed: list[dict[str, Any]] = []
-    best: tuple[float, LinkPredictor | None, dict[str, Any]] = (-1.0, None, {})
+    per_seed: list[ModelResult] = []
+    best: tuple[float, LinkPredictor | None, ModelResult | None] = (-1.0, None, None)
     for seed in ev.seeds:
         trained = train_student(
             ctx, config, name, seed, distil if label == name else None, f"{label} seed {seed}"
         )
         model = link_model(trained)
         result = _model_result(ctx, model, ev.k, teacher_test)
-        result.update(
-            seed=seed,
-            val_auc=trained.best_val,
-            best_epoch=trained.best_epoch,
-            train_seconds=trained.seconds,
-        )
+        result.seed, result.training = seed, _training(trained)
         per_seed.append(result)
         if trained.best_val > best[0]:
             best = (trained.best_val, model, result)
         say(
             f"{label} seed {seed}: val AUC {trained.best_val:.4f}, "
-            f"test AUC {result['auc']:.4f} ({trained.seconds:.0f}s)"
+            f"test AUC {result.quality.auc:.4f} ({trained.seconds:.0f}s)"
         )
-    entry = _mean_over_seeds(per_seed)
-    entry.pop("seed", None)
-    assert best[1] is not None
-    entry.update(_cost(ctx, best[1], ev.latency_runs))
-    entry["per_seed"] = per_seed
-    saver.save(label, best[1], config.student(name).spec(), {**best[2], **_cost_keys(entry)})
-    return entry
+    _, best_model, best_result = best
+    assert best_model is not None and best_result is not None
+    cost = _cost(ctx, best_model, ev.latency_runs)
+    metrics = {**best_result.as_dict(), **cost.as_dict()}
+    saver.save(label, best_model, config.student(name).spec(), metrics)
+    return ModelResult.mean(per_seed, cost)
 
 
 def loaded_model(
@@ -503,10 +494,6 @@ def loaded_model(
         product_ids=ctx.frame.products["id"].tolist(),
         metrics={k: v for k, v in (metrics or {}).items() if k != "per_seed"},
     )
-
-
-def _cost_keys(entry: dict[str, Any]) -> dict[str, Any]:
-    return {k: entry[k] for k in ("params", "bytes", "latency_ms_100k")}
 
 
 def _plain_config(config: RunConfig) -> dict[str, Any]:
@@ -531,9 +518,9 @@ def evaluate_model(
     teacher_test: np.ndarray | None = None,
     k: int = 20,
     latency_runs: int = 5,
-) -> dict[str, Any]:
+) -> ModelResult:
     """One more model on a prepared evaluation (e.g. a compressed student): the same
-    quality, agreement and cost keys as the models of :func:`evaluate_link_prediction`."""
+    quality, agreement and cost as the models of :func:`evaluate_link_prediction`."""
     result = _model_result(ctx, model, k, teacher_test)
-    result.update(_cost(ctx, model, latency_runs))
+    result.cost = _cost(ctx, model, latency_runs)
     return result

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from distill.baselines import BASELINES, LEGACY_BASELINES, best_baseline, is_baseline
+from distill.results import config_k
 
 # Learned models in the order a reader compares them; baselines come after every learned
 # model (see :func:`model_names`).
@@ -21,13 +22,11 @@ ORDER: tuple[str, ...] = (
     "student_mlp_no_kd",
 )
 BASELINE_ORDER: tuple[str, ...] = (*BASELINES, *LEGACY_BASELINES)
-DEFAULT_K = 20
 
 
 def report_k(report: dict[str, Any]) -> int:
     """The K of the report's Recall@K and NDCG@K: ``config.eval.k`` (20 when absent)."""
-    k = (report.get("config") or {}).get("eval", {}).get("k")
-    return int(k) if k is not None else DEFAULT_K
+    return config_k(report.get("config") or {})
 
 
 def metric_keys(k: int) -> tuple[str, ...]:
