@@ -6,6 +6,7 @@ plain values. The defaults are the ones ``bench/train_ecomm.py`` measures.
 
 from __future__ import annotations
 
+import json
 from dataclasses import asdict, dataclass, field
 from typing import Any, ClassVar
 
@@ -288,6 +289,13 @@ class RunConfig:
     task: TaskConfig = field(default_factory=TaskConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
+
+    def as_dict(self) -> dict[str, Any]:
+        """Plain values (tuples as lists), as reports record the configuration."""
+        plain: dict[str, Any] = json.loads(json.dumps(asdict(self), default=list))
+        for name in ("teacher", *STUDENT_NAMES):
+            plain[name] = getattr(self, name).as_dict()
+        return plain
 
     def student(self, name: str) -> StudentConfig:
         if name not in STUDENT_NAMES:

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +17,7 @@ from tqdm.auto import tqdm
 
 from distill.artifact import LoadedModel, build_model, save_artifact
 from distill.baselines import BASELINES, Interactions, fit_baseline
-from distill.config import STUDENT_NAMES, ModelConfig, RunConfig, TrainConfig
+from distill.config import ModelConfig, RunConfig, TrainConfig
 from distill.data import FeatureEncoder, History, build_graph
 from distill.metrics import (
     agreement,
@@ -300,7 +299,7 @@ def evaluate_link_prediction(
     report = Report(
         models=models,
         default_student=config.eval.default_student,
-        config=_plain_config(config),
+        config=config.as_dict(),
         data={
             **frame.summary(),
             "test_pairs": len(ctx.test.pairs),
@@ -494,13 +493,6 @@ def loaded_model(
         product_ids=ctx.frame.products["id"].tolist(),
         metrics={k: v for k, v in (metrics or {}).items() if k != "per_seed"},
     )
-
-
-def _plain_config(config: RunConfig) -> dict[str, Any]:
-    plain: dict[str, Any] = json.loads(json.dumps(asdict(config), default=list))
-    for name in ("teacher", *STUDENT_NAMES):
-        plain[name] = getattr(config, name).as_dict()
-    return plain
 
 
 def _say(progress: bool) -> Callable[[str], None]:
