@@ -7,7 +7,7 @@ classes included: a figure a report lacks reads as None.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
@@ -21,16 +21,20 @@ def _float(value: Any) -> float | None:
     return None if value is None else float(value)
 
 
+class _Figures:
+    """A flat group of figures: its dict is its fields, in order."""
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)  # type: ignore[call-overload]  # every subclass is a dataclass
+
+
 @dataclass
-class ColdStart:
+class ColdStart(_Figures):
     """AUC and AP on the test pairs whose product had no training interaction (``n``)."""
 
     auc: float
     ap: float
     n: int
-
-    def as_dict(self) -> dict[str, Any]:
-        return {"auc": self.auc, "ap": self.ap, "n": self.n}
 
 
 @dataclass
@@ -94,31 +98,21 @@ class Quality:
 
 
 @dataclass
-class Cost:
+class Cost(_Figures):
     """Parameters, bytes of the float32 weights, and milliseconds to score 100,000 pairs."""
 
     params: int | float | None
     bytes: int | float | None
     latency_ms_100k: float | None
 
-    def as_dict(self) -> dict[str, Any]:
-        return {"params": self.params, "bytes": self.bytes, "latency_ms_100k": self.latency_ms_100k}
-
 
 @dataclass
-class Training:
+class Training(_Figures):
     """The best validation AUC, the epoch it came at, and the training time (seconds)."""
 
     val_auc: float
     best_epoch: int | float
     train_seconds: float
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "val_auc": self.val_auc,
-            "best_epoch": self.best_epoch,
-            "train_seconds": self.train_seconds,
-        }
 
 
 @dataclass
