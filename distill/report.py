@@ -8,18 +8,14 @@ from pathlib import Path
 from typing import Any
 
 from distill.baselines import BASELINES, LEGACY_BASELINES, best_baseline, is_baseline
+from distill.config import STUDENT_NAMES
 from distill.results import config_k
 
 # Learned models in the order a reader compares them; baselines come after every learned
 # model (see :func:`model_names`).
 ORDER: tuple[str, ...] = (
     "teacher",
-    "student_gat",
-    "student_gat_no_kd",
-    "student_sage",
-    "student_sage_no_kd",
-    "student_mlp",
-    "student_mlp_no_kd",
+    *(label for name in STUDENT_NAMES for label in (name, f"{name}_no_kd")),
 )
 BASELINE_ORDER: tuple[str, ...] = (*BASELINES, *LEGACY_BASELINES)
 
