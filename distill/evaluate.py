@@ -309,7 +309,7 @@ def evaluate_link_prediction(
         seconds=seconds,
     )
     if saver.out is not None:
-        write_report(report.as_dict(), saver.out)
+        write_report(report, saver.out)
     return EvaluationResult(report, artifacts=saver.artifacts, seconds=seconds)
 
 

@@ -17,10 +17,6 @@ def _mean(values: list[Any]) -> float:
     return float(np.mean(values))
 
 
-def _float(value: Any) -> float | None:
-    return None if value is None else float(value)
-
-
 class _Figures:
     """A flat group of figures: its dict is its fields, in order."""
 
@@ -66,11 +62,11 @@ class Quality:
         cold = entry.get("cold_start")
         return cls(
             k=k,
-            auc=_float(entry.get("auc")),
-            ap=_float(entry.get("ap")),
-            recall=_float(entry.get(f"recall@{k}")),
-            ndcg=_float(entry.get(f"ndcg@{k}")),
-            mrr=_float(entry.get("mrr")),
+            auc=entry.get("auc"),
+            ap=entry.get("ap"),
+            recall=entry.get(f"recall@{k}"),
+            ndcg=entry.get(f"ndcg@{k}"),
+            mrr=entry.get("mrr"),
             cold_start=ColdStart(cold.get("auc"), cold.get("ap"), cold.get("n", 0))
             if cold
             else None,
