@@ -40,14 +40,21 @@ def random_shop(args: argparse.Namespace) -> Interactions:
     )
 
 
+# the shop's size and shape: a flag for each (``--zipf 1``), typed by its default
+DEFAULTS: dict[str, int | float] = {
+    "customers": 70_000,
+    "products": 25_000,
+    "interactions": 650_000,
+    "zipf": 0.0,
+    "neighbours": 100,
+    "seed": 0,
+}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--customers", type=int, default=70_000)
-    parser.add_argument("--products", type=int, default=25_000)
-    parser.add_argument("--interactions", type=int, default=650_000)
-    parser.add_argument("--zipf", type=float, default=0.0)
-    parser.add_argument("--neighbours", type=int, default=100)
-    parser.add_argument("--seed", type=int, default=0)
+    for name, default in DEFAULTS.items():
+        parser.add_argument(f"--{name}", type=type(default), default=default)
     args = parser.parse_args()
     data = random_shop(args)
     rng = np.random.default_rng(args.seed + 1)

@@ -41,7 +41,7 @@ from distill.export import edge_tables, export_onnx, onnx_feed
 from distill.metrics import median_latency_ms
 from distill.predict import Scorer
 from distill.quantize import Compression
-from tests.support.ecomm_frame import ecomm_dir, read_ecomm_frame
+from kgstore.sources.ecomm import ecomm_dir, read_ecomm_frame
 
 
 def main() -> None:

@@ -16,7 +16,9 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -28,7 +30,7 @@ from distill.config import RunConfig
 from distill.data import FeatureEncoder, History, build_graph
 from distill.metrics import median_latency_ms
 from distill.predict import _embed_needed, scoring_logits
-from tests.support.ecomm_frame import read_ecomm_frame
+from kgstore.sources.ecomm import read_ecomm_frame
 
 
 def main() -> int:
@@ -60,23 +62,7 @@ def main() -> int:
     # Interleaved, so both see the same machine.
     teacher_ms = time_ms(lambda: scoring_logits(teacher, graph, history, customers, products))
     student_ms = time_ms(lambda: scoring_logits(student, graph, history, customers, products))
-    c, p = torch.as_tensor(customers), torch.as_tensor(products)
-    with torch.no_grad():
-        parts = {
-            "pair features (history lookups)": time_ms(
-                lambda: history.pair_features(customers, products)
-            ),
-            f"product tower ({n_p:,} products) + gather": time_ms(
-                lambda: _embed_needed(student.encoder, graph, "product", p)
-            ),
-            f"customer tower ({n_c:,} customers) + gather": time_ms(
-                lambda: _embed_needed(student.encoder, graph, "customer", c)
-            ),
-        }
-        z_c = _embed_needed(student.encoder, graph, "customer", c)
-        z_p = _embed_needed(student.encoder, graph, "product", p)
-        f = history.pair_features(customers, products)
-        parts["decoder (dot product + pair MLP)"] = time_ms(lambda: student.decoder(z_c, z_p, f))
+    parts = _student_parts(student, graph, history, customers, products, time_ms)
     teacher_again = time_ms(lambda: scoring_logits(teacher, graph, history, customers, products))
 
     pairs = f"{config.eval.latency_pairs:,} pairs"
@@ -97,6 +83,37 @@ def main() -> int:
         f"faster={teacher_ms / student_ms:.1f}x"
     )
     return 0
+
+
+def _student_parts(
+    student: Any,
+    graph: Any,
+    history: History,
+    customers: np.ndarray,
+    products: np.ndarray,
+    time_ms: Callable[[object], float],
+) -> dict[str, float]:
+    """Milliseconds of each part of the student's scoring: pair features, the two towers
+    (with the gather of the pairs' rows) and the decoder."""
+    c, p = torch.as_tensor(customers), torch.as_tensor(products)
+    n_c, n_p = graph["customer"].num_nodes, graph["product"].num_nodes
+    with torch.no_grad():
+        parts = {
+            "pair features (history lookups)": time_ms(
+                lambda: history.pair_features(customers, products)
+            ),
+            f"product tower ({n_p:,} products) + gather": time_ms(
+                lambda: _embed_needed(student.encoder, graph, "product", p)
+            ),
+            f"customer tower ({n_c:,} customers) + gather": time_ms(
+                lambda: _embed_needed(student.encoder, graph, "customer", c)
+            ),
+        }
+        z_c = _embed_needed(student.encoder, graph, "customer", c)
+        z_p = _embed_needed(student.encoder, graph, "product", p)
+        f = history.pair_features(customers, products)
+        parts["decoder (dot product + pair MLP)"] = time_ms(lambda: student.decoder(z_c, z_p, f))
+    return parts
 
 
 if __name__ == "__main__":

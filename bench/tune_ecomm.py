@@ -20,7 +20,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from distill.config import RunConfig
 from distill.evaluate import read_eval_pairs
 from distill.tune import tune
-from tests.support.ecomm_frame import ecomm_dir, read_ecomm_frame
+from kgstore.sources.ecomm import ecomm_dir, read_ecomm_frame
 
 
 def main() -> None:

@@ -27,8 +27,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import numpy as np
 import pandas as pd
 
-from kgstore import server
-from kgstore.connection import QueryRunner, settings_from_env
+from kgdistill import server
+from kgdistill.server import settings_from_env
+from kgstore.connection import QueryRunner
 from kgstore.cypher import statement
 from kgstore.writeback import (
     PredictionKind,

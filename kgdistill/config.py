@@ -22,11 +22,11 @@ from distill.config import (
     TeacherConfig,
     TrainConfig,
 )
+from kgdistill.server import ServerConfig
 from kgdistill.settings import ConfigError, build, env_layer, flag_layer, read_toml
 from kgdistill.sync import SyncConfig
 from kgstore.extract import ExtractConfig
 from kgstore.ingest import LoadConfig
-from kgstore.server import ServerConfig
 from kgstore.writeback import PredictConfig
 
 __all__ = ["Config", "ConfigError", "load_config"]

@@ -6,24 +6,35 @@ on (extracted from Neo4j up to the run's day, on the run's nodes), its labelled 
 ranked (:func:`distill.evaluate.prepare`: the same customers, seen products left out).
 A private GDS-enabled Neo4j gets that graph projected, computes FastRP, and GDS's
 routes are scored by :mod:`distill.peer` exactly as the run's models were.
+
+Maven copies OpenGDS (``neo4j/gds-pom.xml``) into the cache beside the Neo4j jars
+once (``<cache>/neo4j/gds/<version>/lib``); the private instance with those jars as
+plugins runs on free ports bound to 127.0.0.1.
 """
 
 from __future__ import annotations
 
 import math
+import os
+import shutil
+import subprocess
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from kgdistill import pipeline, rundata
+from kgdistill import pipeline, rundata, server
 from kgdistill.config import Config
 from kgdistill.runs import Run
+from kgdistill.server import Neo4jServerError, Progress, ServerConfig, free_port
 from kgframe import GraphFrame
-from kgstore import gds, server
-from kgstore.connection import QueryRunner, settings_from_env
+from kgstore import gds
+from kgstore.connection import QueryRunner
+from kgstore.gds import GDS_VERSION
+from kgstore.resources import project_path
 
 if TYPE_CHECKING:
     from distill.evaluate import EvalContext
@@ -139,10 +150,90 @@ def final_line(gds_rows: list[PeerRow], student: PeerRow) -> str:
     )
 
 
-def gds_instance(config: Config, say: Callable[[str], None]) -> server.ServerConfig:
+# -- the private GDS-enabled server ---------------------------------------------
+GDS_CONF = ("dbms.security.procedures.unrestricted=gds.*",)
+
+
+def gds_lib_dir(cfg: ServerConfig, version: str = GDS_VERSION) -> Path:
+    return cfg.root / "neo4j" / "gds" / version / "lib"
+
+
+def maven_command(mvn: str, version: str, staging: Path) -> list[str]:
+    """The Maven call that copies OpenGDS ``version`` and its dependencies into ``staging``."""
+    return [
+        mvn,
+        "-B",
+        "-q",
+        "-f",
+        str(project_path("neo4j/gds-pom.xml")),
+        f"-Dgds.version={version}",
+        "dependency:copy-dependencies",
+        "-DincludeScope=runtime",
+        f"-DoutputDirectory={staging}",
+    ]
+
+
+def provision_gds(
+    cfg: ServerConfig, version: str = GDS_VERSION, progress: Progress = print
+) -> list[Path]:
+    """The OpenGDS jars, fetched with Maven into the cache once (offline afterwards).
+
+    As for the Neo4j jars, Maven writes into a staging folder that is renamed into
+    place and marked complete only after success.
+    """
+    lib = gds_lib_dir(cfg, version)
+    if not (lib / ".complete").is_file():
+        mvn = shutil.which("mvn")
+        if mvn is None:
+            raise Neo4jServerError(
+                "Maven is not installed (no 'mvn' on PATH); it fetches Graph Data Science "
+                "once. Install it (Debian/Ubuntu: apt-get install maven)."
+            )
+        staging = lib.parent / f"lib.partial-{os.getpid()}"
+        shutil.rmtree(staging, ignore_errors=True)
+        staging.parent.mkdir(parents=True, exist_ok=True)
+        progress(f"Fetching Graph Data Science {version} (OpenGDS) from Maven Central (once) ...")
+        proc = subprocess.run(
+            maven_command(mvn, version, staging), capture_output=True, text=True, check=False
+        )
+        names = sorted(p.name for p in staging.glob("*.jar"))
+        if proc.returncode != 0 or f"opengds-extension-{version}.jar" not in names:
+            shutil.rmtree(staging, ignore_errors=True)
+            errors = [line for line in (proc.stdout + proc.stderr).splitlines() if "ERROR" in line]
+            raise Neo4jServerError(
+                f"Maven could not fetch Graph Data Science {version} from Maven Central "
+                f"(check the version, the network or ~/.m2/settings.xml):\n"
+                + "\n".join(errors)[-1500:]
+            )
+        shutil.rmtree(lib, ignore_errors=True)
+        staging.rename(lib)
+        (lib / ".complete").write_text("\n".join(names) + "\n", encoding="utf-8")
+        progress(f"Graph Data Science {version}: {len(names)} jars cached in {lib}")
+    return sorted(lib.glob("*.jar"))
+
+
+def gds_server_config(
+    base: ServerConfig, jars: list[Path], instance: str = "gds-peer"
+) -> ServerConfig:
+    """``base`` as a private GDS-enabled instance: its own name, free ports, the jars as plugins."""
+    bolt = free_port()
+    http = free_port()
+    while http == bolt:
+        http = free_port()
+    return replace(
+        base,
+        instance=instance,
+        bolt_port=bolt,
+        http_port=http,
+        plugins=tuple(str(jar) for jar in jars),
+        extra_conf=GDS_CONF,
+    )
+
+
+def gds_instance(config: Config, say: Callable[[str], None]) -> ServerConfig:
     """The private GDS-enabled instance's configuration (jars fetched once)."""
     base = replace(config.neo4j, heap="2g", pagecache="128m")
-    return gds.gds_server_config(base, gds.provision_gds(base, progress=say))
+    return gds_server_config(base, provision_gds(base, progress=say))
 
 
 def compare(
@@ -163,7 +254,7 @@ def compare(
     server.stop(cfg, progress=say)  # a peer instance left by a crash: its ports are stale
     server.start(cfg, progress=say)
     try:
-        with QueryRunner.connect(settings_from_env(cfg, environ={})) as g:
+        with QueryRunner.connect(server.settings_from_env(cfg, environ={})) as g:
             version = gds.gds_version(g)
             say(f"Graph Data Science {version} is up; projecting the run's graph ...")
             rows = gds_routes(g, frame, ctx, k, say)

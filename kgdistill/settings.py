@@ -13,7 +13,7 @@ import dataclasses
 import tomllib
 import types
 import typing
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -104,66 +104,106 @@ def _field_default(f: dataclasses.Field[Any]) -> Any:
 def coerce(raw: Any, hint: Any, key: str, source: str) -> Any:
     """Turn ``raw`` (a TOML value or a string from the environment or a flag) into ``hint``."""
     origin = typing.get_origin(hint)
-    args = typing.get_args(hint)
-    fail = ConfigError(f"'{key}' from {source}: {raw!r} is not a valid {_type_name(hint)}")
     if origin in (typing.Union, types.UnionType):
-        empty = raw is None or (isinstance(raw, str) and raw.strip().lower() in ("", "none"))
-        if empty and type(None) in args:
-            return None
-        for arg in (a for a in args if a is not type(None)):
-            try:
-                return coerce(raw, arg, key, source)
-            except ConfigError:
-                continue
-        raise fail
+        return _coerce_union(raw, hint, key, source)
     if origin is typing.Literal:
-        for option in args:
-            if raw == option or (isinstance(raw, str) and str(option) == raw.strip()):
-                return option
-        raise ConfigError(
-            f"'{key}' from {source}: {raw!r} is not one of {', '.join(map(repr, args))}"
-        )
+        return _coerce_literal(raw, typing.get_args(hint), key, source)
     if origin is tuple:
-        items = raw
-        if isinstance(raw, str):
-            text = raw.strip().removeprefix("[").removesuffix("]")
-            items = [part.strip().strip("'\"") for part in text.split(",") if part.strip()]
-        if not isinstance(items, (list, tuple)):
-            raise fail
-        inner = args[0] if args else str
-        return tuple(coerce(item, inner, key, source) for item in items)
-    if hint is bool:
-        if isinstance(raw, bool):
-            return raw
-        if isinstance(raw, str) and raw.strip().lower() in ("1", "true", "yes", "on"):
-            return True
-        if isinstance(raw, str) and raw.strip().lower() in ("0", "false", "no", "off"):
-            return False
-        raise fail
-    if hint is int:
-        if isinstance(raw, bool):
-            raise fail
-        if isinstance(raw, int):
-            return raw
+        return _coerce_tuple(raw, hint, key, source)
+    convert = _SCALARS.get(hint)
+    if convert is None:
+        return raw
+    try:
+        return convert(raw)
+    except (TypeError, ValueError):
+        raise _invalid(raw, hint, key, source) from None
+
+
+def _invalid(raw: Any, hint: Any, key: str, source: str) -> ConfigError:
+    return ConfigError(f"'{key}' from {source}: {raw!r} is not a valid {_type_name(hint)}")
+
+
+def _coerce_union(raw: Any, hint: Any, key: str, source: str) -> Any:
+    """``X | None``: empty or "none" is None; otherwise the first member ``raw`` fits."""
+    args = typing.get_args(hint)
+    empty = raw is None or (isinstance(raw, str) and raw.strip().lower() in ("", "none"))
+    if empty and type(None) in args:
+        return None
+    for arg in (a for a in args if a is not type(None)):
         try:
-            return int(str(raw).strip().replace("_", ""))
-        except ValueError:
-            raise fail from None
-    if hint is float:
-        if isinstance(raw, bool):
-            raise fail
-        try:
-            value = float(str(raw).strip()) if isinstance(raw, str) else float(raw)
-        except (TypeError, ValueError):
-            raise fail from None
-        return value
-    if hint is str:
-        if isinstance(raw, (dict, list)):
-            raise fail
-        return str(raw)
-    if hint is Path:
-        return Path(str(raw)).expanduser()
-    return raw
+            return coerce(raw, arg, key, source)
+        except ConfigError:
+            continue
+    raise _invalid(raw, hint, key, source)
+
+
+def _coerce_literal(raw: Any, options: tuple[Any, ...], key: str, source: str) -> Any:
+    for option in options:
+        if raw == option or (isinstance(raw, str) and str(option) == raw.strip()):
+            return option
+    raise ConfigError(
+        f"'{key}' from {source}: {raw!r} is not one of {', '.join(map(repr, options))}"
+    )
+
+
+def _coerce_tuple(raw: Any, hint: Any, key: str, source: str) -> tuple[Any, ...]:
+    """A TOML array, or a string like ``a, b`` or ``[1, 2]`` from the environment or a flag."""
+    items = raw
+    if isinstance(raw, str):
+        text = raw.strip().removeprefix("[").removesuffix("]")
+        items = [part.strip().strip("'\"") for part in text.split(",") if part.strip()]
+    if not isinstance(items, (list, tuple)):
+        raise _invalid(raw, hint, key, source)
+    args = typing.get_args(hint)
+    inner = args[0] if args else str
+    return tuple(coerce(item, inner, key, source) for item in items)
+
+
+# Scalar conversions: each raises ValueError or TypeError for a value it cannot take.
+_TRUE = ("1", "true", "yes", "on")
+_FALSE = ("0", "false", "no", "off")
+
+
+def _to_bool(raw: Any) -> bool:
+    if isinstance(raw, bool):
+        return raw
+    word = raw.strip().lower() if isinstance(raw, str) else None
+    if word in _TRUE or word in _FALSE:
+        return word in _TRUE
+    raise ValueError(raw)
+
+
+def _to_int(raw: Any) -> int:
+    if isinstance(raw, bool):  # TOML's true is not the number 1
+        raise ValueError(raw)
+    if isinstance(raw, int):
+        return raw
+    return int(str(raw).strip().replace("_", ""))
+
+
+def _to_float(raw: Any) -> float:
+    if isinstance(raw, bool):
+        raise ValueError(raw)
+    return float(str(raw).strip()) if isinstance(raw, str) else float(raw)
+
+
+def _to_str(raw: Any) -> str:
+    if isinstance(raw, (dict, list)):
+        raise ValueError(raw)
+    return str(raw)
+
+
+def _to_path(raw: Any) -> Path:
+    return Path(str(raw)).expanduser()
+
+
+_SCALARS: dict[Any, Callable[[Any], Any]] = {
+    bool: _to_bool,
+    int: _to_int,
+    float: _to_float,
+    str: _to_str,
+    Path: _to_path,
+}
 
 
 def _type_name(hint: Any) -> str:

@@ -58,13 +58,10 @@ class ChangeSet:
         return sorted(set(pools), key=lambda v: (type(v).__name__, v))
 
     def counts(self) -> dict[str, int]:
-        return {
-            "new_interactions": len(self.new_interactions),
-            "changed_customers": len(self.changed_customers),
-            "changed_products": len(self.changed_products),
-            "product_audience": len(self.product_audience),
-            "customers": len(self.customers),
-        }
+        kinds = ("new_interactions", "changed_customers", "changed_products", "product_audience")
+        counts = {kind: len(getattr(self, kind)) for kind in kinds}
+        counts["customers"] = len(self.customers)
+        return counts
 
 
 def shift_day(day: int, days: int) -> int:
@@ -96,45 +93,16 @@ def find_changes(
         ids = [row["id"] for row in runner.read(statement("sync/all_customers"))]
         return ChangeSet(since=None, until=until, all_customers=tuple(ids))
     window = {"since": since - overlap, "until": until}
-    interacted: set[Any] = set()
-    latest_day: int | None = None
-    for rel in INTERACTION_TYPES:
-        query = statement("sync/customers_with_new_interactions", rel=rel)
-        for row in runner.read(query, **window):
-            interacted.add(row["id"])
-            if row["day"] is not None:
-                latest_day = max(latest_day or 0, int(row["day"]))
+    interacted, latest_day = _new_interactions(runner, window)
     customers = [row["id"] for row in runner.read(statement("sync/changed_customers"), **window)]
     products = [row["id"] for row in runner.read(statement("sync/changed_products"), **window)]
     audience: list[Any] = []
     if products and product_audience_cap > 0:
         if latest_day is None:
-            days = [
-                runner.read_value(statement("sync/latest_day", rel=rel))
-                for rel in INTERACTION_TYPES
-            ]
-            latest_day = max((int(d) for d in days if d is not None), default=None)
-        if latest_day is not None:
-            rows = runner.read(
-                statement("sync/product_audience"),
-                product_ids=products,
-                since_day=shift_day(latest_day, -recent_days),
-                cap=product_audience_cap,
-            )
-            audience = [row["id"] for row in rows]
-        if len(audience) < product_audience_cap:
-            rows = runner.read(
-                statement("sync/recommended_customers", rel=relationship),
-                product_ids=products,
-                cap=product_audience_cap,
-            )
-            have = set(audience)
-            for row in rows:
-                if len(audience) >= product_audience_cap:
-                    break
-                if row["id"] not in have:
-                    have.add(row["id"])
-                    audience.append(row["id"])
+            latest_day = _latest_day(runner)
+        audience = _product_audience(
+            runner, products, latest_day, recent_days, product_audience_cap, relationship
+        )
     return ChangeSet(
         since=since,
         until=until,
@@ -143,3 +111,57 @@ def find_changes(
         changed_products=tuple(products),
         product_audience=tuple(audience),
     )
+
+
+def _new_interactions(runner: QueryRunner, window: dict[str, Any]) -> tuple[set[Any], int | None]:
+    """The customers with interactions loaded in ``window``, and the latest day among those."""
+    interacted: set[Any] = set()
+    latest_day: int | None = None
+    for rel in INTERACTION_TYPES:
+        query = statement("sync/customers_with_new_interactions", rel=rel)
+        for row in runner.read(query, **window):
+            interacted.add(row["id"])
+            if row["day"] is not None:
+                latest_day = max(latest_day or 0, int(row["day"]))
+    return interacted, latest_day
+
+
+def _latest_day(runner: QueryRunner) -> int | None:
+    """The latest interaction day in the whole graph (None: no interactions)."""
+    days = [runner.read_value(statement("sync/latest_day", rel=rel)) for rel in INTERACTION_TYPES]
+    return max((int(d) for d in days if d is not None), default=None)
+
+
+def _product_audience(
+    runner: QueryRunner,
+    products: list[Any],
+    latest_day: int | None,
+    recent_days: int,
+    cap: int,
+    relationship: str,
+) -> list[Any]:
+    """Recent customers of the changed products' categories, most engaged first, then the
+    customers recommended a changed product, together at most ``cap``."""
+    audience: list[Any] = []
+    if latest_day is not None:
+        rows = runner.read(
+            statement("sync/product_audience"),
+            product_ids=products,
+            since_day=shift_day(latest_day, -recent_days),
+            cap=cap,
+        )
+        audience = [row["id"] for row in rows]
+    if len(audience) < cap:
+        rows = runner.read(
+            statement("sync/recommended_customers", rel=relationship),
+            product_ids=products,
+            cap=cap,
+        )
+        have = set(audience)
+        for row in rows:
+            if len(audience) >= cap:
+                break
+            if row["id"] not in have:
+                have.add(row["id"])
+                audience.append(row["id"])
+    return audience

@@ -16,7 +16,7 @@ from typing import Any
 from neo4j import Driver, GraphDatabase, ManagedTransaction
 from neo4j.exceptions import AuthError, Neo4jError, ServiceUnavailable
 
-from kgstore.server import USER, ServerConfig, read_password
+USER = "neo4j"  # Neo4j's built-in user, also the managed server's
 
 
 class Neo4jConnectionError(RuntimeError):
@@ -36,23 +36,17 @@ class Neo4jSettings:
         return f"{where} as {self.user}" + (" [project-managed]" if self.managed else "")
 
 
-def settings_from_env(
-    server: ServerConfig | None = None, environ: Mapping[str, str] | None = None
-) -> Neo4jSettings:
-    """``NEO4J_URI``/``NEO4J_USER``/``NEO4J_PASSWORD``/``NEO4J_DATABASE`` when set, else the
-    project-managed server described by ``server``."""
+def env_settings(environ: Mapping[str, str] | None = None) -> Neo4jSettings | None:
+    """The Neo4j that ``NEO4J_URI``/``NEO4J_USER``/``NEO4J_PASSWORD``/``NEO4J_DATABASE``
+    name; None when ``NEO4J_URI`` is unset (the application then uses its managed server)."""
     env = os.environ if environ is None else environ
-    database = env.get("NEO4J_DATABASE") or None
-    if env.get("NEO4J_URI"):
-        return Neo4jSettings(
-            uri=_uri_without_credentials(env["NEO4J_URI"]),
-            user=env.get("NEO4J_USER", USER),
-            password=env.get("NEO4J_PASSWORD", ""),
-            database=database,
-        )
-    cfg = server or ServerConfig()
+    if not env.get("NEO4J_URI"):
+        return None
     return Neo4jSettings(
-        uri=cfg.bolt_uri, user=USER, password=read_password(cfg), database=database, managed=True
+        uri=_uri_without_credentials(env["NEO4J_URI"]),
+        user=env.get("NEO4J_USER", USER),
+        password=env.get("NEO4J_PASSWORD", ""),
+        database=env.get("NEO4J_DATABASE") or None,
     )
 
 

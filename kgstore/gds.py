@@ -1,22 +1,16 @@
-"""Neo4j Graph Data Science (the open build, OpenGDS) beside kgdistill: its server, its calls.
+"""Neo4j Graph Data Science (the open build, OpenGDS) beside kgdistill: its calls.
 
-``kgdistill peer gds`` compares kgdistill with what a Neo4j user would try first.
-Maven copies OpenGDS (``neo4j/gds-pom.xml``) into the cache beside the Neo4j jars
-once (``<cache>/neo4j/gds/<version>/lib``); a private instance with those jars as
-plugins runs on free ports bound to 127.0.0.1. The graph is projected into GDS's
-catalogue straight from a :class:`~kgframe.GraphFrame` (a Cypher
-projection of integer node ids, values as parameters), so GDS sees exactly the
-graph kgdistill trains on. Every call here returns plain data (arrays, dicts).
+``kgdistill peer gds`` compares kgdistill with what a Neo4j user would try first,
+on a private GDS-enabled server that :mod:`kgdistill.peer` provisions and runs.
+The graph is projected into GDS's catalogue straight from a
+:class:`~kgframe.GraphFrame` (a Cypher projection of integer node ids, values as
+parameters), so GDS sees exactly the graph kgdistill trains on. Every call here
+returns plain data (arrays, dicts).
 """
 
 from __future__ import annotations
 
-import os
-import shutil
-import subprocess
-from collections.abc import Mapping
-from dataclasses import replace
-from pathlib import Path
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import numpy as np
@@ -25,88 +19,11 @@ from neo4j.exceptions import Neo4jError
 from kgframe import GraphFrame
 from kgstore.connection import QueryRunner
 from kgstore.cypher import statement
-from kgstore.resources import project_path
-from kgstore.server import Neo4jServerError, Progress, ServerConfig, free_port
 
 GDS_VERSION = "2.13.9"  # the OpenGDS line made for Neo4j 5.26
-GDS_CONF = ("dbms.security.procedures.unrestricted=gds.*",)
 INTERACTED = "INTERACTED"
 
-
-def gds_lib_dir(cfg: ServerConfig, version: str = GDS_VERSION) -> Path:
-    return cfg.root / "neo4j" / "gds" / version / "lib"
-
-
-def maven_command(mvn: str, version: str, staging: Path) -> list[str]:
-    """The Maven call that copies OpenGDS ``version`` and its dependencies into ``staging``."""
-    return [
-        mvn,
-        "-B",
-        "-q",
-        "-f",
-        str(project_path("neo4j/gds-pom.xml")),
-        f"-Dgds.version={version}",
-        "dependency:copy-dependencies",
-        "-DincludeScope=runtime",
-        f"-DoutputDirectory={staging}",
-    ]
-
-
-def provision_gds(
-    cfg: ServerConfig, version: str = GDS_VERSION, progress: Progress = print
-) -> list[Path]:
-    """The OpenGDS jars, fetched with Maven into the cache once (offline afterwards).
-
-    As for the Neo4j jars, Maven writes into a staging folder that is renamed into
-    place and marked complete only after success.
-    """
-    lib = gds_lib_dir(cfg, version)
-    if not (lib / ".complete").is_file():
-        mvn = shutil.which("mvn")
-        if mvn is None:
-            raise Neo4jServerError(
-                "Maven is not installed (no 'mvn' on PATH); it fetches Graph Data Science "
-                "once. Install it (Debian/Ubuntu: apt-get install maven)."
-            )
-        staging = lib.parent / f"lib.partial-{os.getpid()}"
-        shutil.rmtree(staging, ignore_errors=True)
-        staging.parent.mkdir(parents=True, exist_ok=True)
-        progress(f"Fetching Graph Data Science {version} (OpenGDS) from Maven Central (once) ...")
-        proc = subprocess.run(
-            maven_command(mvn, version, staging), capture_output=True, text=True, check=False
-        )
-        names = sorted(p.name for p in staging.glob("*.jar"))
-        if proc.returncode != 0 or f"opengds-extension-{version}.jar" not in names:
-            shutil.rmtree(staging, ignore_errors=True)
-            errors = [line for line in (proc.stdout + proc.stderr).splitlines() if "ERROR" in line]
-            raise Neo4jServerError(
-                f"Maven could not fetch Graph Data Science {version} from Maven Central "
-                f"(check the version, the network or ~/.m2/settings.xml):\n"
-                + "\n".join(errors)[-1500:]
-            )
-        shutil.rmtree(lib, ignore_errors=True)
-        staging.rename(lib)
-        (lib / ".complete").write_text("\n".join(names) + "\n", encoding="utf-8")
-        progress(f"Graph Data Science {version}: {len(names)} jars cached in {lib}")
-    return sorted(lib.glob("*.jar"))
-
-
-def gds_server_config(
-    base: ServerConfig, jars: list[Path], instance: str = "gds-peer"
-) -> ServerConfig:
-    """``base`` as a private GDS-enabled instance: its own name, free ports, the jars as plugins."""
-    bolt = free_port()
-    http = free_port()
-    while http == bolt:
-        http = free_port()
-    return replace(
-        base,
-        instance=instance,
-        bolt_port=bolt,
-        http_port=http,
-        plugins=tuple(str(jar) for jar in jars),
-        extra_conf=GDS_CONF,
-    )
+Progress = Callable[[str], None]
 
 
 class GdsError(RuntimeError):

@@ -4,7 +4,7 @@ Which Neo4j, in order:
 1. the one ``NEO4J_URI`` (with ``NEO4J_USER``/``NEO4J_PASSWORD``) names;
 2. a testcontainers Neo4j 5.26, when ``KGDISTILL_TEST_BACKEND=docker`` and a Docker
    engine answers;
-3. otherwise the project-managed server (``kgstore.server``) on reserved ports in a
+3. otherwise the project-managed server (``kgdistill.server``) on reserved ports in a
    temporary instance folder, stopped when the session ends.
 
 Tests that write use the ``graph`` fixture: it refuses a database that is not
@@ -27,8 +27,8 @@ from pathlib import Path
 
 import pytest
 
-from kgstore.connection import Neo4jSettings, QueryRunner, settings_from_env
-from kgstore.server import ServerConfig, free_port, port_in_use, start, stop
+from kgdistill.server import ServerConfig, free_port, port_in_use, settings_from_env, start, stop
+from kgstore.connection import Neo4jSettings, QueryRunner
 
 
 def _docker_answers() -> bool:
@@ -105,6 +105,7 @@ def neo4j_cli(cfg: ServerConfig, *args: str) -> subprocess.CompletedProcess[str]
         KGDISTILL_NEO4J__INSTANCES_DIR=cfg.instances_dir,
         KGDISTILL_NEO4J__HEAP=cfg.heap,
         KGDISTILL_NEO4J__PAGECACHE=cfg.pagecache,
+        KGDISTILL_NEO4J__MEMORY_SHARE=str(cfg.memory_share),
     )
     return subprocess.run(
         [sys.executable, "-m", "kgdistill", "neo4j", *args],

@@ -7,13 +7,16 @@ import json
 import os
 import re
 import sys
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from kgdistill.config import Config, load_config
+from kgdistill.runs import DEFAULT_RUNS_DIR
+from kgdistill.server import Neo4jServerError, settings_from_env
 from kgdistill.settings import ConfigError
-from kgstore.connection import Neo4jConnectionError, Neo4jSettings, QueryRunner, settings_from_env
+from kgstore.connection import Neo4jConnectionError, Neo4jSettings, QueryRunner
 from kgstore.cypher import CypherError
-from kgstore.server import Neo4jServerError
 
 KNOWN_ERRORS: tuple[type[BaseException], ...] = (
     ConfigError,
@@ -91,6 +94,35 @@ def add_output_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
+RUN_HELP = "run id or directory (default: the latest)"
+MODEL_HELP = "model of the run (default: 'student', the run's default student)"
+
+
+def add_run_option(parser: Any, help: str = RUN_HELP) -> None:
+    """``--run RUN``: which trained run (``find_run``: an id, a directory, or runs/LATEST)."""
+    parser.add_argument("--run", metavar="RUN", help=help)
+
+
+def add_model_option(parser: Any, help: str = MODEL_HELP) -> None:
+    """``--model NAME``: a model of the run, ``student`` (its default student) by default."""
+    parser.add_argument("--model", default="student", metavar="NAME", help=help)
+
+
+def add_runs_dir_option(parser: Any, help: str | None = None) -> None:
+    """``--runs-dir DIR``: where runs and LATEST live."""
+    parser.add_argument("--runs-dir", type=Path, default=DEFAULT_RUNS_DIR, metavar="DIR", help=help)
+
+
+def finish_command(
+    parser: argparse.ArgumentParser, func: Callable[[argparse.Namespace], int]
+) -> None:
+    """The options every command that reads the configuration takes (``--config``,
+    ``--set``, ``--quiet``, ``--json``), and ``func`` to run it."""
+    add_config_options(parser)
+    add_output_options(parser)
+    parser.set_defaults(func=func)
+
+
 def config_from_args(args: argparse.Namespace, flags: dict[str, Any] | None = None) -> Config:
     return load_config(getattr(args, "config", None), sets=getattr(args, "sets", []), flags=flags)
 
@@ -115,7 +147,7 @@ def neo4j_settings(config: Config) -> Neo4jSettings:
 
 def connect(config: Config, args: argparse.Namespace | None = None) -> QueryRunner:
     """Connect to NEO4J_URI, or to the project-managed server (started when needed)."""
-    from kgstore import server
+    from kgdistill import server
 
     settings = None
     try:

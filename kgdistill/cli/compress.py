@@ -39,16 +39,11 @@ def register(sub: Any) -> None:
         default="int8",
         help="weight precision on disk (default int8; none keeps float32, e.g. to prune only)",
     )
-    parser.add_argument("--run", metavar="RUN", help="run id or directory (default: the latest)")
-    parser.add_argument(
-        "--model",
-        default="student",
-        metavar="NAME",
-        help="model of the run to compress (default: 'student', the run's default student)",
+    common.add_run_option(parser)
+    common.add_model_option(
+        parser, "model of the run to compress (default: 'student', the run's default student)"
     )
-    common.add_config_options(parser)
-    common.add_output_options(parser)
-    parser.set_defaults(func=_run)
+    common.finish_command(parser, _run)
 
 
 def _run(args: argparse.Namespace) -> int:

@@ -33,16 +33,9 @@ def register(sub: Any) -> None:
         metavar="FILE",
         help="also write the model's inputs for every customer and product (.npz; needs Neo4j)",
     )
-    parser.add_argument("--run", metavar="RUN", help="run id or directory (default: the latest)")
-    parser.add_argument(
-        "--model",
-        default="student",
-        metavar="NAME",
-        help="model of the run (default: 'student', the run's default student)",
-    )
-    common.add_config_options(parser)
-    common.add_output_options(parser)
-    parser.set_defaults(func=_run)
+    common.add_run_option(parser)
+    common.add_model_option(parser)
+    common.finish_command(parser, _run)
 
 
 def _run(args: argparse.Namespace) -> int:

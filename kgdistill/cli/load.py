@@ -30,58 +30,54 @@ def register(sub: Any) -> None:
         ),
     )
     sources = parser.add_subparsers(dest="source", metavar="SOURCE", required=True)
-    for action in (_add_ecomm(sources), _add_csv(sources), _add_synthetic(sources)):
+    for name, add_options, func, help_text, description in (
+        ("ecomm", _ecomm_options, _ecomm, ECOMM_HELP, ECOMM_DESCRIPTION),
+        ("csv", _csv_options, _csv, CSV_HELP, CSV_DESCRIPTION),
+        ("synthetic", _synthetic_options, _synthetic, SYNTHETIC_HELP, SYNTHETIC_DESCRIPTION),
+    ):
+        action = sources.add_parser(name, help=help_text, description=description)
+        add_options(action)
         _add_loading_options(action)
+        action.set_defaults(func=func)
 
 
-def _add_ecomm(sources: Any) -> Any:
+ECOMM_HELP = "the EComm sample (bundled in data/ecomm, or --path)"
+ECOMM_DESCRIPTION = "Load the EComm sample (Alibaba Tianchi via DyHATR; see data/ecomm/NOTICE)."
+CSV_HELP = "a directory in the CSV interchange format (docs/csv-format.md)"
+CSV_DESCRIPTION = (
+    "Load customers.csv, products.csv, categories.csv and interactions.csv from DIR; "
+    "each is optional (see docs/csv-format.md)."
+)
+SYNTHETIC_HELP = "a seeded, believable synthetic shop of any size"
+SYNTHETIC_DESCRIPTION = (
+    "Generate and load a seeded shop of any size, interactions spread over 10 days. "
+    "--mode features (the default): power-law product popularity, category "
+    "affinity, price tiers, EComm-shaped categories and brands and EComm's "
+    "customer feature columns. --mode cf: ids and interactions only (no "
+    "categories, brands, prices or customer features, like a shop that exports "
+    "only who bought what), drawn from latent customer and product factors; "
+    "kgstore.sources.synthetic.cf_factors gives the true scores, the best "
+    "ranking any model can reach."
+)
+
+
+def _ecomm_options(ecomm: Any) -> None:
     """``load ecomm [--path DIR|TAR.GZ]``."""
-    ecomm = sources.add_parser(
-        "ecomm",
-        help="the EComm sample (bundled in data/ecomm, or --path)",
-        description="Load the EComm sample (Alibaba Tianchi via DyHATR; see data/ecomm/NOTICE).",
-    )
     ecomm.add_argument(
         "--path",
         metavar="DIR|TAR.GZ",
         help="another copy: a directory with the .txt files or a .tar.gz",
     )
-    ecomm.set_defaults(func=_ecomm)
-    return ecomm
 
 
-def _add_csv(sources: Any) -> Any:
+def _csv_options(csv: Any) -> None:
     """``load csv --dir DIR [--schema FILE]``."""
-    csv = sources.add_parser(
-        "csv",
-        help="a directory in the CSV interchange format (docs/csv-format.md)",
-        description=(
-            "Load customers.csv, products.csv, categories.csv and interactions.csv from DIR; "
-            "each is optional (see docs/csv-format.md)."
-        ),
-    )
     csv.add_argument("--dir", required=True, metavar="DIR", help="the directory of CSV files")
     csv.add_argument("--schema", metavar="FILE", help="TOML file overriding inferred feature types")
-    csv.set_defaults(func=_csv)
-    return csv
 
 
-def _add_synthetic(sources: Any) -> Any:
+def _synthetic_options(synthetic: Any) -> None:
     """``load synthetic [--mode features|cf]`` and the shop's size and seed."""
-    synthetic = sources.add_parser(
-        "synthetic",
-        help="a seeded, believable synthetic shop of any size",
-        description=(
-            "Generate and load a seeded shop of any size, interactions spread over 10 days. "
-            "--mode features (the default): power-law product popularity, category "
-            "affinity, price tiers, EComm-shaped categories and brands and EComm's "
-            "customer feature columns. --mode cf: ids and interactions only (no "
-            "categories, brands, prices or customer features, like a shop that exports "
-            "only who bought what), drawn from latent customer and product factors; "
-            "kgstore.sources.synthetic.cf_factors gives the true scores, the best "
-            "ranking any model can reach."
-        ),
-    )
     synthetic.add_argument(
         "--mode",
         choices=ingest.SYNTHETIC_MODES,
@@ -92,8 +88,6 @@ def _add_synthetic(sources: Any) -> Any:
     synthetic.add_argument("--products", type=int, default=10_000, metavar="M")
     synthetic.add_argument("--interactions", type=int, default=100_000, metavar="K")
     synthetic.add_argument("--seed", type=int, default=0, metavar="S")
-    synthetic.set_defaults(func=_synthetic)
-    return synthetic
 
 
 def _add_loading_options(action: Any) -> None:

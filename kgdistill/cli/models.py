@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 from typing import Any
 
 from kgdistill.cli import common
-from kgdistill.runs import DEFAULT_RUNS_DIR, RunNotFoundError, find_run, list_runs
+from kgdistill.runs import RunNotFoundError, find_run, list_runs
 
 
 def register(sub: Any) -> None:
@@ -27,8 +26,8 @@ def register(sub: Any) -> None:
             "latency from the run's report. LATEST marks the run predict, score and sync use."
         ),
     )
-    listing.add_argument("--runs-dir", type=Path, default=DEFAULT_RUNS_DIR, metavar="DIR")
-    listing.add_argument("--run", metavar="RUN", help="only this run (an id or a directory)")
+    common.add_runs_dir_option(listing)
+    common.add_run_option(listing, "only this run (an id or a directory)")
     common.add_output_options(listing)
     listing.set_defaults(func=_list)
 

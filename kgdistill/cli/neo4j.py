@@ -6,9 +6,10 @@ import argparse
 import time
 from typing import Any
 
+from kgdistill import server
 from kgdistill.cli import common
-from kgstore import server
-from kgstore.connection import env_lines, settings_from_env
+from kgdistill.server import settings_from_env
+from kgstore.connection import env_lines
 
 
 def register(sub: Any) -> None:

@@ -11,8 +11,8 @@ from kgdistill import peer
 from kgdistill.cli import common
 from kgdistill.pipeline import PipelineError
 from kgdistill.runs import DEFAULT_RUNS_DIR, RunNotFoundError, find_run
+from kgdistill.server import Neo4jServerError
 from kgstore.gds import GdsError
-from kgstore.server import Neo4jServerError
 
 common.register_error(PipelineError, RunNotFoundError, Neo4jServerError, GdsError)
 

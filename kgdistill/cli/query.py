@@ -36,9 +36,7 @@ def register(sub: Any) -> None:
         help="a query parameter (repeatable)",
     )
     parser.add_argument("--list", action="store_true", help="list the queries and their parameters")
-    common.add_config_options(parser)
-    common.add_output_options(parser)
-    parser.set_defaults(func=_run)
+    common.finish_command(parser, _run)
 
 
 def _run(args: argparse.Namespace) -> int:

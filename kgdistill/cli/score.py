@@ -7,7 +7,6 @@ from pathlib import Path
 from typing import Any
 
 from kgdistill.cli import common
-from kgdistill.runs import DEFAULT_RUNS_DIR
 from kgdistill.scoring import ScoreError, StudentScorer, read_pairs_csv
 
 common.register_error(ScoreError)
@@ -25,20 +24,16 @@ def register(sub: Any) -> None:
             "that are not in the graph are an error naming them."
         ),
     )
-    parser.add_argument(
-        "--model",
-        default="student",
-        metavar="NAME",
-        help="teacher, a student's name (student_mlp, student_gat_no_kd, ...) or 'student' "
+    common.add_model_option(
+        parser,
+        "teacher, a student's name (student_mlp, student_gat_no_kd, ...) or 'student' "
         "for the run's default student (default)",
     )
     parser.add_argument("--pairs", required=True, metavar="IN.csv", help="the pairs to score")
     parser.add_argument("--out", required=True, metavar="OUT.csv", help="where to write scores")
-    parser.add_argument("--run", metavar="RUN", help="a run id or directory (default: the latest)")
-    parser.add_argument("--runs-dir", type=Path, default=DEFAULT_RUNS_DIR, metavar="DIR")
-    common.add_config_options(parser)
-    common.add_output_options(parser)
-    parser.set_defaults(func=_run)
+    common.add_run_option(parser)
+    common.add_runs_dir_option(parser)
+    common.finish_command(parser, _run)
 
 
 def _run(args: argparse.Namespace) -> int:

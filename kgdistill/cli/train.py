@@ -9,7 +9,6 @@ from typing import Any
 from distill.config import STUDENT_NAMES
 from kgdistill import pipeline, summary
 from kgdistill.cli import common
-from kgdistill.runs import DEFAULT_RUNS_DIR
 
 common.register_error(pipeline.PipelineError)
 
@@ -48,9 +47,7 @@ def register(sub: Any) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     add_train_options(parser)
-    common.add_config_options(parser)
-    common.add_output_options(parser)
-    parser.set_defaults(func=_run)
+    common.finish_command(parser, _run)
 
 
 def add_train_options(parser: argparse.ArgumentParser) -> None:
@@ -73,13 +70,7 @@ def add_train_options(parser: argparse.ArgumentParser) -> None:
         "no-distillation twin; the default trains the default student and its twin only",
     )
     group.add_argument("--out", metavar="DIR", help="the run directory (default: runs/<run_id>)")
-    group.add_argument(
-        "--runs-dir",
-        type=Path,
-        default=DEFAULT_RUNS_DIR,
-        metavar="DIR",
-        help="where runs and LATEST live (default: ./runs)",
-    )
+    common.add_runs_dir_option(group, "where runs and LATEST live (default: ./runs)")
 
 
 def _day(text: str) -> int:

@@ -51,10 +51,8 @@ def register(sub: Any) -> None:
         metavar="FILE",
         help="where to write the best settings (default: tuned.toml)",
     )
-    parser.add_argument("--run", metavar="RUN", help="run id or directory (default: the latest)")
-    common.add_config_options(parser)
-    common.add_output_options(parser)
-    parser.set_defaults(func=_run)
+    common.add_run_option(parser)
+    common.finish_command(parser, _run)
 
 
 def _run(args: argparse.Namespace) -> int:

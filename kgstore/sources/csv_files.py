@@ -13,7 +13,7 @@ import codecs
 import csv
 import math
 import tomllib
-from collections.abc import Collection, Iterator
+from collections.abc import Callable, Collection, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -221,6 +221,35 @@ class _Table:
                 props[key] = value
         return props
 
+    def entities(
+        self, column: str, what: str, typed: Mapping[str, Callable[[str], Any]] | None = None
+    ) -> Iterator[tuple[int, list[str], Any, dict[str, Any]]]:
+        """Each row's line, cells, id (``column``, once per file) and properties: the
+        feature columns, then each ``typed`` column (name -> parser) that is not empty."""
+        seen: set[Any] = set()
+        for line, cells in self.rows:
+            key = self.id(line, cells, column)
+            if key in seen:
+                text = shown(key) if isinstance(key, str) else repr(key)
+                raise where(self.name, line, f"{what} {text} appears twice")
+            seen.add(key)
+            props = self.props(line, cells)
+            for name, parse in (typed or {}).items():
+                value = self.value(line, cells, name, parse)
+                if value is not None:
+                    props[name] = value
+            yield line, cells, key, props
+
+    def value(self, line: int, cells: list[str], column: str, parse: Callable[[str], Any]) -> Any:
+        """The cell in ``column`` parsed by ``parse``; None when it is empty."""
+        text = self.cell(cells, column).strip()
+        if not text:
+            return None
+        try:
+            return parse(text)
+        except ValueError as exc:
+            raise where(self.name, line, f"column '{column}': {exc}") from None
+
     def id(self, line: int, cells: list[str], column: str) -> Any:
         try:
             return parse_id(self.cell(cells, column))
@@ -275,26 +304,9 @@ def read_csv_dir(
     return plan
 
 
-def _unique(table: _Table, seen: set[Any], value: Any, line: int, what: str) -> None:
-    if value in seen:
-        text = shown(value) if isinstance(value, str) else repr(value)
-        raise where(table.name, line, f"{what} {text} appears twice")
-    seen.add(value)
-
-
 def _read_categories(path: Path, schema: Schema, plan: LoadPlan) -> None:
     table = _Table(path, "categories", ("category_id", "parent_id", "level"), schema, plan)
-    seen: set[Any] = set()
-    for line, cells in table.rows:
-        cid = table.id(line, cells, "category_id")
-        _unique(table, seen, cid, line, "category")
-        props = table.props(line, cells)
-        level = table.cell(cells, "level").strip()
-        if level:
-            try:
-                props["level"] = parse_int(level)
-            except ValueError as exc:
-                raise where(table.name, line, f"column 'level': {exc}") from None
+    for line, cells, cid, props in table.entities("category_id", "category", {"level": parse_int}):
         plan.categories.append({"id": cid, "props": props})
         if table.cell(cells, "parent_id").strip():
             parent = table.id(line, cells, "parent_id")
@@ -308,17 +320,7 @@ def _read_products(path: Path, schema: Schema, plan: LoadPlan) -> None:
     table = _Table(
         path, "products", ("product_id", "category_id", "brand_id", "price"), schema, plan
     )
-    seen: set[Any] = set()
-    for line, cells in table.rows:
-        pid = table.id(line, cells, "product_id")
-        _unique(table, seen, pid, line, "product")
-        props = table.props(line, cells)
-        price = table.cell(cells, "price").strip()
-        if price:
-            try:
-                props["price"] = parse_float(price)
-            except ValueError as exc:
-                raise where(table.name, line, f"column 'price': {exc}") from None
+    for line, cells, pid, props in table.entities("product_id", "product", {"price": parse_float}):
         plan.products.append({"id": pid, "props": props})
         if table.cell(cells, "category_id").strip():
             plan.product_categories.append(
@@ -331,11 +333,8 @@ def _read_products(path: Path, schema: Schema, plan: LoadPlan) -> None:
 
 def _read_customers(path: Path, schema: Schema, plan: LoadPlan) -> None:
     table = _Table(path, "customers", ("customer_id",), schema, plan)
-    seen: set[Any] = set()
-    for line, cells in table.rows:
-        cid = table.id(line, cells, "customer_id")
-        _unique(table, seen, cid, line, "customer")
-        plan.customers.append({"id": cid, "props": table.props(line, cells)})
+    for _line, _cells, cid, props in table.entities("customer_id", "customer"):
+        plan.customers.append({"id": cid, "props": props})
         plan.rows_read += 1
 
 

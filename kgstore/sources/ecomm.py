@@ -12,6 +12,9 @@ in the bundled README.md. What becomes graph data:
 
 ``ecomm_edge_val_lr_train_test.txt`` holds labelled evaluation pairs, not graph
 data: it is never loaded; :func:`pairs_file` finds it for evaluation code.
+
+:func:`read_ecomm_frame` turns the same parsed plan into a GraphFrame without a
+database, for tests and benchmarks that train on EComm directly.
 """
 
 from __future__ import annotations
@@ -24,6 +27,10 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+import pandas as pd
+
+from kgframe import INTERACTION_TYPES, GraphFrame
 from kgstore.resources import cache_home, project_path
 from kgstore.sources.plan import (
     LoadError,
@@ -214,3 +221,96 @@ def _read_edges(path: Path, plan: LoadPlan) -> None:
             raise where(str(path), number, str(exc)) from None
     plan.rows_read += len(users)
     plan.interactions = aggregate_interactions(users, items, types, days)
+
+
+# -- EComm as a GraphFrame, without a database -----------------------------------
+def ecomm_dir() -> Path:
+    """``$KGDISTILL_ECOMM_DIR`` when set (tests and benchmarks on another copy), else the
+    bundled copy."""
+    if os.environ.get("KGDISTILL_ECOMM_DIR"):
+        return Path(os.environ["KGDISTILL_ECOMM_DIR"])
+    return bundled_dir()
+
+
+def read_ecomm_frame(directory: Path | str | None = None) -> GraphFrame:
+    """The EComm sample as a GraphFrame (customers, products, 402 categories, 67 brands),
+    parsed and validated as :func:`read_ecomm` does; ``directory`` defaults to
+    :func:`ecomm_dir`. Customers and products keep the files' order, categories are the
+    sorted leaves then the top categories, brands sorted, interactions sorted by
+    customer, product, type (:data:`kgframe.INTERACTION_TYPES` order) and day."""
+    root = Path(directory) if directory is not None else ecomm_dir()
+    plan = read_ecomm(root)
+    customers = _customer_table(plan.customers)
+    leaf_top = {row["id"]: row["parent"] for row in plan.subcategories}
+    leaves = sorted(leaf_top)
+    tops = sorted(set(leaf_top.values()))
+    categories = pd.DataFrame(
+        {
+            "id": [*leaves, *tops],
+            "level": [2] * len(leaves) + [1] * len(tops),
+            "parent": [len(leaves) + tops.index(leaf_top[leaf]) for leaf in leaves]
+            + [-1] * len(tops),
+        }
+    )
+    brand_ids = sorted({row["brand"] for row in plan.product_brands})
+    brand_of = {row["id"]: brand_ids.index(row["brand"]) for row in plan.product_brands}
+    product_ids = [row["id"] for row in plan.products]
+    leaf_of = {row["id"]: row["category"] for row in plan.product_categories}
+    products = pd.DataFrame(
+        {
+            "id": np.array(product_ids, dtype=np.int64),
+            "price": np.array([row["props"]["price"] for row in plan.products], np.float64),
+            "category": pd.Index(leaves).get_indexer([leaf_of[pid] for pid in product_ids]),
+            "brand": np.array([brand_of.get(pid, -1) for pid in product_ids], dtype=np.int64),
+        }
+    )
+    interactions = _interaction_table(plan.interactions, customers, products, root)
+    return GraphFrame(
+        customers,
+        products,
+        categories,
+        pd.DataFrame({"id": brand_ids}),
+        interactions,
+        {"source": str(root)},
+    )
+
+
+def _customer_table(rows: list[dict[str, Any]]) -> pd.DataFrame:
+    def column(name: str, dtype: Any) -> np.ndarray:
+        return np.array([row["props"][name] for row in rows], dtype=dtype)
+
+    return pd.DataFrame(
+        {
+            "id": np.array([row["id"] for row in rows], dtype=np.int64),
+            **{
+                name: column(name, np.int64)
+                for name in ("gender", "age_level", "education", "career")
+            },
+            "income": column("income", np.float64),
+            "stages": [row["props"].get("stages", []) for row in rows],
+        }
+    )
+
+
+def _interaction_table(
+    grouped: pd.DataFrame, customers: pd.DataFrame, products: pd.DataFrame, root: Path
+) -> pd.DataFrame:
+    """Customer and product rows for the plan's aggregated interactions, in a stable order."""
+    edges = grouped.assign(
+        customer=grouped["customer"].astype(np.int64),
+        product=grouped["product"].astype(np.int64),
+        rank=grouped["type"].map(INTERACTION_TYPES.index),
+    ).sort_values(["customer", "product", "rank", "day"], kind="stable")
+    customer_rows = pd.Index(customers["id"]).get_indexer(edges["customer"])
+    product_rows = pd.Index(products["id"]).get_indexer(edges["product"])
+    if (customer_rows < 0).any() or (product_rows < 0).any():
+        raise ValueError(f"{root}: interactions name customers or products without a feature row")
+    return pd.DataFrame(
+        {
+            "customer": customer_rows,
+            "product": product_rows,
+            "type": edges["type"].to_numpy(),
+            "day": edges["day"].to_numpy(np.int64),
+            "count": edges["count"].to_numpy(np.int64),
+        }
+    )

@@ -20,7 +20,7 @@ from distill.config import (
 )
 from distill.evaluate import evaluate_link_prediction, read_eval_pairs
 from distill.predict import Scorer
-from tests.support.ecomm_frame import ecomm_dir, read_ecomm_frame
+from kgstore.sources.ecomm import ecomm_dir, read_ecomm_frame
 
 pytestmark = pytest.mark.e2e
 

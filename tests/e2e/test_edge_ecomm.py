@@ -15,7 +15,7 @@ from distill.export import edge_tables, export_onnx
 from distill.metrics import auc
 from distill.predict import Scorer
 from distill.quantize import Compression
-from tests.support.ecomm_frame import ecomm_dir, read_ecomm_frame
+from kgstore.sources.ecomm import ecomm_dir, read_ecomm_frame
 
 pytestmark = pytest.mark.e2e
 

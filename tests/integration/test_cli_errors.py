@@ -15,8 +15,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from kgstore import server
-from kgstore.connection import QueryRunner, settings_from_env
+from kgdistill import server
+from kgdistill.server import settings_from_env
+from kgstore.connection import QueryRunner
 from tests.conftest import managed_test_server
 
 pytestmark = pytest.mark.neo4j

@@ -10,8 +10,10 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from kgstore import gds, server
-from kgstore.connection import QueryRunner, settings_from_env
+from kgdistill import peer, server
+from kgdistill.server import settings_from_env
+from kgstore import gds
+from kgstore.connection import QueryRunner
 from tests.conftest import managed_test_server
 from tests.support.tiny import planted_frame
 
@@ -23,8 +25,8 @@ GRAPH = "tiny"
 @pytest.fixture(scope="module")
 def gds_runner(tmp_path_factory: pytest.TempPathFactory) -> Iterator[QueryRunner]:
     base = managed_test_server(str(tmp_path_factory.mktemp("gds")), "gds")
-    jars = gds.provision_gds(base, progress=lambda m: None)
-    cfg = replace(base, plugins=tuple(map(str, jars)), extra_conf=gds.GDS_CONF)
+    jars = peer.provision_gds(base, progress=lambda m: None)
+    cfg = replace(base, plugins=tuple(map(str, jars)), extra_conf=peer.GDS_CONF)
     server.start(cfg, progress=lambda m: None)
     try:
         with QueryRunner.connect(settings_from_env(cfg, environ={})) as runner:

@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import socket
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import neo4j
 import pytest
 
-from kgstore import server
-from kgstore.connection import Neo4jConnectionError, Neo4jSettings, QueryRunner, settings_from_env
+from kgdistill import server
+from kgdistill.server import settings_from_env
+from kgstore.connection import Neo4jConnectionError, Neo4jSettings, QueryRunner
 from tests.conftest import managed_test_server, neo4j_cli
 
 pytestmark = pytest.mark.neo4j
@@ -21,6 +24,8 @@ pytestmark = pytest.mark.neo4j
 @pytest.fixture(scope="module")
 def own_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[server.ServerConfig]:
     cfg = managed_test_server(str(tmp_path_factory.mktemp("lifecycle")), "lifecycle")
+    # Sized as users get it by default ("auto"), from a small share of this machine.
+    cfg = replace(cfg, heap="auto", pagecache="auto", memory_share=0.05)
     # A password as ensure_password() generates 1 time in 64: one that looks like an option.
     cfg.password_file.parent.mkdir(parents=True)
     fd = os.open(cfg.password_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
@@ -85,6 +90,32 @@ def test_start_twice_stop_and_no_java_left(own_server: server.ServerConfig) -> N
     assert "stopped" in stopped.stdout
     assert _java_pids(own_server) == []
     assert neo4j_cli(own_server, "status").returncode == 3
+
+
+def _bytes(size: str) -> int:
+    number, unit = re.fullmatch(r"(\d+)([kmg]?)", size.lower()).groups()  # type: ignore[union-attr]
+    return int(number) << {"": 0, "k": 10, "m": 20, "g": 30}[unit]
+
+
+def test_auto_memory_is_what_neo4j_admin_recommends(own_server: server.ServerConfig) -> None:
+    said: list[str] = []
+    sized = server.sized_memory(own_server, progress=said.append)
+    budget = max(512 << 20, int(server.machine_memory() * own_server.memory_share))
+    assert "auto" not in (sized.heap, sized.pagecache)
+    assert (
+        _bytes(sized.heap) >= 128 << 20 and _bytes(sized.heap) + _bytes(sized.pagecache) <= budget
+    )
+    assert "Neo4j memory: heap" in said[0] and "memory_share 0.05" in said[0]
+    # Sizes given in the configuration are kept, and nothing is asked of neo4j-admin.
+    fixed = replace(own_server, heap="700m", pagecache="300m")
+    assert server.sized_memory(fixed, progress=said.append) is fixed
+
+    server.start(own_server, progress=lambda m: None)
+    conf = (own_server.conf_dir / "neo4j.conf").read_text()
+    assert f"server.memory.heap.max_size={sized.heap}" in conf
+    assert f"server.memory.pagecache.size={sized.pagecache}" in conf
+    (pid,) = _java_pids(own_server)
+    assert f"-Xmx{sized.heap.lower()}" in Path(f"/proc/{pid}/cmdline").read_bytes().decode()
 
 
 def test_wrong_password_is_refused(own_server: server.ServerConfig) -> None:

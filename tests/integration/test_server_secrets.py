@@ -10,8 +10,9 @@ from typing import Any
 
 import pytest
 
-from kgstore import server
-from kgstore.connection import QueryRunner, settings_from_env
+from kgdistill import server
+from kgdistill.server import settings_from_env
+from kgstore.connection import QueryRunner
 from tests.conftest import managed_test_server
 
 pytestmark = pytest.mark.neo4j

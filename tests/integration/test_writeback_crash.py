@@ -14,8 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from kgstore import server
-from kgstore.connection import QueryRunner, settings_from_env
+from kgdistill import server
+from kgdistill.server import settings_from_env
+from kgstore.connection import QueryRunner
 from kgstore.writeback import PredictConfig, write_recommendations
 from tests.conftest import managed_test_server, neo4j_cli
 from tests.support import shop

@@ -14,9 +14,10 @@ import sys
 import time
 from typing import Any
 
+from kgdistill.server import settings_from_env
 from kgdistill.sync import SyncConfig, write_beside_sync
 from kgstore import sync_state
-from kgstore.connection import QueryRunner, settings_from_env
+from kgstore.connection import QueryRunner
 from kgstore.writeback import PredictConfig, WriteSummary, write_recommendations
 from tests.support.scorers import CategoryAffinityScorer
 

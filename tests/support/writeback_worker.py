@@ -10,7 +10,8 @@ import sys
 
 import pandas as pd
 
-from kgstore.connection import QueryRunner, settings_from_env
+from kgdistill.server import settings_from_env
+from kgstore.connection import QueryRunner
 from kgstore.writeback import PredictConfig, write_recommendations
 
 

@@ -11,9 +11,8 @@ import pytest
 import yaml
 
 from kgdistill.config import Config, load_config
+from kgdistill.server import ServerConfig, settings_from_env
 from kgdistill.settings import ConfigError, to_dict
-from kgstore.connection import settings_from_env
-from kgstore.server import ServerConfig
 
 ROOT = Path(__file__).resolve().parents[2]
 KEY_LINE = re.compile(r"^# (\w+ = .*?)(\s+#.*)?$")

@@ -17,8 +17,8 @@ from distill.evaluate import prepare
 from distill.metrics import auc
 from kgdistill import peer
 from kgdistill.runs import Run
+from kgdistill.server import Neo4jServerError, ServerConfig
 from kgstore import gds
-from kgstore.server import Neo4jServerError, ServerConfig
 from tests.support.tiny import four_node_frame, planted_frame, planted_pairs
 
 # A fake Maven: copies "jars" named in $FAKE_JARS into -DoutputDirectory, counting calls.
@@ -41,7 +41,7 @@ def fake_mvn(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 def test_maven_command_names_the_gds_pom_and_version(tmp_path: Path) -> None:
-    cmd = gds.maven_command("mvn", "2.13.9", tmp_path / "lib")
+    cmd = peer.maven_command("mvn", "2.13.9", tmp_path / "lib")
     assert cmd[cmd.index("-f") + 1].endswith("neo4j/gds-pom.xml")
     assert "-Dgds.version=2.13.9" in cmd
     assert f"-DoutputDirectory={tmp_path / 'lib'}" in cmd
@@ -54,12 +54,12 @@ def test_gds_is_fetched_once_into_the_cache_beside_neo4j(
     monkeypatch.setenv("FAKE_JARS", "proc-2.13.9.jar opengds-extension-2.13.9.jar")
     cfg = ServerConfig(home=str(tmp_path / "cache"))
     said: list[str] = []
-    jars = gds.provision_gds(cfg, progress=said.append)
+    jars = peer.provision_gds(cfg, progress=said.append)
     assert [j.name for j in jars] == ["opengds-extension-2.13.9.jar", "proc-2.13.9.jar"]
     assert jars[0].parent == tmp_path / "cache" / "neo4j" / "gds" / "2.13.9" / "lib"
     assert (jars[0].parent / ".complete").is_file()
     assert "Fetching Graph Data Science 2.13.9" in said[0]
-    assert gds.provision_gds(cfg, progress=said.append) == jars  # offline: Maven not called
+    assert peer.provision_gds(cfg, progress=said.append) == jars  # offline: Maven not called
     assert fake_mvn.read_text().count("call") == 1
 
 
@@ -70,9 +70,9 @@ def test_a_failed_fetch_leaves_no_cache(
     monkeypatch.setenv("FAKE_RC", "1")
     cfg = ServerConfig(home=str(tmp_path / "cache"))
     with pytest.raises(Neo4jServerError, match=r"could not fetch Graph Data Science 2\.13\.9"):
-        gds.provision_gds(cfg, progress=lambda m: None)
-    assert not gds.gds_lib_dir(cfg).exists()
-    assert list(gds.gds_lib_dir(cfg).parent.glob("lib.partial-*")) == []
+        peer.provision_gds(cfg, progress=lambda m: None)
+    assert not peer.gds_lib_dir(cfg).exists()
+    assert list(peer.gds_lib_dir(cfg).parent.glob("lib.partial-*")) == []
 
 
 def test_marked_nodes_come_first_with_their_labels() -> None:
@@ -102,7 +102,7 @@ def test_pair_marks_group_customers_with_the_products_of_their_pairs() -> None:
 def test_gds_instance_is_private_with_the_jars_as_plugins(tmp_path: Path) -> None:
     jar = tmp_path / "proc-2.13.9.jar"
     base = ServerConfig(home=str(tmp_path))
-    cfg = gds.gds_server_config(base, [jar])
+    cfg = peer.gds_server_config(base, [jar])
     assert cfg.instance == "gds-peer" and cfg.home == base.home
     assert cfg.bolt_port not in (7687, cfg.http_port)
     assert cfg.plugins == (str(jar),)

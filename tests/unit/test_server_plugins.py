@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from kgstore import server
-from kgstore.server import Neo4jServerError, ServerConfig
+from kgdistill import server
+from kgdistill.server import Neo4jServerError, ServerConfig
 
 
 def _jar(folder: Path, name: str) -> Path:

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from kgstore import server
-from kgstore.server import Neo4jServerError, ServerConfig
+from kgdistill import server
+from kgdistill.server import Neo4jServerError, ServerConfig
 
 
 def _fake(bin_dir: Path, name: str, script: str) -> None:
@@ -100,7 +100,7 @@ def test_conf_binds_loopback_only(tmp_path: Path) -> None:
 
 
 def test_the_managed_server_gets_transaction_and_lock_timeouts(tmp_path: Path) -> None:
-    from kgstore.server import ServerConfig, write_conf
+    from kgdistill.server import ServerConfig, write_conf
 
     conf = write_conf(ServerConfig(instances_dir=str(tmp_path))).read_text()
     assert "db.transaction.timeout=15m\n" in conf

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from kgstore import server
+from kgdistill import server
 from tests.conftest import reserve_port
 
 pytestmark = pytest.mark.skipif(

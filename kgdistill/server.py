@@ -4,6 +4,8 @@ No Docker needed: Maven copies the Neo4j 5.26 Community jars from Maven Central
 into a per-user cache once (``neo4j/pom.xml`` names them); every later start
 reuses the cache offline. Each *instance* (``default`` for users, one per test
 session) has its own config, data, logs, pid file and generated password.
+The application owns this life cycle; :mod:`kgstore` only connects, with the
+settings :func:`settings_from_env` gives it.
 
 Layout under the cache (``~/.cache/kgdistill`` or ``$KGDISTILL_HOME``)::
 
@@ -24,17 +26,19 @@ import shutil
 import signal
 import socket
 import subprocess
+import tempfile
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import overload
 
+from kgstore.connection import USER, Neo4jSettings, env_settings
 from kgstore.resources import cache_home, project_path
 
 DEFAULT_VERSION = "5.26.30"
 MAIN_CLASS = "org.neo4j.server.CommunityEntryPoint"
 ADMIN_CLASS = "org.neo4j.cli.AdminTool"
-USER = "neo4j"
 
 # What bin/neo4j passes to the JVM for Neo4j 5 on Java 17 (from its default neo4j.conf).
 _JVM_FLAGS = (
@@ -65,6 +69,25 @@ class Neo4jServerError(RuntimeError):
     """The local server could not be provisioned, started or stopped; the message says why."""
 
 
+class _Below:
+    """A path below another path of the configuration: ``_Below("instance_dir", "conf")``
+    reads as ``cfg.instance_dir / "conf"``."""
+
+    def __init__(self, base: str, *parts: str) -> None:
+        self.base = base
+        self.parts = parts
+
+    @overload
+    def __get__(self, cfg: None, owner: type | None = None) -> _Below: ...
+    @overload
+    def __get__(self, cfg: ServerConfig, owner: type | None = None) -> Path: ...
+    def __get__(self, cfg: ServerConfig | None, owner: type | None = None) -> Path | _Below:
+        if cfg is None:
+            return self
+        base: Path = getattr(cfg, self.base)
+        return base.joinpath(*self.parts)
+
+
 @dataclass(frozen=True)
 class ServerConfig:
     """The project-managed Neo4j server. Ports bind to 127.0.0.1 only."""
@@ -73,8 +96,12 @@ class ServerConfig:
     instance: str = "default"
     bolt_port: int = 7687
     http_port: int = 7474
-    heap: str = "1g"
-    pagecache: str = "1g"
+    # "auto": sized from this machine's memory as ``neo4j-admin server
+    # memory-recommendation`` sizes them, for ``memory_share`` of the memory (kgdistill
+    # trains on the same machine, so the server does not get it all).
+    heap: str = "auto"
+    pagecache: str = "auto"
+    memory_share: float = 0.5
     start_timeout_s: float = 180.0
     stop_timeout_s: float = 30.0
     # The server ends a transaction running longer than this, or waiting longer for a lock
@@ -98,8 +125,12 @@ class ServerConfig:
         if not re.fullmatch(r"[A-Za-z0-9_.-]{1,64}", self.instance):
             raise ValueError(f"instance name {self.instance!r}: letters, digits, '.', '_', '-'")
         for name in ("heap", "pagecache"):
-            if not re.fullmatch(r"\d+[kmgKMG]?", getattr(self, name)):
-                raise ValueError(f"{name} {getattr(self, name)!r}: expected a size like 512m or 2g")
+            if not re.fullmatch(r"\d+[kmgKMG]?|auto", getattr(self, name)):
+                raise ValueError(
+                    f"{name} {getattr(self, name)!r}: expected a size like 512m or 2g, or auto"
+                )
+        if not 0.05 <= self.memory_share <= 1.0:
+            raise ValueError(f"memory_share {self.memory_share}: expected 0.05 to 1.0")
         for line in self.extra_conf:
             if not re.fullmatch(r"[a-z][a-z0-9_.]*=[^\r\n]*", line):
                 raise ValueError(f"extra_conf line {line!r}: expected one 'setting.name=value'")
@@ -109,7 +140,7 @@ class ServerConfig:
                     f"{name} {getattr(self, name)!r}: expected a duration like 90s, 15m or 0"
                 )
 
-    # -- paths ---------------------------------------------------------------
+    # -- paths (the layout in this module's docstring) -------------------------
     @property
     def root(self) -> Path:
         return Path(self.home).expanduser() if self.home else cache_home()
@@ -117,10 +148,6 @@ class ServerConfig:
     @property
     def dist_dir(self) -> Path:
         return self.root / "neo4j" / self.version
-
-    @property
-    def lib_dir(self) -> Path:
-        return self.dist_dir / "lib"
 
     @property
     def instance_dir(self) -> Path:
@@ -131,33 +158,14 @@ class ServerConfig:
         )
         return base / self.instance
 
-    @property
-    def plugins_dir(self) -> Path:
-        return self.instance_dir / "plugins"
-
-    @property
-    def conf_dir(self) -> Path:
-        return self.instance_dir / "conf"
-
-    @property
-    def data_dir(self) -> Path:
-        return self.instance_dir / "data"
-
-    @property
-    def logs_dir(self) -> Path:
-        return self.instance_dir / "logs"
-
-    @property
-    def pid_file(self) -> Path:
-        return self.instance_dir / "run" / "neo4j.pid"
-
-    @property
-    def password_file(self) -> Path:
-        return self.instance_dir / "password"
-
-    @property
-    def console_log(self) -> Path:
-        return self.logs_dir / "console.log"
+    lib_dir = _Below("dist_dir", "lib")
+    plugins_dir = _Below("instance_dir", "plugins")
+    conf_dir = _Below("instance_dir", "conf")
+    data_dir = _Below("instance_dir", "data")
+    logs_dir = _Below("instance_dir", "logs")
+    pid_file = _Below("instance_dir", "run", "neo4j.pid")
+    password_file = _Below("instance_dir", "password")
+    console_log = _Below("logs_dir", "console.log")
 
     @property
     def bolt_uri(self) -> str:
@@ -314,6 +322,22 @@ def read_password(cfg: ServerConfig) -> str:
     return cfg.password_file.read_text(encoding="utf-8").strip()
 
 
+def settings_from_env(
+    cfg: ServerConfig | None = None, environ: Mapping[str, str] | None = None
+) -> Neo4jSettings:
+    """``NEO4J_URI``/``NEO4J_USER``/``NEO4J_PASSWORD``/``NEO4J_DATABASE`` when set, else the
+    project-managed server described by ``cfg``."""
+    env = os.environ if environ is None else environ
+    named = env_settings(env)
+    if named is not None:
+        return named
+    cfg = cfg or ServerConfig()
+    database = env.get("NEO4J_DATABASE") or None
+    return Neo4jSettings(
+        uri=cfg.bolt_uri, user=USER, password=read_password(cfg), database=database, managed=True
+    )
+
+
 def write_conf(cfg: ServerConfig) -> Path:
     cfg.conf_dir.mkdir(parents=True, exist_ok=True)
     for d in (cfg.data_dir, cfg.logs_dir, cfg.pid_file.parent):
@@ -367,6 +391,71 @@ def _link_plugins(cfg: ServerConfig) -> None:
         link = cfg.plugins_dir / name
         if not link.is_symlink():
             link.symlink_to(jar)
+
+
+def machine_memory() -> int:
+    """Bytes of memory this process may use: the machine's, or its cgroup's limit if lower
+    (a container)."""
+    total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    with contextlib.suppress(OSError, ValueError):
+        limit = Path("/sys/fs/cgroup/memory.max").read_text().strip()
+        if limit != "max":
+            total = min(total, int(limit))
+    return total
+
+
+def sized_memory(
+    cfg: ServerConfig, progress: Progress = print, memory: int | None = None
+) -> ServerConfig:
+    """``cfg`` with an ``auto`` heap and page cache replaced by what ``neo4j-admin server
+    memory-recommendation`` recommends for ``memory_share`` of ``memory`` (default: this
+    machine's); sizes set in the configuration stay as they are."""
+    if "auto" not in (cfg.heap, cfg.pagecache):
+        return cfg
+    budget_mb = max(512, int((memory or machine_memory()) * cfg.memory_share) >> 20)
+    recommended = _memory_recommendation(cfg, budget_mb)
+    heap = recommended["server.memory.heap.max_size"] if cfg.heap == "auto" else cfg.heap
+    pagecache = cfg.pagecache
+    if pagecache == "auto":
+        pagecache = recommended["server.memory.pagecache.size"]
+    progress(
+        f"Neo4j memory: heap {heap}, page cache {pagecache} (for {budget_mb:,} MB, "
+        f"memory_share {cfg.memory_share} of this machine; [neo4j] heap/pagecache set them)"
+    )
+    return replace(cfg, heap=heap, pagecache=pagecache)
+
+
+def _memory_recommendation(cfg: ServerConfig, budget_mb: int) -> dict[str, str]:
+    """The ``server.memory.*`` lines neo4j-admin recommends for ``budget_mb``."""
+    with tempfile.TemporaryDirectory(prefix="kgdistill-memrec-") as home:
+        (Path(home) / "neo4j.conf").touch()
+        proc = subprocess.run(
+            [
+                "java",
+                "-cp",
+                f"{cfg.lib_dir}/*",
+                ADMIN_CLASS,
+                "server",
+                "memory-recommendation",
+                f"--memory={budget_mb}m",
+            ],
+            capture_output=True,
+            text=True,
+            env=dict(os.environ, NEO4J_HOME=home, NEO4J_CONF=home),
+            check=False,
+        )
+    lines = dict(
+        line.split("=", 1) for line in proc.stdout.splitlines() if line.startswith("server.memory.")
+    )
+    wanted = ("server.memory.heap.max_size", "server.memory.pagecache.size")
+    if proc.returncode != 0 or not all(
+        re.fullmatch(r"\d+[kmg]?", lines.get(k, "")) for k in wanted
+    ):
+        raise Neo4jServerError(
+            "neo4j-admin server memory-recommendation failed; set [neo4j] heap and pagecache "
+            f'(e.g. heap = "1g"):\n{(proc.stdout + proc.stderr)[-800:]}'
+        )
+    return lines
 
 
 def classpath(cfg: ServerConfig) -> str:
@@ -644,6 +733,7 @@ def start(cfg: ServerConfig, progress: Progress = print) -> ServerStatus:
         raise _port_error(port, name)
     java_version()
     provision(cfg, progress)
+    cfg = sized_memory(cfg, progress)
     write_conf(cfg)
     fresh = not (cfg.data_dir / "databases").exists()
     password = ensure_password(cfg)
