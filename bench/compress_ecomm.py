@@ -18,19 +18,29 @@ from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from distill.artifact import LoadedModel, build_model
+from distill.artifact import LoadedModel
 from distill.compress import compress_and_evaluate
 from distill.config import RunConfig
-from distill.evaluate import evaluate_model, model_spec, prepare, read_eval_pairs
-from distill.export import edge_tables, export_onnx
+from distill.evaluate import (
+    Distillation,
+    EvalContext,
+    evaluate_model,
+    link_model,
+    loaded_model,
+    prepare,
+    read_eval_pairs,
+    train_model,
+    train_teacher,
+)
+from distill.export import edge_tables, export_onnx, onnx_feed
 from distill.metrics import median_latency_ms
 from distill.predict import Scorer
 from distill.quantize import Compression
-from distill.train import score_snapshot, train_link_model
 from kgstore.sources.ecomm import ecomm_dir, read_ecomm_frame
 
 
@@ -47,39 +57,47 @@ def main() -> None:
     base = RunConfig()
     config = replace(base, train=replace(base.train, progress=False, seed=args.seed))
     ctx = prepare(frame, pairs, config)
-    t_cfg, s_cfg = config.teacher, config.student_mlp
-    teacher = build_model(model_spec(t_cfg), ctx.encoder, frame.num_customers, frame.num_products)
-    train_link_model(
-        teacher, ctx.snapshots, ctx.val, lr=t_cfg.lr, weight_decay=0.0,
-        epochs=t_cfg.epochs, train=config.train,
-    )  # fmt: skip
-    snapshots = ctx.snapshots + ([ctx.candidates] if ctx.candidates is not None else [])
-    logits = [score_snapshot(teacher, s) for s in snapshots]
-    spec = model_spec(s_cfg)
-    student = build_model(spec, ctx.encoder, frame.num_customers, frame.num_products)
-    train_link_model(
-        student, snapshots, ctx.val, lr=s_cfg.lr, weight_decay=0.0, epochs=s_cfg.epochs,
-        train=config.train, teacher_logits=logits, kd=config.kd,
-    )  # fmt: skip
-    source = LoadedModel(
-        name="student_mlp",
-        model=student,
-        spec=spec,
-        encoder=ctx.encoder,
-        customer_ids=frame.customers["id"].tolist(),
-        product_ids=frame.products["id"].tolist(),
-    )
-    teacher_loaded = replace(source, name="teacher", model=teacher, spec=model_spec(t_cfg))
+    source, teacher = _train(ctx, config)
     print(
         f"trained teacher and student_mlp (seed {args.seed}) in {time.perf_counter() - start:.0f}s"
     )
+    _compressed_table(ctx, pairs, config, source, teacher, args.prune)
+    _onnx(ctx, pairs, source)
+    print(f"wall time {time.perf_counter() - start:.0f}s")
 
+
+def _train(ctx: EvalContext, config: RunConfig) -> tuple[LoadedModel, LoadedModel]:
+    """The teacher and the default student distilled from it (no listwise term, no id
+    refresh), as artifacts would hold them."""
+    teacher = link_model(train_teacher(ctx, config, refresh=False))
+    distil = Distillation.of(ctx, teacher)
+    s_cfg = config.student_mlp
+    student = train_model(
+        ctx,
+        s_cfg,
+        config.train,
+        snapshots=distil.snapshots,
+        teacher_logits=distil.logits,
+        kd=config.kd,
+    )
+    source = loaded_model("student_mlp", link_model(student), s_cfg.spec(), ctx)
+    return source, loaded_model("teacher", teacher, config.teacher.spec(), ctx)
+
+
+def _compressed_table(
+    ctx: EvalContext,
+    pairs: pd.DataFrame,
+    config: RunConfig,
+    source: LoadedModel,
+    teacher: LoadedModel,
+    prune: list[float],
+) -> None:
     rows = []
-    for compression in [Compression(0.0, "int8")] + [Compression(p, "int8") for p in args.prune]:
-        result = compress_and_evaluate(frame, pairs, config, source, compression, teacher_loaded)
+    for compression in [Compression(0.0, "int8")] + [Compression(p, "int8") for p in prune]:
+        result = compress_and_evaluate(ctx.frame, pairs, config, source, compression, teacher)
         rows.append((result.loaded.name, result.entry))
     source_entry = rows[0][1]
-    float_entry = evaluate_model(ctx, student, latency_runs=config.eval.latency_runs)
+    float_entry = evaluate_model(ctx, source.model, latency_runs=config.eval.latency_runs).as_dict()
     print(
         f"\n| model | bytes | share of float32 | test AUC | AUC change | non-zero weights "
         f"| ms / 100k pairs |\n|---|---|---|---|---|---|---|\n"
@@ -93,41 +111,25 @@ def main() -> None:
             f"| {e['auc'] - e['source_auc']:+.4f} | {e['nonzero']:,} | {e['latency_ms_100k']:.1f} |"
         )
 
-    # ONNX: the float32 student, scored by onnxruntime from the exported tables.
+
+def _onnx(ctx: EvalContext, pairs: pd.DataFrame, source: LoadedModel) -> None:
+    """The float32 student, scored by onnxruntime from the exported tables."""
     import onnxruntime as ort
 
-    scorer = Scorer(source, frame)
+    scorer = Scorer(source, ctx.frame)
     tables = edge_tables(scorer)
-    c, p = ctx.latency_customers, ctx.latency_products
-    feed = {
-        "customer_num": tables["customer_num"][c],
-        "customer_cat": tables["customer_cat"][c],
-        "customer_id": tables["customer_id"][c],
-        "product_num": tables["product_num"][p],
-        "product_cat": tables["product_cat"][p],
-        "pair": scorer.history.pair_features(c, p).numpy(),
-    }
+    feed = onnx_feed(scorer, tables, ctx.latency_customers, ctx.latency_products)
     with tempfile.TemporaryDirectory() as tmp:
         path = export_onnx(source, Path(tmp) / "student.onnx")
         options = ort.SessionOptions()
         options.intra_op_num_threads = 1
         session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
         onnx_size = path.stat().st_size
-    wanted = {i.name for i in session.get_inputs()}
-    feed = {k: v for k, v in feed.items() if k in wanted}
     (onnx_scores,) = session.run(["score"], feed)
     test = pairs.loc[pairs["split"] == 2].head(1000)
     torch_scores = scorer.score_pairs(test["customer_id"].tolist(), test["product_id"].tolist())
     c1, p1 = scorer.rows(test["customer_id"].tolist(), test["product_id"].tolist())
-    feed1 = {
-        "customer_num": tables["customer_num"][c1],
-        "customer_cat": tables["customer_cat"][c1],
-        "customer_id": tables["customer_id"][c1],
-        "product_num": tables["product_num"][p1],
-        "product_cat": tables["product_cat"][p1],
-        "pair": scorer.history.pair_features(c1, p1).numpy(),
-    }
-    (s1,) = session.run(["score"], {k: v for k, v in feed1.items() if k in wanted})
+    (s1,) = session.run(["score"], onnx_feed(scorer, tables, c1, p1))
     diff = float(np.abs(s1 - torch_scores["score"].to_numpy()).max())
     ms = median_latency_ms(lambda: session.run(["score"], feed), runs=5)
     print(
@@ -135,7 +137,6 @@ def main() -> None:
         f"{diff:.2e}; onnxruntime (1 thread) scores 100,000 encoded pairs in {ms:.1f} ms "
         f"(mean score {float(onnx_scores.mean()):.4f})"
     )
-    print(f"wall time {time.perf_counter() - start:.0f}s")
 
 
 if __name__ == "__main__":

@@ -28,7 +28,6 @@ import torch
 from distill.artifact import build_model
 from distill.config import RunConfig
 from distill.data import FeatureEncoder, History, build_graph
-from distill.evaluate import _spec
 from distill.metrics import median_latency_ms
 from distill.predict import _embed_needed, scoring_logits
 from kgstore.sources.ecomm import read_ecomm_frame
@@ -54,8 +53,8 @@ def main() -> int:
     def model(spec: dict[str, object]) -> torch.nn.Module:
         return build_model(spec, encoder, n_c, n_p).eval()
 
-    teacher = model(_spec(config.teacher))
-    student = model(_spec(config.student(config.eval.default_student)))
+    teacher = model(config.teacher.spec())
+    student = model(config.student(config.eval.default_student).spec())
 
     def time_ms(run: object) -> float:
         return median_latency_ms(run, runs=args.runs)  # type: ignore[arg-type]

@@ -36,7 +36,6 @@ import sys
 import time
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
 
 import pandas as pd
 
@@ -46,6 +45,7 @@ from bench.database import database, wipe
 from distill.baselines import best_baseline
 from distill.config import RunConfig
 from distill.evaluate import evaluate_link_prediction
+from distill.results import Report
 from kgdistill import pipeline, summary
 from kgframe import GraphFrame
 from kgstore.connection import QueryRunner
@@ -84,21 +84,23 @@ def frame_and_pairs(name: str, frame: GraphFrame) -> tuple[GraphFrame, pd.DataFr
     return pipeline.holdout_pairs(frame)
 
 
-def final_line(name: str, report: dict[str, Any]) -> str:
-    models = report["models"]
-    k = int(report["config"]["eval"]["k"])
-    key = f"recall@{k}"
-    student = report["default_student"]
-    best = best_baseline(models, key) or ("none", float("nan"))
+def final_line(name: str, report: Report) -> str:
+    k = report.k
+    student = report.default_student or ""
+    models = report.as_dict()["models"]
+    best = best_baseline(models, f"recall@{k}") or ("none", float("nan"))
 
-    def r(model: str) -> str:
-        return f"{models.get(model, {}).get(key, float('nan')):.4f}"
+    def figure(model: str, auc: bool = False) -> str:
+        entry = report.models.get(model)
+        value = None if entry is None else entry.quality.auc if auc else entry.quality.recall
+        return f"{value if value is not None else float('nan'):.4f}"
 
     return (
-        f"dataset={name} teacher_recall{k}={r('teacher')} student_recall{k}={r(student)} "
-        f"twin_recall{k}={r(student + '_no_kd')} item_knn_recall{k}={r('item_knn')} "
-        f"best_baseline={best[0]} best_baseline_recall{k}={best[1]:.4f} "
-        f"teacher_auc={models['teacher']['auc']:.4f} student_auc={models[student]['auc']:.4f}"
+        f"dataset={name} teacher_recall{k}={figure('teacher')} "
+        f"student_recall{k}={figure(student)} twin_recall{k}={figure(student + '_no_kd')} "
+        f"item_knn_recall{k}={figure('item_knn')} best_baseline={best[0]} "
+        f"best_baseline_recall{k}={best[1]:.4f} teacher_auc={figure('teacher', auc=True)} "
+        f"student_auc={figure(student, auc=True)}"
     )
 
 
@@ -117,7 +119,7 @@ def run_dataset(name: str, runner: QueryRunner, args: argparse.Namespace) -> str
     out = Path(args.out) / name if args.out else None
     result = evaluate_link_prediction(frame, pairs, config, out)
     print(summary.table(result.report))
-    line = final_line(name, result.report)
+    line = final_line(name, result.results)
     print(f"({result.seconds:.0f}s)\n{line}\n", flush=True)
     return line
 

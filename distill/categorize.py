@@ -9,17 +9,17 @@ products that have no category at all.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import pandas as pd
 import torch
 
-from distill.config import RunConfig
+from distill.config import ModelConfig, RunConfig
 from distill.data import NODE_TYPES, FeatureEncoder
 from distill.models import NodeClassifier, build_encoder
-from distill.tasks import product_category_task
+from distill.tasks import NodeTask, product_category_task
 from distill.train import node_accuracy, train_node_classifier
 from kgframe import GraphFrame
 
@@ -35,15 +35,13 @@ class CategoryPredictions:
 
 def _classifier(
     kind: str,
+    model_config: ModelConfig,
     encoder: FeatureEncoder,
     frame: GraphFrame,
-    *,
-    hidden: int,
-    heads: int,
-    layers: int,
-    dropout: float,
     num_classes: int,
 ) -> NodeClassifier:
+    """A product classifier of ``model_config``'s width, depth and dropout on a ``kind``
+    encoder (a graph convolution with the configured heads, or the graph-free ``mlp``)."""
     dims = {t: (encoder.num_dim(t), encoder.cat_cardinalities(t)) for t in NODE_TYPES}
     nodes = {"customer": frame.num_customers, "product": frame.num_products}
     return NodeClassifier(
@@ -51,13 +49,13 @@ def _classifier(
             kind=kind,
             dims=dims,
             num_nodes=nodes,
-            hidden=hidden,
-            heads=heads,
-            layers=layers,
-            dropout=dropout,
+            hidden=model_config.hidden,
+            heads=model_config.heads if kind != "mlp" else 1,
+            layers=model_config.layers,
+            dropout=model_config.dropout,
         ),
         node_type="product",
-        dim=hidden,
+        dim=model_config.hidden,
         num_classes=num_classes,
     )
 
@@ -80,47 +78,13 @@ def categorize_products(
     task = product_category_task(
         frame, encoder, hidden_fraction=0.3, rng=np.random.default_rng(config.train.seed)
     )
-    t, s = config.teacher, config.student_mlp
     num_classes = len(frame.categories)
-    teacher = _classifier(
-        t.conv,
-        encoder,
-        frame,
-        hidden=t.hidden,
-        heads=t.heads,
-        layers=t.layers,
-        dropout=t.dropout,
-        num_classes=num_classes,
-    )
+    t, s = config.teacher, config.student_mlp
+    teacher = _classifier(t.encoder, t, encoder, frame, num_classes)
+    train_node_classifier(teacher, task, t, config.train, desc="category teacher")
+    student = _classifier("mlp", s, encoder, frame, num_classes)
     train_node_classifier(
-        teacher,
-        task,
-        lr=t.lr,
-        weight_decay=t.weight_decay,
-        epochs=t.epochs,
-        train=config.train,
-        desc="category teacher",
-    )
-    student = _classifier(
-        "mlp",
-        encoder,
-        frame,
-        hidden=s.hidden,
-        heads=1,
-        layers=s.layers,
-        dropout=s.dropout,
-        num_classes=num_classes,
-    )
-    train_node_classifier(
-        student,
-        task,
-        lr=s.lr,
-        weight_decay=s.weight_decay,
-        epochs=s.epochs,
-        train=replace(config.train),
-        teacher=teacher,
-        kd=config.kd,
-        desc="category student",
+        student, task, s, config.train, teacher=teacher, kd=config.kd, desc="category student"
     )
     metrics = {
         "targets": len(targets),
@@ -129,15 +93,22 @@ def categorize_products(
         "student_accuracy": node_accuracy(student, task, task.test_mask),
         "classes": num_classes,
     }
+    return CategoryPredictions(_top_k(frame, student, task, targets, k), metrics)
+
+
+def _top_k(
+    frame: GraphFrame, student: NodeClassifier, task: NodeTask, targets: np.ndarray, k: int
+) -> pd.DataFrame:
+    """The student's ``k`` likeliest categories of each target product, rank 1 first."""
     student.eval()
     with torch.no_grad():
         probs = torch.softmax(student(task.graph)[torch.as_tensor(targets)], dim=-1).numpy()
-    k = min(k, num_classes)
+    k = min(k, probs.shape[1])
     top = np.argsort(-probs, axis=1, kind="stable")[:, :k]
     scores = np.take_along_axis(probs, top, axis=1)
     product_ids = frame.products["id"].to_numpy(dtype=object)[targets]
     category_ids = frame.categories["id"].to_numpy(dtype=object)
-    predictions = pd.DataFrame(
+    return pd.DataFrame(
         {
             "product_id": np.repeat(product_ids, k),
             "category_id": category_ids[top.ravel()],
@@ -145,4 +116,3 @@ def categorize_products(
             "rank": np.tile(np.arange(1, k + 1), len(targets)),
         }
     )
-    return CategoryPredictions(predictions, metrics)

@@ -68,7 +68,7 @@ def compress_and_evaluate(
     compressed, payload = compress_loaded(source, compression)
     entry = evaluate_model(
         ctx, compressed.model, teacher_test=teacher_test, k=ev.k, latency_runs=ev.latency_runs
-    )
+    ).as_dict()
     labels = ctx.test.pairs.labels.numpy()
     source_auc = auc(labels, score_snapshot(source.model, ctx.test).numpy())
     entry.update(

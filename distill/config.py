@@ -6,12 +6,11 @@ plain values. The defaults are the ones ``bench/train_ecomm.py`` measures.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import json
+from dataclasses import asdict, dataclass, field
+from typing import Any, ClassVar
 
 from kgframe import INTERACTION_TYPES
-
-STUDENT_NAMES: tuple[str, ...] = ("student_gat", "student_sage", "student_mlp")
-"""The configurable students (a section each); :data:`distill.models.STUDENTS` builds them."""
 
 
 def _one_of(name: str, value: str, options: tuple[str, ...]) -> None:
@@ -24,60 +23,19 @@ def _at_least(name: str, value: float, low: float) -> None:
         raise ValueError(f"{name} = {value!r}; must be at least {low}")
 
 
-def _model_checks(config: TeacherConfig | StudentConfig) -> None:
-    for key in ("hidden", "heads", "layers", "epochs", "pair_hidden"):
-        _at_least(key, getattr(config, key), 1)
-    for key in ("customer_id_dim", "product_id_dim", "weight_decay"):
-        _at_least(key, getattr(config, key), 0)
-    if not 0.0 <= config.dropout < 1.0:
-        raise ValueError(f"dropout = {config.dropout!r}; must be in [0, 1)")
-    if not config.lr > 0:
-        raise ValueError(f"lr = {config.lr!r}; must be > 0")
-    _one_of("decoder", config.decoder, ("dot", "mlp"))
-
-
 @dataclass(frozen=True)
-class TeacherConfig:
-    """The large graph model.
+class ModelConfig:
+    """One model to train, the teacher or a student: its architecture and optimiser.
 
-    ``conv``: ``gat`` | ``gatv2`` | ``sage`` | ``graphconv`` (per-relation convolutions
-    combined by PyG's ``HeteroConv``). ``customer_id_dim`` / ``product_id_dim``: learnable
-    id embeddings for nodes that have interactions in the training graph (0 turns them
-    off). ``decoder``: ``dot`` (inner product plus a small MLP on pair features) or ``mlp``
-    (an MLP on the pair).
+    The encoder's kind is :attr:`encoder` (``kind`` in a student's section, ``conv`` in
+    the teacher's, the names their TOML sections and saved runs use).
+    ``customer_id_dim`` / ``product_id_dim``: learnable id embeddings for nodes that
+    have interactions in the training graph (0 turns them off); equal and non-zero,
+    they also enter the decoder as a matrix-factorisation term (``collab``).
+    ``decoder``: ``dot`` (inner product plus a small MLP on pair features) or ``mlp``
+    (an MLP on the pair). The defaults are a student's.
     """
 
-    conv: str = "gat"
-    # 96 wide (4 heads of 24): more accurate on EComm than 64 (test AUC 0.824 vs 0.818,
-    # seed 0) and 128 (0.812, twice the training time); see bench/results/ecomm.md
-    hidden: int = 96
-    heads: int = 4
-    layers: int = 2
-    dropout: float = 0.2
-    # 64-wide id embeddings: the matrix factorisation of who bought what; the default
-    # student's 6 keep it 12x smaller
-    customer_id_dim: int = 64
-    product_id_dim: int = 64
-    decoder: str = "dot"
-    pair_hidden: int = 32
-    lr: float = 0.005
-    weight_decay: float = 0.0
-    epochs: int = 40
-
-    def __post_init__(self) -> None:
-        _one_of("conv", self.conv, ("gat", "gatv2", "sage", "graphconv"))
-        _model_checks(self)
-
-
-@dataclass(frozen=True)
-class StudentConfig:
-    """One small student. ``kind``: ``gat`` | ``sage`` | ``mlp`` (graph-free, GLNN style).
-
-    ``customer_id_dim`` / ``product_id_dim``: id embeddings for nodes seen in training
-    (0 turns them off; products default off so the MLP scores from features alone).
-    """
-
-    kind: str = "mlp"
     hidden: int = 32
     heads: int = 2
     layers: int = 2
@@ -90,9 +48,92 @@ class StudentConfig:
     weight_decay: float = 0.0
     epochs: int = 80
 
+    KINDS: ClassVar[tuple[str, ...]] = ()
+    KIND_KEY: ClassVar[str] = "kind"
+
+    @property
+    def encoder(self) -> str:
+        """The encoder's kind: a convolution of :data:`distill.models.CONVS` or ``mlp``."""
+        value: str = getattr(self, self.KIND_KEY)
+        return value
+
     def __post_init__(self) -> None:
-        _one_of("kind", self.kind, ("gat", "sage", "mlp"))
-        _model_checks(self)
+        _one_of(self.KIND_KEY, self.encoder, self.KINDS)
+        for key in ("hidden", "heads", "layers", "epochs", "pair_hidden"):
+            _at_least(key, getattr(self, key), 1)
+        for key in ("customer_id_dim", "product_id_dim", "weight_decay"):
+            _at_least(key, getattr(self, key), 0)
+        if not 0.0 <= self.dropout < 1.0:
+            raise ValueError(f"dropout = {self.dropout!r}; must be in [0, 1)")
+        if not self.lr > 0:
+            raise ValueError(f"lr = {self.lr!r}; must be > 0")
+        _one_of("decoder", self.decoder, ("dot", "mlp"))
+
+    def spec(self) -> dict[str, Any]:
+        """The model's spec, as artifacts store it (:func:`distill.artifact.build_model`
+        takes it)."""
+        return {
+            "kind": self.encoder,
+            "hidden": self.hidden,
+            "heads": self.heads,
+            "layers": self.layers,
+            "dropout": self.dropout,
+            "customer_id_dim": self.customer_id_dim,
+            "product_id_dim": self.product_id_dim,
+            "decoder": self.decoder,
+            "pair_hidden": self.pair_hidden,
+            "rank_head": True,
+            "collab": self.customer_id_dim == self.product_id_dim > 0,
+        }
+
+    def as_dict(self) -> dict[str, Any]:
+        """The section as reports record it: the encoder's key first, then the rest."""
+        rest = {k: v for k, v in asdict(self).items() if k != self.KIND_KEY}
+        return {self.KIND_KEY: self.encoder, **rest}
+
+
+@dataclass(frozen=True)
+class TeacherConfig(ModelConfig):
+    """The ``[teacher]`` section: the large graph model. ``conv``: ``gat`` | ``gatv2`` |
+    ``sage`` | ``graphconv`` (per-relation convolutions combined by PyG's ``HeteroConv``)."""
+
+    KINDS: ClassVar[tuple[str, ...]] = ("gat", "gatv2", "sage", "graphconv")
+    KIND_KEY: ClassVar[str] = "conv"
+
+    conv: str = "gat"
+    # 96 wide (4 heads of 24): more accurate on EComm than 64 (test AUC 0.824 vs 0.818,
+    # seed 0) and 128 (0.812, twice the training time); see bench/results/ecomm.md
+    hidden: int = 96
+    heads: int = 4
+    dropout: float = 0.2
+    # 64-wide id embeddings: the matrix factorisation of who bought what; the default
+    # student's 6 keep it 12x smaller
+    customer_id_dim: int = 64
+    product_id_dim: int = 64
+    pair_hidden: int = 32
+    lr: float = 0.005
+    epochs: int = 40
+
+
+@dataclass(frozen=True)
+class StudentConfig(ModelConfig):
+    """A ``[student_*]`` section: one small student. ``kind``: ``gat`` | ``sage`` | ``mlp``
+    (graph-free, GLNN style). Products' id embeddings default off, so the MLP scores
+    from features alone."""
+
+    KINDS: ClassVar[tuple[str, ...]] = ("gat", "sage", "mlp")
+
+    kind: str = "mlp"
+
+
+STUDENTS: dict[str, StudentConfig] = {
+    "student_gat": StudentConfig(kind="gat", customer_id_dim=0, lr=0.02, epochs=40),
+    "student_sage": StudentConfig(kind="sage", customer_id_dim=0, lr=0.02, epochs=40),
+    "student_mlp": StudentConfig(kind="mlp", hidden=24, customer_id_dim=6, product_id_dim=6),
+}
+"""Registry: the configurable students (a ``[student_*]`` section and a field of
+:class:`RunConfig` each) and their defaults."""
+STUDENT_NAMES: tuple[str, ...] = tuple(STUDENTS)
 
 
 @dataclass(frozen=True)
@@ -241,21 +282,20 @@ class RunConfig:
     """Everything one evaluation needs, nested."""
 
     teacher: TeacherConfig = field(default_factory=TeacherConfig)
-    student_gat: StudentConfig = field(
-        default_factory=lambda: StudentConfig(kind="gat", customer_id_dim=0, lr=0.02, epochs=40)
-    )
-    student_sage: StudentConfig = field(
-        default_factory=lambda: StudentConfig(kind="sage", customer_id_dim=0, lr=0.02, epochs=40)
-    )
-    student_mlp: StudentConfig = field(
-        default_factory=lambda: StudentConfig(
-            kind="mlp", hidden=24, customer_id_dim=6, product_id_dim=6
-        )
-    )
+    student_gat: StudentConfig = STUDENTS["student_gat"]
+    student_sage: StudentConfig = STUDENTS["student_sage"]
+    student_mlp: StudentConfig = STUDENTS["student_mlp"]
     kd: KDConfig = field(default_factory=KDConfig)
     task: TaskConfig = field(default_factory=TaskConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
+
+    def as_dict(self) -> dict[str, Any]:
+        """Plain values (tuples as lists), as reports record the configuration."""
+        plain: dict[str, Any] = json.loads(json.dumps(asdict(self), default=list))
+        for name in ("teacher", *STUDENT_NAMES):
+            plain[name] = getattr(self, name).as_dict()
+        return plain
 
     def student(self, name: str) -> StudentConfig:
         if name not in STUDENT_NAMES:

@@ -272,6 +272,42 @@ def build_graph(
     the node's own row).
     """
     data = HeteroData()
+    _add_nodes(data, frame, encoder, id_rows)
+    inter = frame.interactions
+    if before_day is not None:
+        inter = inter.loc[inter["day"].to_numpy() < int(before_day)]
+    edge_index, edge_attr = _interaction_edges(inter, frame.num_products)
+    parent = pd.to_numeric(frame.categories["parent"], errors="coerce").fillna(-1)
+    forward = {
+        INTERACTION_EDGE: edge_index,
+        EDGE_TYPES[2]: _links(frame.products["category"].to_numpy(np.int64)),
+        EDGE_TYPES[4]: _links(parent.to_numpy(np.int64)),
+        EDGE_TYPES[6]: _links(frame.products["brand"].to_numpy(np.int64)),
+    }
+    # Each relation, then its reverse (EDGE_TYPES pairs them). By hand rather than with
+    # PyG's ToUndirected: that names reverses rev_<relation> and folds child_of (one node
+    # type at both ends) into itself, and saved models keep their weights under these names.
+    for relation, reverse in zip(EDGE_TYPES[0::2], EDGE_TYPES[1::2], strict=True):
+        data[relation].edge_index = forward[relation]
+        data[reverse].edge_index = forward[relation].flip(0)
+    data[EDGE_TYPES[0]].edge_attr = edge_attr
+    data[EDGE_TYPES[1]].edge_attr = edge_attr
+    seen_c = torch.zeros(frame.num_customers, dtype=torch.bool)
+    seen_p = torch.zeros(frame.num_products, dtype=torch.bool)
+    seen_c[edge_index[0]] = True
+    seen_p[edge_index[1]] = True
+    data["customer"].seen = seen_c
+    data["product"].seen = seen_p
+    return data
+
+
+def _add_nodes(
+    data: HeteroData,
+    frame: GraphFrame,
+    encoder: FeatureEncoder,
+    id_rows: dict[str, np.ndarray] | None,
+) -> None:
+    """Every node type's features, and the id rows of customers and products."""
     tables = {
         "customer": frame.customers,
         "product": frame.products,
@@ -291,42 +327,11 @@ def build_graph(
                 else torch.as_tensor(rows, dtype=torch.long)
             )
 
-    inter = frame.interactions
-    if before_day is not None:
-        inter = inter.loc[inter["day"].to_numpy() < int(before_day)]
-    edge_index, edge_attr = _interaction_edges(inter, frame.num_products)
-    data[INTERACTION_EDGE].edge_index = edge_index
-    data[INTERACTION_EDGE].edge_attr = edge_attr
-    data["product", "rev_interacted", "customer"].edge_index = edge_index.flip(0)
-    data["product", "rev_interacted", "customer"].edge_attr = edge_attr
 
-    seen_c = torch.zeros(frame.num_customers, dtype=torch.bool)
-    seen_p = torch.zeros(frame.num_products, dtype=torch.bool)
-    seen_c[edge_index[0]] = True
-    seen_p[edge_index[1]] = True
-    data["customer"].seen = seen_c
-    data["product"].seen = seen_p
-
-    cat = frame.products["category"].to_numpy(np.int64)
-    has = cat >= 0
-    pc = torch.tensor(np.stack([np.nonzero(has)[0], cat[has]]), dtype=torch.long)
-    data["product", "in_category", "category"].edge_index = pc
-    data["category", "has_product", "product"].edge_index = pc.flip(0)
-
-    parent = (
-        pd.to_numeric(frame.categories["parent"], errors="coerce").fillna(-1).to_numpy(np.int64)
-    )
-    has = parent >= 0
-    cc = torch.tensor(np.stack([np.nonzero(has)[0], parent[has]]), dtype=torch.long)
-    data["category", "child_of", "category"].edge_index = cc
-    data["category", "parent_of", "category"].edge_index = cc.flip(0)
-
-    brand = frame.products["brand"].to_numpy(np.int64)
-    has = brand >= 0
-    pb = torch.tensor(np.stack([np.nonzero(has)[0], brand[has]]), dtype=torch.long)
-    data["product", "made_by", "brand"].edge_index = pb
-    data["brand", "makes", "product"].edge_index = pb.flip(0)
-    return data
+def _links(targets: np.ndarray) -> torch.Tensor:
+    """Edges ``row -> targets[row]`` for the rows with a target (``>= 0``). Shapes: [2, E]."""
+    has = targets >= 0
+    return torch.tensor(np.stack([np.nonzero(has)[0], targets[has]]), dtype=torch.long)
 
 
 def _interaction_edges(inter: pd.DataFrame, num_products: int) -> tuple[torch.Tensor, torch.Tensor]:

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +17,7 @@ from tqdm.auto import tqdm
 
 from distill.artifact import LoadedModel, build_model, save_artifact
 from distill.baselines import BASELINES, Interactions, fit_baseline
-from distill.config import RunConfig, StudentConfig, TeacherConfig
+from distill.config import ModelConfig, RunConfig, TrainConfig
 from distill.data import FeatureEncoder, History, build_graph
 from distill.metrics import (
     agreement,
@@ -29,9 +28,10 @@ from distill.metrics import (
     rank_rows,
     state_dict_bytes,
 )
-from distill.models import STUDENTS, LinkPredictor
+from distill.models import LinkPredictor
 from distill.predict import scoring_logits
 from distill.report import write_report
+from distill.results import ColdStart, Cost, ModelResult, Quality, Report, Training
 from distill.tasks import (
     IGNORE,
     Snapshot,
@@ -40,7 +40,7 @@ from distill.tasks import (
     make_pairs,
     prediction_snapshot,
 )
-from distill.train import score_snapshot, train_link_model
+from distill.train import TrainResult, score_snapshot, train_link_model
 from kgframe import GraphFrame, normalize_id
 
 RANK_CHUNK = 16
@@ -157,12 +157,11 @@ def prepare(
 
 def quality(
     ctx: EvalContext, test_scores: np.ndarray, grid: Callable[[np.ndarray], np.ndarray], k: int
-) -> dict[str, Any]:
+) -> Quality:
     """AUC and AP of ``test_scores`` (one per test pair, in ``ctx.test.pairs`` order), and
     Recall@K, NDCG@K and MRR of ``grid(rows)`` ([rows, products] scores) over the ranked
     customers, seen products left out: how every model of a run, and any peer, is scored."""
     y = ctx.test.pairs.labels.numpy()
-    out: dict[str, Any] = {"auc": auc(y, test_scores), "ap": average_precision(y, test_scores)}
     recalls, ndcgs, rrs = [], [], []
     for start in range(0, len(ctx.rank_customers), RANK_CHUNK):
         rows = ctx.rank_customers[start : start + RANK_CHUNK]
@@ -175,37 +174,40 @@ def quality(
         recalls += part[0]
         ndcgs += part[1]
         rrs += part[2]
-    out[f"recall@{k}"] = float(np.mean(recalls)) if recalls else float("nan")
-    out[f"ndcg@{k}"] = float(np.mean(ndcgs)) if ndcgs else float("nan")
-    out["mrr"] = float(np.mean(rrs)) if rrs else float("nan")
     cold = ctx.cold
-    out["cold_start"] = {
-        "auc": auc(y[cold], test_scores[cold]) if cold.any() else float("nan"),
-        "ap": average_precision(y[cold], test_scores[cold]) if cold.any() else float("nan"),
-        "n": int(cold.sum()),
-    }
-    return out
+    return Quality(
+        k=k,
+        auc=auc(y, test_scores),
+        ap=average_precision(y, test_scores),
+        recall=float(np.mean(recalls)) if recalls else float("nan"),
+        ndcg=float(np.mean(ndcgs)) if ndcgs else float("nan"),
+        mrr=float(np.mean(rrs)) if rrs else float("nan"),
+        cold_start=ColdStart(
+            auc=auc(y[cold], test_scores[cold]) if cold.any() else float("nan"),
+            ap=average_precision(y[cold], test_scores[cold]) if cold.any() else float("nan"),
+            n=int(cold.sum()),
+        ),
+    )
 
 
-def baseline_results(ctx: EvalContext, k: int) -> dict[str, dict[str, Any]]:
+def baseline_results(ctx: EvalContext, k: int) -> dict[str, ModelResult]:
     """Every registered baseline (:data:`distill.baselines.BASELINES`: most popular,
     item-kNN, category affinity with a popularity tie-break), fitted on the graph the
     models see and scored exactly as they are: the same pairs, customers and exclusions."""
     data = Interactions.from_history(ctx.test.history)
     pairs = ctx.test.pairs
-    out: dict[str, dict[str, Any]] = {}
+    out: dict[str, ModelResult] = {}
     for name in BASELINES:
         baseline = fit_baseline(name, data)
         scores = baseline.score_pairs(pairs.customers.numpy(), pairs.products.numpy())
         result = quality(ctx, scores, baseline.score_grid, k)
-        result.update(params=0, bytes=0, latency_ms_100k=float("nan"), per_seed=[])
-        out[name] = result
+        out[name] = ModelResult(result, cost=Cost(0, 0, float("nan")), per_seed=[])
     return out
 
 
 def _model_result(
     ctx: EvalContext, model: LinkPredictor, k: int, teacher_test: np.ndarray | None
-) -> dict[str, Any]:
+) -> ModelResult:
     scorer_graph, history = ctx.test.graph, ctx.test.history
     test_logits = score_snapshot(model, ctx.test).numpy()
     embeddings = None if model.graph_free else model.embeddings(scorer_graph)
@@ -214,9 +216,9 @@ def _model_result(
         return _grid_logits(model, scorer_graph, history, rows, embeddings).numpy()
 
     with torch.no_grad():
-        result = quality(ctx, test_logits, grid, k)
+        result = ModelResult(quality(ctx, test_logits, grid, k))
     if teacher_test is not None:
-        result["agreement"] = agreement(teacher_test, test_logits)
+        result.agreement = agreement(teacher_test, test_logits)
     return result
 
 
@@ -236,69 +238,31 @@ def _grid_logits(
         return model.decoder.rank(zc, zp, f.reshape(n_c * n_p, -1)).reshape(n_c, n_p)
 
 
-def _cost(ctx: EvalContext, model: LinkPredictor, runs: int) -> dict[str, Any]:
+def _cost(ctx: EvalContext, model: LinkPredictor, runs: int) -> Cost:
     graph, history = ctx.test.graph, ctx.test.history
 
     def run() -> Tensor:
         return scoring_logits(model, graph, history, ctx.latency_customers, ctx.latency_products)
 
-    return {
-        "params": count_parameters(model),
-        "bytes": state_dict_bytes(model),
-        "latency_ms_100k": median_latency_ms(run, runs=runs),
-    }
-
-
-def _spec(config: TeacherConfig | StudentConfig) -> dict[str, Any]:
-    if isinstance(config, TeacherConfig):
-        return {
-            "kind": config.conv,
-            "hidden": config.hidden,
-            "heads": config.heads,
-            "layers": config.layers,
-            "dropout": config.dropout,
-            "customer_id_dim": config.customer_id_dim,
-            "product_id_dim": config.product_id_dim,
-            "decoder": config.decoder,
-            "pair_hidden": config.pair_hidden,
-            "rank_head": True,
-            "collab": config.customer_id_dim == config.product_id_dim > 0,
-        }
-    return {
-        "kind": config.kind,
-        "hidden": config.hidden,
-        "heads": config.heads,
-        "layers": config.layers,
-        "dropout": config.dropout,
-        "customer_id_dim": config.customer_id_dim,
-        "product_id_dim": config.product_id_dim,
-        "decoder": config.decoder,
-        "pair_hidden": config.pair_hidden,
-        "rank_head": True,
-        "collab": config.customer_id_dim == config.product_id_dim > 0,
-    }
-
-
-def _mean_over_seeds(per_seed: list[dict[str, Any]]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for key, value in per_seed[0].items():
-        if isinstance(value, dict):
-            out[key] = {
-                k: (float(np.mean([s[key][k] for s in per_seed])) if k != "n" else value[k])
-                for k in value
-            }
-        elif isinstance(value, (int, float)):
-            out[key] = float(np.mean([s[key] for s in per_seed]))
-    return out
+    return Cost(
+        params=count_parameters(model),
+        bytes=state_dict_bytes(model),
+        latency_ms_100k=median_latency_ms(run, runs=runs),
+    )
 
 
 @dataclass
 class EvaluationResult:
-    """``report`` is what ``report.json`` holds; ``artifacts`` name -> saved path."""
+    """``results``: every model's figures; ``report`` what ``report.json`` holds (the same,
+    as plain values); ``artifacts`` name -> saved path."""
 
-    report: dict[str, Any]
+    results: Report
     artifacts: dict[str, Path] = field(default_factory=dict)
     seconds: float = 0.0
+
+    @property
+    def report(self) -> dict[str, Any]:
+        return self.results.as_dict()
 
 
 def evaluate_link_prediction(
@@ -314,7 +278,6 @@ def evaluate_link_prediction(
     config = config or RunConfig()
     start = time.perf_counter()
     torch.set_num_threads(max(1, config.train.threads))
-    ev = config.eval
     say = _say(config.train.progress)
     ctx = prepare(frame, pairs, config)
     say(
@@ -323,118 +286,204 @@ def evaluate_link_prediction(
         f"{len(ctx.candidates.pairs) if ctx.candidates else 0} extra candidates "
         f"({time.perf_counter() - start:.0f}s)"
     )
-    models: dict[str, Any] = {}
-    artifacts: dict[str, Path] = {}
-    out = Path(out_dir) if out_dir is not None else None
-
-    teacher_cfg = config.teacher
-    teacher_spec = _spec(teacher_cfg)
-    teacher = build_model(teacher_spec, ctx.encoder, frame.num_customers, frame.num_products)
-    trained = train_link_model(
-        teacher,
-        ctx.snapshots,
-        ctx.val,
-        lr=teacher_cfg.lr,
-        weight_decay=teacher_cfg.weight_decay,
-        epochs=teacher_cfg.epochs,
-        train=config.train,
-        refresh=ctx.test.graph,
-        desc="teacher",
-    )
-    teacher_test = score_snapshot(teacher, ctx.test).numpy()
-    t_result = _model_result(ctx, teacher, ev.k, None)
-    t_result.update(_cost(ctx, teacher, ev.latency_runs))
-    t_result.update(
-        val_auc=trained.best_val, best_epoch=trained.best_epoch, train_seconds=trained.seconds
-    )
-    t_result["per_seed"] = [{k: v for k, v in t_result.items() if k != "per_seed"}]
-    models["teacher"] = t_result
-    say(
-        f"teacher: val AUC {trained.best_val:.4f}, "
-        f"test AUC {t_result['auc']:.4f} ({trained.seconds:.0f}s)"
-    )
-    if out is not None:
-        artifacts["teacher"] = save_artifact(
-            out / "models" / "teacher.pt",
-            _loaded("teacher", teacher, teacher_spec, ctx, t_result),
-        )
-
-    kd_snapshots = ctx.snapshots + ([ctx.candidates] if ctx.candidates is not None else [])
-    teacher_logits = [score_snapshot(teacher, s) for s in kd_snapshots]
-    for name in ev.students:
-        if name not in STUDENTS:
-            raise KeyError(f"unknown student {name!r}; registered: {sorted(STUDENTS)}")
-        s_cfg = config.student(name)
-        spec = _spec(s_cfg)
-        for distil in (True, False):
-            label = name if distil else f"{name}_no_kd"
-            per_seed: list[dict[str, Any]] = []
-            best: tuple[float, LinkPredictor | None, dict[str, Any]] = (-1.0, None, {})
-            for seed in ev.seeds:
-                model = build_model(spec, ctx.encoder, frame.num_customers, frame.num_products)
-                trained = train_link_model(
-                    model,
-                    kd_snapshots if distil else ctx.snapshots,
-                    ctx.val,
-                    lr=s_cfg.lr,
-                    weight_decay=s_cfg.weight_decay,
-                    epochs=s_cfg.epochs,
-                    train=replace(config.train, seed=seed),
-                    teacher_logits=teacher_logits if distil else None,
-                    kd=config.kd if distil else None,
-                    teacher=teacher if distil else None,
-                    refresh=ctx.test.graph,
-                    desc=f"{label} seed {seed}",
-                )
-                result = _model_result(ctx, model, ev.k, teacher_test)
-                result.update(
-                    seed=seed,
-                    val_auc=trained.best_val,
-                    best_epoch=trained.best_epoch,
-                    train_seconds=trained.seconds,
-                )
-                per_seed.append(result)
-                if trained.best_val > best[0]:
-                    best = (trained.best_val, model, result)
-                say(
-                    f"{label} seed {seed}: val AUC {trained.best_val:.4f}, "
-                    f"test AUC {result['auc']:.4f} ({trained.seconds:.0f}s)"
-                )
-            entry = _mean_over_seeds(per_seed)
-            entry.pop("seed", None)
-            best_model = best[1]
-            assert best_model is not None
-            entry.update(_cost(ctx, best_model, ev.latency_runs))
-            entry["per_seed"] = per_seed
-            models[label] = entry
-            if out is not None:
-                artifacts[label] = save_artifact(
-                    out / "models" / f"{label}.pt",
-                    _loaded(label, best_model, spec, ctx, {**best[2], **_cost_keys(entry)}),
-                )
-
-    models.update(baseline_results(ctx, ev.k))
+    saver = _Saver(ctx, Path(out_dir) if out_dir is not None else None)
+    teacher = train_teacher(ctx, config)
+    models = {"teacher": _teacher_entry(ctx, config, teacher, saver, say)}
+    teacher_test = score_snapshot(link_model(teacher), ctx.test).numpy()
+    distil = Distillation.of(ctx, link_model(teacher))
+    for name in config.eval.students:
+        for label in (name, f"{name}_no_kd"):
+            models[label] = _student_entry(ctx, config, label, distil, teacher_test, saver, say)
+    models.update(baseline_results(ctx, config.eval.k))
     seconds = time.perf_counter() - start
-    report: dict[str, Any] = {
-        "models": models,
-        "default_student": ev.default_student,
-        "config": _plain_config(config),
-        "data": {
+    report = Report(
+        models=models,
+        default_student=config.eval.default_student,
+        config=config.as_dict(),
+        data={
             **frame.summary(),
             "test_pairs": len(ctx.test.pairs),
             "test_cold_pairs": int(ctx.cold.sum()),
             "rank_customers": len(ctx.rank_customers),
         },
-        "seconds": seconds,
-    }
-    if out is not None:
-        write_report(report, out)
-    return EvaluationResult(report=report, artifacts=artifacts, seconds=seconds)
+        seconds=seconds,
+    )
+    if saver.out is not None:
+        write_report(report, saver.out)
+    return EvaluationResult(report, artifacts=saver.artifacts, seconds=seconds)
 
 
-def _loaded(
-    name: str, model: LinkPredictor, spec: dict[str, Any], ctx: EvalContext, metrics: dict[str, Any]
+def train_model(
+    ctx: EvalContext,
+    model_config: ModelConfig,
+    train: TrainConfig,
+    *,
+    snapshots: list[Snapshot] | None = None,
+    **options: Any,
+) -> TrainResult:
+    """A fresh model of ``model_config`` trained on ``ctx``'s snapshots (or
+    ``snapshots``), selected on its validation pairs; ``options`` go to
+    :func:`distill.train.train_link_model` (teacher logits, ``kd``, ``refresh``, ...)."""
+    model = build_model(
+        model_config.spec(), ctx.encoder, ctx.frame.num_customers, ctx.frame.num_products
+    )
+    return train_link_model(
+        model,
+        ctx.snapshots if snapshots is None else snapshots,
+        ctx.val,
+        lr=model_config.lr,
+        weight_decay=model_config.weight_decay,
+        epochs=model_config.epochs,
+        train=train,
+        **options,
+    )
+
+
+def link_model(trained: TrainResult) -> LinkPredictor:
+    """The link predictor a training run gave back."""
+    assert isinstance(trained.model, LinkPredictor)
+    return trained.model
+
+
+def train_teacher(ctx: EvalContext, config: RunConfig, *, refresh: bool = True) -> TrainResult:
+    """The configured teacher, trained on ``ctx``; with ``refresh`` its id embeddings are
+    fitted again on the test graph (what it will score on) after the loop."""
+    return train_model(
+        ctx,
+        config.teacher,
+        config.train,
+        refresh=ctx.test.graph if refresh else None,
+        desc="teacher",
+    )
+
+
+@dataclass
+class Distillation:
+    """What a distilled student learns from: the teacher, and its logits on every training
+    snapshot and on the unlabelled candidates (scored once for all students)."""
+
+    snapshots: list[Snapshot]
+    teacher: LinkPredictor
+    logits: list[Tensor]
+
+    @classmethod
+    def of(cls, ctx: EvalContext, teacher: LinkPredictor) -> Distillation:
+        snapshots = ctx.snapshots + ([ctx.candidates] if ctx.candidates is not None else [])
+        return cls(snapshots, teacher, [score_snapshot(teacher, s) for s in snapshots])
+
+
+def train_student(
+    ctx: EvalContext,
+    config: RunConfig,
+    name: str,
+    seed: int,
+    distil: Distillation | None,
+    desc: str = "student",
+) -> TrainResult:
+    """Student ``name`` trained with seed ``seed``: distilled from ``distil`` (loss
+    ``L_hard + alpha * L_soft`` and the listwise term), or from the labels alone."""
+    if distil is None:
+        options: dict[str, Any] = {}
+    else:
+        options = {
+            "snapshots": distil.snapshots,
+            "teacher_logits": distil.logits,
+            "kd": config.kd,
+            "teacher": distil.teacher,
+        }
+    train = replace(config.train, seed=seed)
+    return train_model(
+        ctx, config.student(name), train, refresh=ctx.test.graph, desc=desc, **options
+    )
+
+
+class _Saver:
+    """Saves each model's artifact under ``out/models`` (nothing without ``out``)."""
+
+    def __init__(self, ctx: EvalContext, out: Path | None) -> None:
+        self.ctx, self.out = ctx, out
+        self.artifacts: dict[str, Path] = {}
+
+    def save(
+        self, name: str, model: LinkPredictor, spec: dict[str, Any], metrics: dict[str, Any]
+    ) -> None:
+        if self.out is not None:
+            self.artifacts[name] = save_artifact(
+                self.out / "models" / f"{name}.pt",
+                loaded_model(name, model, spec, self.ctx, metrics),
+            )
+
+
+def _teacher_entry(
+    ctx: EvalContext,
+    config: RunConfig,
+    trained: TrainResult,
+    saver: _Saver,
+    say: Callable[[str], None],
+) -> ModelResult:
+    """The teacher's report entry (its one run as ``per_seed``); saves its artifact."""
+    teacher = link_model(trained)
+    result = evaluate_model(ctx, teacher, k=config.eval.k, latency_runs=config.eval.latency_runs)
+    result.training = _training(trained)
+    result.per_seed = [replace(result)]
+    say(
+        f"teacher: val AUC {trained.best_val:.4f}, "
+        f"test AUC {result.quality.auc:.4f} ({trained.seconds:.0f}s)"
+    )
+    saver.save("teacher", teacher, config.teacher.spec(), result.as_dict())
+    return result
+
+
+def _training(trained: TrainResult) -> Training:
+    return Training(trained.best_val, trained.best_epoch, trained.seconds)
+
+
+def _student_entry(
+    ctx: EvalContext,
+    config: RunConfig,
+    label: str,
+    distil: Distillation,
+    teacher_test: np.ndarray,
+    saver: _Saver,
+    say: Callable[[str], None],
+) -> ModelResult:
+    """A student's report entry, its figures averaged over the seeds; saves the artifact
+    of its seed with the best validation AUC."""
+    name = label.removesuffix("_no_kd")
+    ev = config.eval
+    per_seed: list[ModelResult] = []
+    best: tuple[float, LinkPredictor | None, ModelResult | None] = (-1.0, None, None)
+    for seed in ev.seeds:
+        trained = train_student(
+            ctx, config, name, seed, distil if label == name else None, f"{label} seed {seed}"
+        )
+        model = link_model(trained)
+        result = _model_result(ctx, model, ev.k, teacher_test)
+        result.seed, result.training = seed, _training(trained)
+        per_seed.append(result)
+        if trained.best_val > best[0]:
+            best = (trained.best_val, model, result)
+        say(
+            f"{label} seed {seed}: val AUC {trained.best_val:.4f}, "
+            f"test AUC {result.quality.auc:.4f} ({trained.seconds:.0f}s)"
+        )
+    _, best_model, best_result = best
+    assert best_model is not None and best_result is not None
+    cost = _cost(ctx, best_model, ev.latency_runs)
+    metrics = {**best_result.as_dict(), **cost.as_dict()}
+    saver.save(label, best_model, config.student(name).spec(), metrics)
+    return ModelResult.mean(per_seed, cost)
+
+
+def loaded_model(
+    name: str,
+    model: LinkPredictor,
+    spec: dict[str, Any],
+    ctx: EvalContext,
+    metrics: dict[str, Any] | None = None,
 ) -> LoadedModel:
+    """``model`` as an artifact holds it: with ``ctx``'s encoder and the ids of its frame
+    (``metrics`` without ``per_seed``)."""
     return LoadedModel(
         name=name,
         model=model,
@@ -442,16 +491,8 @@ def _loaded(
         encoder=ctx.encoder,
         customer_ids=ctx.frame.customers["id"].tolist(),
         product_ids=ctx.frame.products["id"].tolist(),
-        metrics={k: v for k, v in metrics.items() if k != "per_seed"},
+        metrics={k: v for k, v in (metrics or {}).items() if k != "per_seed"},
     )
-
-
-def _cost_keys(entry: dict[str, Any]) -> dict[str, Any]:
-    return {k: entry[k] for k in ("params", "bytes", "latency_ms_100k")}
-
-
-def _plain_config(config: RunConfig) -> dict[str, Any]:
-    return json.loads(json.dumps(asdict(config), default=list))
 
 
 def _say(progress: bool) -> Callable[[str], None]:
@@ -469,15 +510,9 @@ def evaluate_model(
     teacher_test: np.ndarray | None = None,
     k: int = 20,
     latency_runs: int = 5,
-) -> dict[str, Any]:
+) -> ModelResult:
     """One more model on a prepared evaluation (e.g. a compressed student): the same
-    quality, agreement and cost keys as the models of :func:`evaluate_link_prediction`."""
+    quality, agreement and cost as the models of :func:`evaluate_link_prediction`."""
     result = _model_result(ctx, model, k, teacher_test)
-    result.update(_cost(ctx, model, latency_runs))
+    result.cost = _cost(ctx, model, latency_runs)
     return result
-
-
-def model_spec(config: TeacherConfig | StudentConfig) -> dict[str, Any]:
-    """The spec of a configured teacher or student, as artifacts store it
-    (:func:`distill.artifact.build_model` takes it)."""
-    return _spec(config)

@@ -163,6 +163,22 @@ def edge_tables(scorer: Scorer) -> dict[str, np.ndarray]:
     return out
 
 
+def onnx_feed(
+    scorer: Scorer, tables: dict[str, np.ndarray], customers: np.ndarray, products: np.ndarray
+) -> dict[str, np.ndarray]:
+    """The exported model's inputs (:func:`input_names`, in order) for the pairs
+    ``(customers[i], products[i])`` of ``scorer``'s rows, read from ``tables``
+    (:func:`edge_tables`) as an edge device would."""
+    rows = {"customer": customers, "product": products}
+    feed = {}
+    for name in input_names(scorer.loaded):
+        if name == "pair":
+            feed[name] = scorer.history.pair_features(customers, products).numpy()
+        else:
+            feed[name] = tables[name][rows[name.split("_")[0]]]
+    return feed
+
+
 def save_edge_tables(scorer: Scorer, path: str | Path) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)

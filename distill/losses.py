@@ -8,8 +8,6 @@ link prediction and node classification alike.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import torch
 import torch.nn.functional as F
 from torch import Tensor
@@ -68,8 +66,3 @@ def kd_loss(
     if labels is None and teacher_logits is None:
         raise ValueError("kd_loss needs labels, a teacher, or both")
     return total
-
-
-LossFn = Callable[..., Tensor]
-LOSSES: dict[str, LossFn] = {"hard": hard_loss, "soft": soft_loss, "kd": kd_loss}
-"""Registry: loss name -> function."""

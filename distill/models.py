@@ -10,7 +10,9 @@
   ``mlp`` (an MLP on ``[z_c * z_p, z_c, z_p, pair features]``).
 - :class:`LinkPredictor` and :class:`NodeClassifier` put an encoder and a head together.
 
-``STUDENTS`` maps registry names to builders of students.
+:func:`build_link_predictor` builds one from a spec (what artifacts store;
+:meth:`distill.config.ModelConfig.spec` writes it). The students that can be configured,
+and their defaults, are :data:`distill.config.STUDENTS`.
 """
 
 from __future__ import annotations
@@ -151,7 +153,28 @@ def _with_ids(encoders: nn.ModuleDict, data: HeteroData, h: dict[str, Tensor]) -
     return out
 
 
-class HeteroGNN(nn.Module):
+class _Encoder(nn.Module):
+    """What both encoders start from: a :class:`NodeEncoder` per node type of ``dims``
+    and, with ``collab``, id embeddings of one width for customers and products."""
+
+    def __init__(
+        self,
+        dims: dict[str, tuple[int, list[int]]],
+        num_nodes: dict[str, int],
+        hidden: int,
+        dropout: float,
+        id_dims: dict[str, int] | None,
+        collab: bool,
+    ) -> None:
+        super().__init__()
+        if collab and not collab_dim(id_dims):
+            raise ValueError("collab needs customer and product id embeddings of one width")
+        self.collab = collab
+        self.dropout = dropout
+        self.encoders = _node_encoders(dims, num_nodes, hidden, id_dims or {})
+
+
+class HeteroGNN(_Encoder):
     """Heterogeneous message passing over every relation of :data:`distill.data.EDGE_TYPES`.
 
     Each layer: ``h_t <- dropout(elu(HeteroConv(h)_t + W_t h_t))``; the interaction
@@ -188,16 +211,11 @@ class HeteroGNN(nn.Module):
         id_dims: dict[str, int] | None = None,
         collab: bool = False,
     ) -> None:
-        super().__init__()
-        if collab and not collab_dim(id_dims):
-            raise ValueError("collab needs customer and product id embeddings of one width")
-        self.collab = collab
         if conv not in CONVS:
             raise ValueError(f"conv must be one of {CONVS}, got {conv!r}")
         if conv in ("gat", "gatv2") and hidden % heads:
             raise ValueError(f"hidden ({hidden}) must be divisible by heads ({heads})")
-        self.dropout = dropout
-        self.encoders = _node_encoders(dims, num_nodes, hidden, id_dims or {})
+        super().__init__(dims, num_nodes, hidden, dropout, id_dims, collab)
         self.convs = nn.ModuleList()
         self.skips = nn.ModuleList()
         for _ in range(layers):
@@ -242,17 +260,9 @@ def _make_conv(
 ) -> nn.Module:
     interaction = et[1] in (INTERACTION_EDGE[1], "rev_interacted")
     edge_dim = EDGE_ATTR_DIM if interaction else None
-    if conv == "gat":
-        return GATConv(
-            (hidden, hidden),
-            hidden // heads,
-            heads=heads,
-            add_self_loops=False,
-            dropout=dropout / 2,
-            edge_dim=edge_dim,
-        )
-    if conv == "gatv2":
-        return GATv2Conv(
+    if conv in ("gat", "gatv2"):
+        attention = GATConv if conv == "gat" else GATv2Conv
+        return attention(
             (hidden, hidden),
             hidden // heads,
             heads=heads,
@@ -265,7 +275,7 @@ def _make_conv(
     return GraphConv((hidden, hidden), hidden, aggr="mean")
 
 
-class FeatureMLP(nn.Module):
+class FeatureMLP(_Encoder):
     """Graph-free encoder of customers and products (GLNN): features -> MLP, no edges read.
 
     Args:
@@ -290,14 +300,8 @@ class FeatureMLP(nn.Module):
         id_dims: dict[str, int] | None = None,
         collab: bool = False,
     ) -> None:
-        super().__init__()
-        if collab and not collab_dim(id_dims):
-            raise ValueError("collab needs customer and product id embeddings of one width")
-        self.collab = collab
-        self.dropout = dropout
-        self.encoders = _node_encoders(
-            {t: dims[t] for t in self.node_types}, num_nodes, hidden, id_dims or {}
-        )
+        own = {t: dims[t] for t in self.node_types}
+        super().__init__(own, num_nodes, hidden, dropout, id_dims, collab)
         self.mlps = nn.ModuleDict(
             {
                 t: nn.ModuleList(nn.Linear(hidden, hidden) for _ in range(max(layers - 1, 0)))
@@ -465,7 +469,7 @@ class NodeClassifier(nn.Module):
         return self.head(self.encoder(data)[self.node_type])
 
 
-# -- builders and the student registry -----------------------------------------------
+# -- builders -----------------------------------------------------------------------
 
 Dims = dict[str, tuple[int, list[int]]]
 
@@ -539,11 +543,3 @@ def build_link_predictor(
         collab_dim=extra,
     )
     return LinkPredictor(encoder=encoder, decoder=decoder)
-
-
-STUDENTS: dict[str, str] = {
-    "student_gat": "gat",
-    "student_sage": "sage",
-    "student_mlp": "mlp",
-}
-"""Registry: student name -> encoder kind for :func:`build_link_predictor`."""

@@ -48,7 +48,8 @@ def validation_auc(ctx: EvalContext, z_c: np.ndarray, z_p: np.ndarray) -> float:
 def cosine_route(ctx: EvalContext, z_c: np.ndarray, z_p: np.ndarray, k: int) -> dict[str, Any]:
     c, p, _ = _pairs(ctx.test)
     u_c, u_p = unit_rows(z_c), unit_rows(z_p)
-    return quality(ctx, cosine_scores(z_c, z_p, c, p), lambda rows: u_c[rows] @ u_p.T, k)
+    scores = cosine_scores(z_c, z_p, c, p)
+    return quality(ctx, scores, lambda rows: u_c[rows] @ u_p.T, k).as_dict()
 
 
 def fit_hadamard_logistic(
@@ -68,4 +69,4 @@ def logistic_route(
     c, p, _ = _pairs(ctx.test)
     scores = (z_c[c] * z_p[p]) @ w + b
     z_pt = z_p.T.astype(np.float64)
-    return quality(ctx, scores, lambda rows: (z_c[rows] * w) @ z_pt + b, k)
+    return quality(ctx, scores, lambda rows: (z_c[rows] * w) @ z_pt + b, k).as_dict()

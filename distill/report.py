@@ -8,26 +8,21 @@ from pathlib import Path
 from typing import Any
 
 from distill.baselines import BASELINES, LEGACY_BASELINES, best_baseline, is_baseline
+from distill.config import STUDENT_NAMES
+from distill.results import Cost, ModelResult, Report, config_k
 
 # Learned models in the order a reader compares them; baselines come after every learned
 # model (see :func:`model_names`).
 ORDER: tuple[str, ...] = (
     "teacher",
-    "student_gat",
-    "student_gat_no_kd",
-    "student_sage",
-    "student_sage_no_kd",
-    "student_mlp",
-    "student_mlp_no_kd",
+    *(label for name in STUDENT_NAMES for label in (name, f"{name}_no_kd")),
 )
 BASELINE_ORDER: tuple[str, ...] = (*BASELINES, *LEGACY_BASELINES)
-DEFAULT_K = 20
 
 
 def report_k(report: dict[str, Any]) -> int:
     """The K of the report's Recall@K and NDCG@K: ``config.eval.k`` (20 when absent)."""
-    k = (report.get("config") or {}).get("eval", {}).get("k")
-    return int(k) if k is not None else DEFAULT_K
+    return config_k(report.get("config") or {})
 
 
 def metric_keys(k: int) -> tuple[str, ...]:
@@ -47,17 +42,27 @@ def model_names(models: dict[str, Any]) -> list[str]:
     )
 
 
-def beats_baselines(report: dict[str, Any]) -> dict[str, bool | None]:
+def _typed(report: dict[str, Any] | Report) -> Report:
+    return report if isinstance(report, Report) else Report.from_dict(report)
+
+
+def _best_baseline(report: Report, key: str) -> tuple[str, float] | None:
+    """The best baseline by ``key`` (a quality key: ``auc``, ``recall@{k}``, ...)."""
+    return best_baseline({n: m.quality.as_dict() for n, m in report.models.items()}, key)
+
+
+def beats_baselines(report: dict[str, Any] | Report) -> dict[str, bool | None]:
     """For each learned model: is its Recall@K above the best baseline's? None for baseline
     rows, and where either figure is missing or NaN. Equal does not beat."""
-    models = report.get("models", {})
-    key = f"recall@{report_k(report)}"
-    best = best_baseline(models, key)
+    typed = _typed(report)
+    best = _best_baseline(typed, f"recall@{typed.k}")
     out: dict[str, bool | None] = {}
-    for name in model_names(models):
-        value = models[name].get(key)
-        known = isinstance(value, int | float) and math.isfinite(value)
-        out[name] = None if is_baseline(name) or best is None or not known else value > best[1]
+    for name in model_names(typed.models):
+        value = typed.models[name].quality.recall
+        if is_baseline(name) or best is None or value is None or not math.isfinite(value):
+            out[name] = None
+        else:
+            out[name] = value > best[1]
     return out
 
 
@@ -69,33 +74,47 @@ def _fmt(value: Any, digits: int = 4) -> str:
     return str(value)
 
 
-def _label(name: str, report: dict[str, Any], beats: bool | None) -> str:
+def _label(name: str, report: Report, beats: bool | None) -> str:
     """A row's name with its marks: (default), (baseline), and ! when it does not beat them."""
     if is_baseline(name):
         return f"{name} (baseline)"
     return (
         name
-        + (" (default)" if name == report.get("default_student") else "")
+        + (" (default)" if name == report.default_student else "")
         + (" !" if beats is False else "")
     )
 
 
-def baseline_note(report: dict[str, Any]) -> str | None:
+def baseline_note(report: dict[str, Any] | Report) -> str | None:
     """The footnote for ``!`` rows, or None when no learned model is marked."""
-    k = report_k(report)
-    best = best_baseline(report.get("models", {}), f"recall@{k}")
-    if best is None or False not in beats_baselines(report).values():
+    typed = _typed(report)
+    best = _best_baseline(typed, f"recall@{typed.k}")
+    if best is None or False not in beats_baselines(typed).values():
         return None
-    return f"! Recall@{k} not above the best baseline's ({best[0]}: {best[1]:.4f})."
+    return f"! Recall@{typed.k} not above the best baseline's ({best[0]}: {best[1]:.4f})."
 
 
-def markdown_table(report: dict[str, Any]) -> str:
-    models = report["models"]
-    metrics = metric_keys(report_k(report))
-    beats = beats_baselines(report)
+def _row(m: ModelResult, label: str) -> list[str]:
+    quality, cold = m.quality, m.quality.cold_start
+    cost = m.cost or Cost(None, None, None)
+    return [
+        label,
+        *(_fmt(quality.as_dict()[key]) for key in metric_keys(quality.k)),
+        _fmt(cold.auc if cold is not None else None),
+        _fmt(cold.ap if cold is not None else None),
+        _fmt(m.agreement, 3),
+        _fmt(int(cost.params or 0)),
+        _fmt(int(cost.bytes or 0)),
+        _fmt(cost.latency_ms_100k, 1),
+    ]
+
+
+def markdown_table(report: dict[str, Any] | Report) -> str:
+    typed = _typed(report)
+    beats = beats_baselines(typed)
     head = [
         "model",
-        *metrics,
+        *metric_keys(typed.k),
         "cold AUC",
         "cold AP",
         "agreement",
@@ -104,27 +123,17 @@ def markdown_table(report: dict[str, Any]) -> str:
         "ms / 100k pairs",
     ]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    for name in model_names(models):
-        m = models[name]
-        cold = m.get("cold_start", {})
-        row = [
-            _label(name, report, beats.get(name)),
-            *(_fmt(m.get(key)) for key in metrics),
-            _fmt(cold.get("auc")),
-            _fmt(cold.get("ap")),
-            _fmt(m.get("agreement"), 3),
-            _fmt(int(m.get("params", 0))),
-            _fmt(int(m.get("bytes", 0))),
-            _fmt(m.get("latency_ms_100k"), 1),
-        ]
-        lines.append("| " + " | ".join(row) + " |")
-    note = baseline_note(report)
+    for name in model_names(typed.models):
+        label = _label(name, typed, beats.get(name))
+        lines.append("| " + " | ".join(_row(typed.models[name], label)) + " |")
+    note = baseline_note(typed)
     return "\n".join(lines + (["", note] if note else []))
 
 
-def markdown(report: dict[str, Any]) -> str:
-    data = report.get("data", {})
-    seeds = report.get("config", {}).get("eval", {}).get("seeds", [])
+def markdown(report: dict[str, Any] | Report) -> str:
+    typed = _typed(report)
+    data = typed.data
+    seeds = typed.config.get("eval", {}).get("seeds", [])
     parts = [
         "# Distillation report",
         "",
@@ -134,32 +143,32 @@ def markdown(report: dict[str, Any]) -> str:
         f"over seeds {seeds}. Baselines (after the learned models) are fitted on the training "
         f"interactions only. Latency: median wall time to score 100,000 pairs from encoded "
         f"features (a GNN includes its message passing). Wall time of the whole run: "
-        f"{report.get('seconds', 0):.0f}s.",
+        f"{typed.seconds or 0:.0f}s.",
         "",
-        markdown_table(report),
+        markdown_table(typed),
         "",
     ]
     return "\n".join(parts)
 
 
-def plot(report: dict[str, Any], path: Path) -> None:
+def plot(report: dict[str, Any] | Report, path: Path) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    models = {n: m for n, m in report["models"].items() if m.get("params", 0) > 0}
-    best = best_baseline(report["models"], "auc")
+    typed = _typed(report)
+    models = {n: m for n, m in typed.models.items() if m.cost and (m.cost.params or 0) > 0}
+    best = _best_baseline(typed, "auc")
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
     for ax, key, label in (
         (axes[0], "latency_ms_100k", "ms to score 100,000 pairs (CPU)"),
         (axes[1], "bytes", "bytes on disk (state dict)"),
     ):
         for name, m in models.items():
-            ax.scatter(m[key], m["auc"], marker="s" if name == "teacher" else "o")
-            ax.annotate(
-                name, (m[key], m["auc"]), fontsize=7, xytext=(3, 3), textcoords="offset points"
-            )
+            x, y = getattr(m.cost, key), m.quality.auc
+            ax.scatter(x, y, marker="s" if name == "teacher" else "o")
+            ax.annotate(name, (x, y), fontsize=7, xytext=(3, 3), textcoords="offset points")
         if best is not None:
             ax.axhline(best[1], color="grey", linestyle="--", linewidth=0.8)
         ax.set_xscale("log")
@@ -172,7 +181,10 @@ def plot(report: dict[str, Any], path: Path) -> None:
     plt.close(fig)
 
 
-def write_report(report: dict[str, Any], out_dir: str | Path) -> dict[str, Path]:
+def write_report(report: dict[str, Any] | Report, out_dir: str | Path) -> dict[str, Path]:
+    """``report.json`` (a dict as it is, with any keys its entries carry beyond the typed
+    ones, e.g. a compressed model's), ``report.md`` and the PNG."""
+    plain = report.as_dict() if isinstance(report, Report) else report
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     paths = {
@@ -180,7 +192,7 @@ def write_report(report: dict[str, Any], out_dir: str | Path) -> dict[str, Path]
         "md": out / "report.md",
         "png": out / "quality_vs_cost.png",
     }
-    paths["json"].write_text(json.dumps(report, indent=2, allow_nan=True) + "\n")
-    paths["md"].write_text(markdown(report))
-    plot(report, paths["png"])
+    paths["json"].write_text(json.dumps(plain, indent=2, allow_nan=True) + "\n")
+    paths["md"].write_text(markdown(plain))
+    plot(plain, paths["png"])
     return paths

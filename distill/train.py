@@ -1,10 +1,11 @@
-"""Training loops: full batch over snapshots, early stopping on validation AUC, seeded.
+"""Training: one loop (:func:`fit`: full batch, early stopping on a validation figure,
+seeded) that link prediction and node classification both run in.
 
 :func:`train_link_model` trains any :class:`~distill.models.LinkPredictor`, with or
 without a teacher: given ``teacher_logits`` it minimises
 ``L = L_hard + alpha * L_soft`` over labelled pairs and unlabelled candidates;
 without, ``L_hard`` over labelled pairs only. :func:`train_node_classifier` is the
-same for node classification.
+same for node classification (validation accuracy in place of AUC).
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from torch import Tensor
 from torch_geometric.data import HeteroData
 from tqdm.auto import tqdm
 
-from distill.config import KDConfig, TrainConfig
+from distill.config import KDConfig, ModelConfig, TrainConfig
 from distill.data import INTERACTION_EDGE
 from distill.losses import binary_logits_to_classes, kd_loss
 from distill.metrics import auc
@@ -199,9 +200,7 @@ def _pair_loss(
         binary_logits_to_classes(logits),
         binary_logits_to_classes(step.t_logits[keep]) if step.t_logits is not None else None,
         labels if has_labels else None,
-        alpha=kd.alpha if kd is not None else 0.0,
-        temperature=kd.temperature if kd is not None else 1.0,
-        hard_label=kd.hard_label if kd is not None else "ground_truth",
+        **_kd_terms(kd),
     )
 
 
@@ -298,41 +297,75 @@ def train_link_model(
     ``on_eval(epoch, val_auc)`` is called after each validation (a search uses it to
     stop hopeless trials early, by raising).
     """
-    torch.set_num_threads(max(1, train.threads))
-    seed_everything(train.seed)
-    rng = np.random.default_rng(train.seed)
-    model.reset_parameters()
     if teacher_logits is not None and kd is None:
         raise ValueError("distillation needs a KDConfig")
+    _start(model, train)
+    rng = np.random.default_rng(train.seed)
     list_teacher = teacher if kd is not None and kd.listwise_weight > 0 else None
     # the earliest graph: none of its edges is a positive of any snapshot
     pretrain_ids(model, min(snapshots, key=_edges).graph, train, train.pretrain_epochs)
     steps = _steps(snapshots, teacher_logits, list_teacher, train.rank_loss != "none")
     optimizer = torch.optim.Adam(_param_groups(model, train, lr), weight_decay=weight_decay)
+    result = fit(
+        model,
+        lambda: _epoch(model, steps, optimizer, train, kd, rng),
+        lambda: _val_auc(model, val),
+        epochs=epochs,
+        train=train,
+        desc=desc,
+        on_eval=on_eval,
+    )
+    if refresh is not None:
+        began = time.perf_counter()
+        pretrain_ids(model, refresh, train, train.refresh_epochs)
+        model.eval()
+        result.seconds += time.perf_counter() - began
+    return result
+
+
+def _start(model: torch.nn.Module, train: TrainConfig) -> None:
+    """What every training run starts with: its threads, its seed, fresh weights."""
+    torch.set_num_threads(max(1, train.threads))
+    seed_everything(train.seed)
+    model.reset_parameters()  # type: ignore[operator]  # torch Module attributes are untyped
+
+
+def fit(
+    model: torch.nn.Module,
+    step: Callable[[], float],
+    validate: Callable[[], float],
+    *,
+    epochs: int,
+    train: TrainConfig,
+    desc: str,
+    on_eval: Callable[[int, float], None] | None = None,
+) -> TrainResult:
+    """The loop every model trains in: ``step()`` (one epoch, its loss) ``epochs`` times,
+    ``validate()`` every ``train.eval_every`` epochs and after the last, early stopping
+    once the validation figure has not improved for ``train.patience`` epochs; ends in
+    eval mode with the best weights."""
     best_val, best_epoch, best_state = -1.0, 0, copy.deepcopy(model.state_dict())
     curve: list[tuple[int, float, float]] = []
     since_best, epoch = 0, 0
     start = time.perf_counter()
     bar = tqdm(range(1, epochs + 1), desc=desc, disable=not train.progress, leave=False)
     for epoch in bar:
-        total = _epoch(model, steps, optimizer, train, kd, rng)
+        total = step()
         if epoch % train.eval_every and epoch != epochs:
             continue
-        val_auc = _val_auc(model, val)
-        curve.append((epoch, total, val_auc))
+        value = validate()
+        curve.append((epoch, total, value))
         if on_eval is not None:
-            on_eval(epoch, val_auc)
-        bar.set_postfix(loss=f"{total:.3f}", val_auc=f"{val_auc:.4f}")
-        if val_auc > best_val:
-            best_val, best_epoch, since_best = val_auc, epoch, 0
+            on_eval(epoch, value)
+        bar.set_postfix(loss=f"{total:.3f}", val=f"{value:.4f}")
+        if value > best_val:
+            best_val, best_epoch, since_best = value, epoch, 0
             best_state = copy.deepcopy(model.state_dict())
         else:
             since_best += train.eval_every
             if since_best >= train.patience:
                 break
     model.load_state_dict(best_state)
-    if refresh is not None:
-        pretrain_ids(model, refresh, train, train.refresh_epochs)
     model.eval()
     return TrainResult(model, best_epoch, best_val, epoch, time.perf_counter() - start, curve)
 
@@ -358,20 +391,17 @@ def _param_groups(model: LinkPredictor, train: TrainConfig, lr: float) -> list[d
 def train_node_classifier(
     model: NodeClassifier,
     task: NodeTask,
-    *,
-    lr: float,
-    weight_decay: float,
-    epochs: int,
+    model_config: ModelConfig,
     train: TrainConfig,
+    *,
     teacher: NodeClassifier | None = None,
     kd: KDConfig | None = None,
     desc: str = "train",
 ) -> TrainResult:
-    """Node classification with the same loss; with a teacher, soft targets cover every
-    node of the type (labelled or not) and the hard loss the training nodes."""
-    torch.set_num_threads(max(1, train.threads))
-    seed_everything(train.seed)
-    model.reset_parameters()
+    """Node classification with the same loss and loop, at ``model_config``'s learning
+    rate, weight decay and epochs; with a teacher, soft targets cover every node of the
+    type (labelled or not) and the hard loss the training nodes."""
+    _start(model, train)
     t_logits = None
     if teacher is not None:
         if kd is None:
@@ -380,12 +410,11 @@ def train_node_classifier(
         with torch.no_grad():
             t_logits = teacher(task.graph)
     labels = torch.where(task.train_mask, task.labels, torch.full_like(task.labels, IGNORE))
-    optimizer = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay)
-    best_val, best_epoch, best_state = -1.0, 0, copy.deepcopy(model.state_dict())
-    curve: list[tuple[int, float, float]] = []
-    since_best, epoch = 0, 0
-    start = time.perf_counter()
-    for epoch in tqdm(range(1, epochs + 1), desc=desc, disable=not train.progress, leave=False):
+    optimizer = torch.optim.Adam(
+        model.parameters(), lr=model_config.lr, weight_decay=model_config.weight_decay
+    )
+
+    def step() -> float:
         model.train()
         optimizer.zero_grad()
         logits = model(task.graph)
@@ -393,29 +422,26 @@ def train_node_classifier(
             logits, target, soft = logits[task.train_mask], labels[task.train_mask], None
         else:
             target, soft = labels, t_logits
-        loss = kd_loss(
-            logits,
-            soft,
-            target,
-            alpha=kd.alpha if kd is not None else 0.0,
-            temperature=kd.temperature if kd is not None else 1.0,
-            hard_label=kd.hard_label if kd is not None else "ground_truth",
-        )
+        loss = kd_loss(logits, soft, target, **_kd_terms(kd))
         loss.backward()
         optimizer.step()
-        if epoch % train.eval_every == 0 or epoch == epochs:
-            acc = node_accuracy(model, task, task.val_mask)
-            curve.append((epoch, loss.item(), acc))
-            if acc > best_val:
-                best_val, best_epoch, since_best = acc, epoch, 0
-                best_state = copy.deepcopy(model.state_dict())
-            else:
-                since_best += train.eval_every
-                if since_best >= train.patience:
-                    break
-    model.load_state_dict(best_state)
-    model.eval()
-    return TrainResult(model, best_epoch, best_val, epoch, time.perf_counter() - start, curve)
+        return float(loss.item())
+
+    return fit(
+        model,
+        step,
+        lambda: node_accuracy(model, task, task.val_mask),
+        epochs=model_config.epochs,
+        train=train,
+        desc=desc,
+    )
+
+
+def _kd_terms(kd: KDConfig | None) -> dict[str, Any]:
+    """``kd_loss``'s keyword arguments: ``kd``'s, or plain ``L_hard`` without one."""
+    if kd is None:
+        return {"alpha": 0.0, "temperature": 1.0, "hard_label": "ground_truth"}
+    return {"alpha": kd.alpha, "temperature": kd.temperature, "hard_label": kd.hard_label}
 
 
 @torch.no_grad()

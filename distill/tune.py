@@ -25,12 +25,17 @@ from typing import Any
 import optuna
 import pandas as pd
 
-from distill.artifact import build_model
 from distill.config import KDConfig, RunConfig, StudentConfig
 from distill.data import FeatureEncoder
-from distill.evaluate import model_spec, prepare
-from distill.models import STUDENTS, LinkPredictor
-from distill.train import score_snapshot, train_link_model
+from distill.evaluate import (
+    Distillation,
+    EvalContext,
+    link_model,
+    prepare,
+    train_model,
+    train_teacher,
+)
+from distill.models import LinkPredictor
 from kgframe import GraphFrame
 
 STUDY_NAME = "kgdistill-tune"
@@ -155,31 +160,14 @@ def tune(
     trained on."""
     start = time.perf_counter()
     name = config.eval.default_student
-    if name not in STUDENTS:
-        raise KeyError(f"unknown student {name!r}; registered: {sorted(STUDENTS)}")
     student = config.student(name)
     pairs = validation_only(pairs, config)
-    quiet = replace(config.train, progress=False)
     ctx = prepare(frame, pairs, config, encoder)
     if teacher is None:
-        t_cfg = config.teacher
-        teacher = build_model(
-            model_spec(t_cfg), ctx.encoder, frame.num_customers, frame.num_products
-        )
-        trained = train_link_model(
-            teacher,
-            ctx.snapshots,
-            ctx.val,
-            lr=t_cfg.lr,
-            weight_decay=t_cfg.weight_decay,
-            epochs=t_cfg.epochs,
-            train=config.train,
-            desc="teacher",
-        )
+        trained = train_teacher(ctx, config, refresh=False)
+        teacher = link_model(trained)
         say(f"teacher: val AUC {trained.best_val:.4f} ({trained.seconds:.0f}s)")
-    snapshots = ctx.snapshots + ([ctx.candidates] if ctx.candidates is not None else [])
-    teacher_logits = [score_snapshot(teacher, s) for s in snapshots]
-
+    distil = Distillation.of(ctx, teacher)
     default = config_params(config.kd, student)
     space = (space or SearchSpace()).around(config.kd, student)
     study = _study(storage, config.train.seed)
@@ -187,6 +175,25 @@ def tune(
     done = [t for t in study.trials if t.state in FINISHED]
     if not any(t.user_attrs.get("default") for t in study.trials):
         study.enqueue_trial(default)
+    remaining = max(0, trials - len(done))
+    if remaining:
+        objective = _objective(ctx, config, distil, space, default)
+        progress = _progress(trials, say)
+        study.optimize(objective, n_trials=remaining, timeout=timeout, callbacks=[progress])
+    return _result(study, name, default, config.eval.val_split, time.perf_counter() - start)
+
+
+def _objective(
+    ctx: EvalContext,
+    config: RunConfig,
+    distil: Distillation,
+    space: SearchSpace,
+    default: dict[str, Any],
+) -> Callable[[optuna.Trial], float]:
+    """A trial: the default student with the trial's settings, distilled (the configured
+    seed, quietly), scored by its best validation AUC; pruned when it trails."""
+    student = config.student(config.eval.default_student)
+    quiet = replace(config.train, progress=False)
 
     def objective(trial: optuna.Trial) -> float:
         params = {
@@ -206,22 +213,26 @@ def tune(
         s_cfg = replace(
             student, hidden=int(params["hidden"]), layers=int(params["layers"]), lr=params["lr"]
         )
-        model = build_model(model_spec(s_cfg), ctx.encoder, frame.num_customers, frame.num_products)
-        trained = train_link_model(
-            model,
-            snapshots,
-            ctx.val,
-            lr=s_cfg.lr,
-            weight_decay=s_cfg.weight_decay,
-            epochs=s_cfg.epochs,
-            train=quiet,
-            teacher_logits=teacher_logits,
+        trained = train_model(
+            ctx,
+            s_cfg,
+            quiet,
+            snapshots=distil.snapshots,
+            teacher_logits=distil.logits,
             kd=replace(config.kd, alpha=params["alpha"], temperature=params["temperature"]),
             on_eval=report,
         )
         trial.set_user_attr("seconds", trained.seconds)
         trial.set_user_attr("best_epoch", trained.best_epoch)
         return trained.best_val
+
+    return objective
+
+
+def _progress(
+    trials: int, say: Callable[[str], None]
+) -> Callable[[optuna.Study, optuna.trial.FrozenTrial], None]:
+    """One line per finished trial."""
 
     def progress(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
         if trial.state == optuna.trial.TrialState.PRUNED:
@@ -240,9 +251,12 @@ def tune(
             f"({trial.user_attrs.get('seconds', 0.0):.0f}s){mark}"
         )
 
-    remaining = max(0, trials - len(done))
-    if remaining:
-        study.optimize(objective, n_trials=remaining, timeout=timeout, callbacks=[progress])
+    return progress
+
+
+def _result(
+    study: optuna.Study, name: str, default: dict[str, Any], val_split: int, seconds: float
+) -> TuneResult:
     finished = [t for t in study.trials if t.state in FINISHED]
     complete = [t for t in finished if t.state == optuna.trial.TrialState.COMPLETE]
     if not complete:
@@ -257,8 +271,8 @@ def tune(
         default_auc=float(defaults[0].value) if defaults and defaults[0].value else math.nan,
         trials=len(finished),
         pruned=len(finished) - len(complete),
-        val_split=config.eval.val_split,
-        seconds=time.perf_counter() - start,
+        val_split=val_split,
+        seconds=seconds,
         history=[{"number": t.number, "value": t.value, **t.params} for t in complete],
     )
 

@@ -7,6 +7,7 @@ from typing import Any
 
 from distill.baselines import is_baseline  # these import no torch
 from distill.report import baseline_note, beats_baselines, model_names, report_k
+from distill.results import Cost, Report
 
 
 def _size(n: float) -> str:
@@ -38,29 +39,31 @@ def rows(report: dict[str, Any]) -> list[dict[str, Any]]:
     (also what ``--json`` prints). ``recall@{k}``/``ndcg@{k}`` follow ``config.eval.k``;
     ``beats_baselines``: Recall@K above the best baseline's (None for a baseline row or
     when a figure is missing)."""
-    models = report.get("models", {})
-    k = report_k(report)
+    typed = Report.from_dict(report)
+    k = typed.k
     beats = beats_baselines(report)
-    teacher = models.get("teacher", {})
-    t_params = _finite(teacher.get("params"))
-    t_latency = _finite(teacher.get("latency_ms_100k"))
+    teacher = typed.models.get("teacher")
+    t_cost = teacher.cost if teacher is not None else None
+    t_params = _finite(t_cost.params) if t_cost is not None else None
+    t_latency = _finite(t_cost.latency_ms_100k) if t_cost is not None else None
     out = []
-    for name in model_names(models):
-        m = models[name]
-        params = _finite(m.get("params"))
-        latency = _finite(m.get("latency_ms_100k"))
+    for name in model_names(typed.models):
+        m = typed.models[name]
+        cost = m.cost or Cost(None, None, None)
+        params = _finite(cost.params)
+        latency = _finite(cost.latency_ms_100k)
         out.append(
             {
                 "model": name,
-                "default": name == report.get("default_student"),
+                "default": name == typed.default_student,
                 "baseline": is_baseline(name),
                 "beats_baselines": beats[name],
-                "auc": m.get("auc"),
-                "ap": m.get("ap"),
-                f"recall@{k}": m.get(f"recall@{k}"),
-                f"ndcg@{k}": m.get(f"ndcg@{k}"),
+                "auc": m.quality.auc,
+                "ap": m.quality.ap,
+                f"recall@{k}": m.quality.recall,
+                f"ndcg@{k}": m.quality.ndcg,
                 "params": int(params) if params else None,
-                "bytes": m.get("bytes"),
+                "bytes": cost.bytes,
                 "latency_ms_100k": latency,
                 "smaller": (t_params / params) if params and t_params else None,
                 "speedup": (t_latency / latency) if latency and t_latency else None,
@@ -99,8 +102,9 @@ def table(report: dict[str, Any]) -> str:
             f"{_num(r[f'ndcg@{k}']):>9}{params:>10}{size:>10}"
             f"{_num(r['latency_ms_100k'], 1):>9}{smaller:>9}{faster:>8}"
         )
-    seeds = report.get("config", {}).get("eval", {}).get("seeds", [])
-    data = report.get("data", {})
+    typed = Report.from_dict(report)
+    seeds = typed.config.get("eval", {}).get("seeds", [])
+    data = typed.data
     lines.append("-" * len(head))
     lines.append(
         f"* default student (written back). Test pairs: {data.get('test_pairs', '-')}; "

@@ -7,15 +7,14 @@ import numpy as np
 import onnxruntime as ort
 import pytest
 
-from distill.artifact import LoadedModel, build_model, load_artifact, save_artifact
+from distill.artifact import load_artifact, save_artifact
 from distill.compress import compress_and_evaluate
 from distill.config import EvalConfig, RunConfig
-from distill.evaluate import model_spec, prepare, read_eval_pairs
+from distill.evaluate import link_model, loaded_model, prepare, read_eval_pairs, train_model
 from distill.export import edge_tables, export_onnx
 from distill.metrics import auc
 from distill.predict import Scorer
 from distill.quantize import Compression
-from distill.train import train_link_model
 from kgstore.sources.ecomm import ecomm_dir, read_ecomm_frame
 
 pytestmark = pytest.mark.e2e
@@ -36,25 +35,8 @@ def student():
     )
     ctx = prepare(frame, pairs, config)
     s_cfg = config.student_mlp
-    spec = model_spec(s_cfg)
-    model = build_model(spec, ctx.encoder, frame.num_customers, frame.num_products)
-    train_link_model(
-        model,
-        ctx.snapshots,
-        ctx.val,
-        lr=s_cfg.lr,
-        weight_decay=s_cfg.weight_decay,
-        epochs=s_cfg.epochs,
-        train=config.train,
-    )
-    loaded = LoadedModel(
-        name="student_mlp",
-        model=model,
-        spec=spec,
-        encoder=ctx.encoder,
-        customer_ids=frame.customers["id"].tolist(),
-        product_ids=frame.products["id"].tolist(),
-    )
+    trained = train_model(ctx, s_cfg, config.train)
+    loaded = loaded_model("student_mlp", link_model(trained), s_cfg.spec(), ctx)
     return frame, pairs, config, loaded
 
 

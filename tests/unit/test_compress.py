@@ -10,7 +10,6 @@ from distill.artifact import FORMAT_PACKED, LoadedModel, build_model, load_artif
 from distill.compress import compress_and_evaluate, compress_loaded
 from distill.config import EvalConfig, KDConfig, RunConfig, TaskConfig, TrainConfig
 from distill.data import FeatureEncoder
-from distill.evaluate import model_spec
 from distill.metrics import state_dict_bytes
 from distill.predict import Scorer
 from distill.quantize import (
@@ -32,7 +31,7 @@ def student():
     """The default graph-free student's architecture on a tiny frame, seeded weights."""
     frame = planted_frame()
     encoder = FeatureEncoder.fit(frame)
-    spec = model_spec(RunConfig().student_mlp)
+    spec = RunConfig().student_mlp.spec()
     torch.manual_seed(0)
     model = build_model(spec, encoder, frame.num_customers, frame.num_products)
     model.eval()

@@ -16,7 +16,6 @@ import torch
 from distill.artifact import LoadedModel, build_model, save_artifact
 from distill.config import RunConfig
 from distill.data import FeatureEncoder
-from distill.evaluate import model_spec
 from distill.export import edge_tables, export_onnx, input_names
 from distill.predict import Scorer
 from kgdistill.cli import main
@@ -50,7 +49,7 @@ def _loaded(frame, spec):
 def exported(tmp_path_factory):
     """The default student, scoring a frame with customers it never saw (-1 ids)."""
     trained_on = planted_frame()
-    loaded = _loaded(trained_on, model_spec(RunConfig().student_mlp))
+    loaded = _loaded(trained_on, RunConfig().student_mlp.spec())
     newcomers = trained_on.customers.head(5).assign(id=[f"new{i}" for i in range(5)])
     frame = GraphFrame(
         pd.concat([trained_on.customers, newcomers], ignore_index=True),
@@ -133,7 +132,7 @@ def test_product_ids_are_an_input_only_when_the_student_has_them(tmp_path):
     frame = planted_frame()
     for product_id_dim, expected in ((6, True), (0, False)):
         spec = {
-            **model_spec(RunConfig().student_mlp),
+            **RunConfig().student_mlp.spec(),
             "product_id_dim": product_id_dim,
             "collab": bool(product_id_dim),
         }
@@ -144,7 +143,7 @@ def test_product_ids_are_an_input_only_when_the_student_has_them(tmp_path):
 
 def test_graph_students_do_not_export(tmp_path):
     frame = planted_frame()
-    loaded = _loaded(frame, model_spec(RunConfig().student_sage))
+    loaded = _loaded(frame, RunConfig().student_sage.spec())
     with pytest.raises(ValueError, match="graph-free"):
         export_onnx(loaded, tmp_path / "sage.onnx")
 

@@ -5,7 +5,7 @@ import math
 import pytest
 import torch
 
-from distill.losses import LOSSES, binary_logits_to_classes, hard_loss, kd_loss, soft_loss
+from distill.losses import binary_logits_to_classes, hard_loss, kd_loss, soft_loss
 
 LN3 = math.log(3.0)
 
@@ -83,12 +83,12 @@ def test_binary_logit_is_the_two_class_distribution():
     assert probs[0, 1].item() == pytest.approx(torch.sigmoid(z).item(), abs=1e-7)
 
 
-@pytest.mark.parametrize("name", sorted(LOSSES))
-def test_every_registered_loss_runs_and_is_differentiable(name):
+@pytest.mark.parametrize("name", ["hard", "soft", "kd"])
+def test_every_loss_runs_and_is_differentiable(name):
     student = torch.tensor([[0.2, -0.4], [1.0, 0.1]], requires_grad=True)
     teacher = torch.tensor([[0.0, 1.0], [1.0, 0.0]])
     labels = torch.tensor([1, 0])
-    fn = LOSSES[name]
+    fn = {"hard": hard_loss, "soft": soft_loss, "kd": kd_loss}[name]
     if name == "hard":
         loss = fn(student, labels)
     elif name == "soft":

@@ -3,10 +3,10 @@
 import pytest
 import torch
 
+from distill.config import STUDENTS
 from distill.data import NODE_TYPES, PAIR_FEATURES, FeatureEncoder, build_graph
 from distill.models import (
     CONVS,
-    STUDENTS,
     FeatureMLP,
     HeteroGNN,
     NodeClassifier,
@@ -68,7 +68,7 @@ def test_pair_decoder_shapes(kind):
 @pytest.mark.parametrize("name", sorted(STUDENTS))
 def test_every_registered_student_builds_scores_and_learns(setup, name):
     _, graph, dims, num_nodes = setup
-    spec = {"kind": STUDENTS[name], "hidden": 8, "heads": 2, "layers": 2, "customer_id_dim": 4}
+    spec = {"kind": STUDENTS[name].kind, "hidden": 8, "heads": 2, "layers": 2, "customer_id_dim": 4}
     model = build_link_predictor(spec, dims, num_nodes, len(PAIR_FEATURES))
     c = torch.tensor([0, 1, 2, 3])
     p = torch.tensor([0, 5, 9, 11])
@@ -81,7 +81,7 @@ def test_every_registered_student_builds_scores_and_learns(setup, name):
     loss.backward()
     grads = [q.grad for q in model.parameters() if q.grad is not None]
     assert grads and any(g.abs().sum() > 0 for g in grads)
-    assert model.graph_free == (STUDENTS[name] == "mlp")
+    assert model.graph_free == (STUDENTS[name].kind == "mlp")
 
 
 def test_node_classifier_shapes(setup):

@@ -10,7 +10,6 @@ import torch
 from distill.artifact import LoadedModel, build_model, load_artifact, save_artifact
 from distill.config import KDConfig, StudentConfig, TaskConfig, TrainConfig
 from distill.data import FeatureEncoder
-from distill.evaluate import _spec
 from distill.predict import Scorer
 from distill.tasks import link_snapshots
 from distill.train import train_link_model
@@ -27,7 +26,7 @@ def trained(tmp_path_factory):
         frame, enc, TaskConfig(snapshots=2), KDConfig(candidates_per_pair=0), rng
     )
     config = StudentConfig(kind="mlp", hidden=8, customer_id_dim=4, epochs=30)
-    model = build_model(_spec(config), enc, frame.num_customers, frame.num_products)
+    model = build_model(config.spec(), enc, frame.num_customers, frame.num_products)
     train_link_model(
         model,
         snaps[:1],
@@ -40,7 +39,7 @@ def trained(tmp_path_factory):
     loaded = LoadedModel(
         name="student_mlp",
         model=model,
-        spec=_spec(config),
+        spec=config.spec(),
         encoder=enc,
         customer_ids=frame.customers["id"].tolist(),
         product_ids=frame.products["id"].tolist(),
@@ -137,7 +136,7 @@ def test_wrong_artifact_format_is_rejected(tmp_path):
 def test_gnn_artifact_scores_the_same_after_reload(tmp_path):
     frame = planted_frame(customers=12, products=30)
     enc = FeatureEncoder.fit(frame)
-    spec = _spec(replace(StudentConfig(kind="gat", hidden=8, heads=2)))
+    spec = replace(StudentConfig(kind="gat", hidden=8, heads=2)).spec()
     model = build_model(spec, enc, frame.num_customers, frame.num_products)
     loaded = LoadedModel(
         "student_gat",

@@ -107,13 +107,12 @@ def test_pretrain_ids_factorises_the_graph_into_the_id_embeddings() -> None:
     from distill.artifact import build_model
     from distill.config import StudentConfig, TrainConfig
     from distill.data import INTERACTION_EDGE, FeatureEncoder, build_graph
-    from distill.evaluate import model_spec
     from distill.train import pretrain_ids
     from tests.support.tiny import planted_frame
 
     frame = planted_frame()
     graph = build_graph(frame, FeatureEncoder.fit(frame))
-    spec = model_spec(StudentConfig(kind="mlp", hidden=8, customer_id_dim=8, product_id_dim=8))
+    spec = StudentConfig(kind="mlp", hidden=8, customer_id_dim=8, product_id_dim=8).spec()
     model = build_model(spec, FeatureEncoder.fit(frame), frame.num_customers, frame.num_products)
     edges = graph[INTERACTION_EDGE].edge_index
     ids_c = model.encoder.encoders["customer"].ids

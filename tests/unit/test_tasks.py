@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from distill.config import KDConfig, TaskConfig, TrainConfig
+from distill.config import KDConfig, StudentConfig, TaskConfig, TrainConfig
 from distill.data import NODE_TYPES, FeatureEncoder
 from distill.models import NodeClassifier, build_encoder
 from distill.tasks import IGNORE, link_snapshots, product_category_task, target_days
@@ -75,22 +75,20 @@ def test_product_category_classification_and_its_distillation():
         )
 
     teacher = model("sage")
-    train_node_classifier(teacher, task, lr=0.02, weight_decay=0.0, epochs=30, train=train)
+    train_node_classifier(teacher, task, StudentConfig(lr=0.02, epochs=30), train)
     chance = 1 / 4
     assert node_accuracy(teacher, task, task.test_mask) > chance + 0.3
     student = model("mlp")
     result = train_node_classifier(
         student,
         task,
-        lr=0.02,
-        weight_decay=0.0,
-        epochs=60,
-        train=train,
+        StudentConfig(lr=0.02, epochs=60),
+        train,
         teacher=teacher,
         kd=KDConfig(alpha=1.0, temperature=2.0),
     )
     assert result.best_val > chance + 0.3
     with pytest.raises(ValueError, match="KDConfig"):
         train_node_classifier(
-            student, task, lr=0.01, weight_decay=0.0, epochs=1, train=train, teacher=teacher
+            student, task, StudentConfig(lr=0.01, epochs=1), train, teacher=teacher
         )
