@@ -81,7 +81,8 @@ def main() -> int:
         t0 = time.monotonic()
         write_shop(directory, args.rows, args.seed)
         size_mb = (directory / "interactions.csv").stat().st_size / 2**20
-        print(f"wrote {args.rows:,} interactions ({size_mb:,.0f} MB) in {time.monotonic() - t0:.0f}s")
+        took = time.monotonic() - t0
+        print(f"wrote {args.rows:,} interactions ({size_mb:,.0f} MB) in {took:.0f}s")
         with database("loadmem", allow_wipe=args.wipe) as runner:
             s = runner.settings
             env = dict(os.environ, NEO4J_URI=s.uri, NEO4J_USER=s.user, NEO4J_PASSWORD=s.password)
