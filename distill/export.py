@@ -15,7 +15,9 @@ inputs (``N`` pairs; widths fixed by the artifact's feature encoder):
   interaction history (:meth:`distill.data.History.pair_features`).
 
 Outputs: ``logit`` [N] and ``score`` [N] = sigmoid(logit), what
-:meth:`distill.predict.Scorer.score_pairs` returns.
+:meth:`distill.predict.Scorer.score_pairs` returns, and ``rank`` [N], the ranking logit
+that ``kgdistill predict`` orders each customer's top K by (the pair logit plus the
+model's rank head, :meth:`distill.models.PairDecoder.rank`): an edge top K sorts by it.
 
 :func:`edge_tables` gathers, for every customer and product of a frame, those encoded
 inputs and the history tables that give pair features, as numpy arrays (saved with
@@ -59,7 +61,7 @@ class ScoringFunction(nn.Module):
 
     Shapes:
         customer_num [N, Fc], customer_cat [N, Cc], (customer_id [N]), product_num [N, Fp],
-        product_cat [N, Cp], (product_id [N]), pair [N, F] -> logit [N], score [N]
+        product_cat [N, Cp], (product_id [N]), pair [N, F] -> logit [N], score [N], rank [N]
     """
 
     def __init__(self, loaded: LoadedModel) -> None:
@@ -72,7 +74,7 @@ class ScoringFunction(nn.Module):
         self.model = loaded.model
         self.ids = id_inputs(loaded)
 
-    def forward(self, *inputs: Tensor) -> tuple[Tensor, Tensor]:
+    def forward(self, *inputs: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         encoder = self.model.encoder
         assert isinstance(encoder, FeatureMLP)
         it = iter(inputs)
@@ -82,8 +84,13 @@ class ScoringFunction(nn.Module):
             # without an id embedding the encoder reads no rows: an empty stand-in
             rows = next(it) if t in self.ids else torch.empty(0, dtype=torch.long)
             z[t] = encoder.embed(t, x_num, x_cat, rows, None)
-        logit = self.model.decoder(z["customer"], z["product"], next(it))
-        return logit, torch.sigmoid(logit)
+        pair = next(it)
+        decoder = self.model.decoder
+        logit = decoder(z["customer"], z["product"], pair)
+        rank = logit
+        if decoder.prior is not None:  # PairDecoder.rank, without computing the logit twice
+            rank = logit + decoder.prior(torch.cat([z["product"], pair], dim=-1)).squeeze(-1)
+        return logit, torch.sigmoid(logit), rank
 
 
 def example_inputs(loaded: LoadedModel, n: int = 2) -> tuple[Tensor, ...]:
@@ -106,7 +113,7 @@ def export_onnx(loaded: LoadedModel, path: str | Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     function = ScoringFunction(loaded).eval()
     names = input_names(loaded)
-    outputs = ["logit", "score"]
+    outputs = ["logit", "score", "rank"]
     with warnings.catch_warnings():
         # torch's export-based ONNX exporter needs onnxscript, which kgdistill does not
         # ship; the TorchScript exporter is deprecated in torch 2.15 but complete for this
@@ -126,7 +133,8 @@ def export_onnx(loaded: LoadedModel, path: str | Path) -> Path:
     model = onnx.load(str(path))
     model.doc_string = (
         f"kgdistill {loaded.name}: inputs {', '.join(names)}; pair columns "
-        f"{', '.join(PAIR_FEATURES)}; score = sigmoid(logit). See docs/onnx.md."
+        f"{', '.join(PAIR_FEATURES)}; score = sigmoid(logit); rank orders a top K. "
+        "See docs/onnx.md."
     )
     entry = model.metadata_props.add()
     entry.key, entry.value = "pair_features", ",".join(PAIR_FEATURES)

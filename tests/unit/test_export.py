@@ -34,6 +34,8 @@ def _loaded(frame, spec):
     with torch.no_grad():
         for p in model.parameters():
             p.mul_(3.0)
+            if not p.any():  # the zero-initialised rank head and matrix-factorisation weight
+                p.normal_(0.0, 0.5)
     model.eval()
     return LoadedModel(
         name="student_mlp",
@@ -88,9 +90,13 @@ def test_onnx_scores_match_pytorch_on_1000_pairs(exported):
     }
     session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     assert [i.name for i in session.get_inputs()] == input_names(loaded) == list(feed)
-    logit, score = session.run(["logit", "score"], feed)
+    logit, score, rank = session.run(["logit", "score", "rank"], feed)
     assert score.dtype == np.float32 and score.shape == (1000,)
     assert np.abs(score - expected).max() <= 1e-4
+    # rank is the ranking logit predict's top K orders by, not the pair logit
+    ranking = scorer.score_pairs(customers, products, ranking=True)["score"].to_numpy()
+    assert np.abs(1 / (1 + np.exp(-rank)) - ranking).max() <= 1e-4
+    assert np.abs(rank - logit).max() > 1e-3
     assert np.allclose(1 / (1 + np.exp(-logit)), score, atol=1e-6)
     assert score.std() > 0.01  # the scores differ from pair to pair
     assert (feed["customer_id"][:5] == -1).all()  # newcomers: scored from features only
@@ -159,4 +165,4 @@ def test_export_command_needs_no_database_without_features(exported, tmp_path, c
     printed = json.loads(capsys.readouterr().out)
     assert printed["model"] == "student_mlp" and printed["inputs"] == input_names(loaded)
     session = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"])
-    assert [o.name for o in session.get_outputs()] == ["logit", "score"]
+    assert [o.name for o in session.get_outputs()] == ["logit", "score", "rank"]
