@@ -173,7 +173,7 @@ class Scorer:
         *,
         k: int = 20,
         exclude_seen: bool = True,
-        threshold: float | None = None,
+        min_score: float | None = None,
         batch_customers: int = 32,
         progress: bool = False,
     ) -> pd.DataFrame:
@@ -181,7 +181,7 @@ class Scorer:
         by the ranking score (``sigmoid`` of :meth:`~distill.models.PairDecoder.rank`).
 
         ``exclude_seen`` drops products the customer already interacted with;
-        ``threshold`` drops scores below it (so a customer may get fewer than ``k``).
+        ``min_score`` drops scores below it (so a customer may get fewer than ``k``).
         ``customer_ids`` defaults to every customer of the frame. ``progress`` shows a
         bar over customers.
         """
@@ -213,8 +213,8 @@ class Scorer:
             top = np.take_along_axis(top, order, axis=1)
             top_scores = np.take_along_axis(top_scores, order, axis=1)
             keep = np.isfinite(top_scores)
-            if threshold is not None:
-                keep &= top_scores >= threshold
+            if min_score is not None:
+                keep &= top_scores >= min_score
             ranks = np.broadcast_to(np.arange(1, k + 1), top.shape)
             out_c.append(np.repeat(chunk, k)[keep.ravel()])
             out_p.append(top[keep])
@@ -230,28 +230,3 @@ class Scorer:
                 "rank": np.concatenate(out_r) if out_r else np.zeros(0, np.int64),
             }
         )
-
-
-def score_pairs(
-    loaded: LoadedModel,
-    frame: GraphFrame,
-    customer_ids: Sequence[object],
-    product_ids: Sequence[object],
-) -> pd.DataFrame:
-    """One-shot :meth:`Scorer.score_pairs`."""
-    return Scorer(loaded, frame).score_pairs(customer_ids, product_ids)
-
-
-def top_k(
-    loaded: LoadedModel,
-    frame: GraphFrame,
-    customer_ids: Sequence[object] | None = None,
-    *,
-    k: int = 20,
-    exclude_seen: bool = True,
-    threshold: float | None = None,
-) -> pd.DataFrame:
-    """One-shot :meth:`Scorer.top_k`."""
-    return Scorer(loaded, frame).top_k(
-        customer_ids, k=k, exclude_seen=exclude_seen, threshold=threshold
-    )
