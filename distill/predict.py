@@ -167,6 +167,16 @@ class Scorer:
             zp = z_p[None, :, :].expand(n_c, n_p, -1).reshape(n_c * n_p, -1)
             return model.decoder.rank(zc, zp, f.reshape(n_c * n_p, -1)).reshape(n_c, n_p)
 
+    def _drop_seen(self, scores: np.ndarray, chunk: np.ndarray) -> None:
+        """Set the scores of products each customer row of ``chunk`` interacted with to
+        ``-inf`` (in place). Shapes: [C, P], [C]."""
+        n_p = self.frame.num_products
+        seen_keys = self.history.pair_keys
+        lo = np.searchsorted(seen_keys, chunk * n_p)
+        hi = np.searchsorted(seen_keys, (chunk + 1) * n_p)
+        for j, (a, b) in enumerate(zip(lo, hi, strict=True)):
+            scores[j, seen_keys[a:b] - chunk[j] * n_p] = -np.inf
+
     def top_k(
         self,
         customer_ids: Sequence[object] | None = None,
@@ -191,9 +201,7 @@ class Scorer:
             rows = ids_to_rows(
                 self.customer_index, [normalize_id(v) for v in customer_ids], "customer"
             )
-        n_p = self.frame.num_products
-        k = min(k, n_p)
-        seen_keys = self.history.pair_keys
+        k = min(k, self.frame.num_products)
         out_c, out_p, out_s, out_r = [], [], [], []
         bar = tqdm(
             total=len(rows), desc="scoring", unit="customer", disable=not progress, leave=False
@@ -203,15 +211,8 @@ class Scorer:
             bar.update(len(chunk))
             scores = torch.sigmoid(self.grid_logits(chunk)).numpy()
             if exclude_seen:
-                lo = np.searchsorted(seen_keys, chunk * n_p)
-                hi = np.searchsorted(seen_keys, (chunk + 1) * n_p)
-                for j, (a, b) in enumerate(zip(lo, hi, strict=True)):
-                    scores[j, seen_keys[a:b] - chunk[j] * n_p] = -np.inf
-            top = np.argpartition(-scores, k - 1, axis=1)[:, :k]
-            top_scores = np.take_along_axis(scores, top, axis=1)
-            order = np.argsort(-top_scores, axis=1, kind="stable")
-            top = np.take_along_axis(top, order, axis=1)
-            top_scores = np.take_along_axis(top_scores, order, axis=1)
+                self._drop_seen(scores, chunk)
+            top, top_scores = _best(scores, k)
             keep = np.isfinite(top_scores)
             if min_score is not None:
                 keep &= top_scores >= min_score
@@ -230,3 +231,12 @@ class Scorer:
                 "rank": np.concatenate(out_r) if out_r else np.zeros(0, np.int64),
             }
         )
+
+
+def _best(scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Columns of the ``k`` highest scores per row, best first, and those scores.
+    Shapes: [C, P] -> [C, k], [C, k]."""
+    top = np.argpartition(-scores, k - 1, axis=1)[:, :k]
+    top_scores = np.take_along_axis(scores, top, axis=1)
+    order = np.argsort(-top_scores, axis=1, kind="stable")
+    return np.take_along_axis(top, order, axis=1), np.take_along_axis(top_scores, order, axis=1)
