@@ -174,6 +174,22 @@ class TrainedModel:
         """``customer_id, product_id, score, rank`` for each customer (None: every one),
         by :meth:`distill.predict.Scorer.top_k`. Customers not in the graph get no rows."""
         ids = None if customer_ids is None else self.known(runner, customer_ids)
+        return self.ranked(
+            runner, ids, k, exclude_seen=exclude_seen, min_score=min_score, progress=progress
+        )
+
+    def ranked(
+        self,
+        runner: QueryRunner,
+        ids: list[Any] | None,
+        k: int,
+        *,
+        exclude_seen: bool = True,
+        min_score: float | None = None,
+        progress: bool = False,
+    ) -> pd.DataFrame:
+        """:meth:`top_k` of ids already the graph's (from :meth:`known`; None: every one)."""
+        self.frame(runner)
         result: pd.DataFrame = self._scorer.top_k(
             ids, k=k, exclude_seen=exclude_seen, min_score=min_score, progress=progress
         )
@@ -244,7 +260,7 @@ def predict(
         as_of = sync_state.db_now(runner)  # before the graph is read for scoring
     ids = None if customers is None else model.known(runner, customers)
     p = config.predict
-    top = model.top_k(
+    top = model.ranked(
         runner, ids, p.k, exclude_seen=p.exclude_seen, min_score=p.min_score, progress=progress
     )
     scored = int(top["customer_id"].nunique())
