@@ -44,6 +44,7 @@ from kgstore.writeback import PredictionKind, RunInfo, WriteSummary, write_predi
 if TYPE_CHECKING:
     from distill.artifact import LoadedModel
     from distill.categorize import CategoryPredictions
+    from distill.predict import Scorer
     from kgdistill.config import Config
     from kgdistill.sync import SyncConfig
 
@@ -128,7 +129,7 @@ class TrainedModel:
         self.version = self.run.run_id
         self.loaded: LoadedModel = load_artifact(self.run.artifact(self.name))
         self.say = say
-        self._scorer: Any = None
+        self._scorer: Scorer | None = None
         self._frame: GraphFrame | None = None
 
     @classmethod
@@ -141,10 +142,16 @@ class TrainedModel:
 
     def bind(self, frame: GraphFrame) -> None:
         """Score against ``frame`` (else the first call extracts the graph)."""
-        from distill.predict import Scorer
+        from distill.predict import Scorer  # torch
 
         self._frame = frame
         self._scorer = Scorer(self.loaded, frame)
+
+    def scorer(self, runner: QueryRunner) -> Scorer:
+        """The model bound to the graph (:meth:`frame`): the one that ranks and scores."""
+        self.frame(runner)
+        assert self._scorer is not None
+        return self._scorer
 
     def frame(self, runner: QueryRunner) -> GraphFrame:
         if self._frame is None:
@@ -174,23 +181,7 @@ class TrainedModel:
         """``customer_id, product_id, score, rank`` for each customer (None: every one),
         by :meth:`distill.predict.Scorer.top_k`. Customers not in the graph get no rows."""
         ids = None if customer_ids is None else self.known(runner, customer_ids)
-        return self.ranked(
-            runner, ids, k, exclude_seen=exclude_seen, min_score=min_score, progress=progress
-        )
-
-    def ranked(
-        self,
-        runner: QueryRunner,
-        ids: list[Any] | None,
-        k: int,
-        *,
-        exclude_seen: bool = True,
-        min_score: float | None = None,
-        progress: bool = False,
-    ) -> pd.DataFrame:
-        """:meth:`top_k` of ids already the graph's (from :meth:`known`; None: every one)."""
-        self.frame(runner)
-        result: pd.DataFrame = self._scorer.top_k(
+        result: pd.DataFrame = self.scorer(runner).top_k(
             ids, k=k, exclude_seen=exclude_seen, min_score=min_score, progress=progress
         )
         return result
@@ -200,9 +191,9 @@ class TrainedModel:
     ) -> pd.DataFrame:
         """``customer_id, product_id, score`` per pair, in order. Ids that are nowhere in
         the graph are a :class:`ScoreError` naming the first few."""
-        self.frame(runner)
+        scorer = self.scorer(runner)
         try:
-            result: pd.DataFrame = self._scorer.score_pairs(customer_ids, product_ids)
+            result = scorer.score_pairs(customer_ids, product_ids)
         except KeyError as exc:  # distill names the unknown ids (the first ten)
             raise ScoreError(f"{exc.args[0]} are not in the graph; load them first") from None
         return result
@@ -260,8 +251,8 @@ def predict(
         as_of = sync_state.db_now(runner)  # before the graph is read for scoring
     ids = None if customers is None else model.known(runner, customers)
     p = config.predict
-    top = model.ranked(
-        runner, ids, p.k, exclude_seen=p.exclude_seen, min_score=p.min_score, progress=progress
+    top = model.scorer(runner).top_k(
+        ids, k=p.k, exclude_seen=p.exclude_seen, min_score=p.min_score, progress=progress
     )
     scored = int(top["customer_id"].nunique())
     say(f"{model.name} of run {model.version}: top {p.k} for {scored:,} customers")
