@@ -5,12 +5,10 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 from typing import Any
 
 from kgdistill import service
 from kgdistill.cli import common
-from kgdistill.runs import DEFAULT_RUNS_DIR
 from kgstore import sync_state
 from kgstore.writeback import WritebackError
 
@@ -51,8 +49,8 @@ def register(sub: Any) -> None:
         metavar="NAME",
         help="teacher, a student's name, or 'student' for the default student (predict.model)",
     )
-    parser.add_argument("--run", metavar="RUN", help="a run id or directory (default: the latest)")
-    parser.add_argument("--runs-dir", type=Path, default=DEFAULT_RUNS_DIR, metavar="DIR")
+    common.add_run_option(parser, "a run id or directory (default: the latest)")
+    common.add_runs_dir_option(parser)
     parser.add_argument(
         "--min-score", type=float, metavar="S", help="drop scores below S (predict.min_score)"
     )
@@ -71,9 +69,7 @@ def register(sub: Any) -> None:
         "teacher distilled into the MLP, trained now on the categorised products); --write "
         "stores the top K (default 3) as (:Product)-[:PREDICTED_CATEGORY]->(:Category)",
     )
-    common.add_config_options(parser)
-    common.add_output_options(parser)
-    parser.set_defaults(func=_run)
+    common.finish_command(parser, _run)
 
 
 def flags(args: argparse.Namespace) -> dict[str, Any]:

@@ -66,9 +66,7 @@ def register(sub: Any) -> None:
         "--no-write", action="store_true", help="train and evaluate only; write nothing back"
     )
     out.add_argument("-k", "--k", type=int, metavar="K", help="recommendations per customer")
-    common.add_config_options(parser)
-    common.add_output_options(parser)
-    parser.set_defaults(func=_run)
+    common.finish_command(parser, _run)
 
 
 def _size(text: str) -> int:
