@@ -31,12 +31,7 @@ from kgdistill import server
 from kgdistill.server import settings_from_env
 from kgstore.connection import QueryRunner
 from kgstore.cypher import statement
-from kgstore.writeback import (
-    PredictionKind,
-    RunInfo,
-    ensure_schema,
-    write_rows,
-)
+from kgstore.writeback import PredictionKind, RunInfo, WriteSummary, ensure_schema, write_rows
 
 KIND = PredictionKind("BenchCustomer", "BenchProduct", "BENCH_RECOMMENDED")
 NODES = "UNWIND range(0, $n - 1) AS i MERGE (:{label} {{id: i}})"
@@ -61,6 +56,13 @@ def top_k(customers: int, products: int, k: int, seed: int) -> pd.DataFrame:
     rank = np.tile(np.arange(1, k + 1), customers)
     score = 1.0 / rank
     return pd.DataFrame({"customer_id": cid, "product_id": pid, "score": score, "rank": rank})
+
+
+def batched(
+    runner: QueryRunner, frame: pd.DataFrame, run: RunInfo, batch_size: int
+) -> WriteSummary:
+    """The real path: batches of whole customers, one UNWIND transaction each."""
+    return write_rows(runner, frame, run, KIND, batch_size=batch_size, progress=False)
 
 
 def per_row(runner: QueryRunner, frame: pd.DataFrame, run: RunInfo, budget_s: float) -> tuple:
@@ -129,41 +131,14 @@ def main() -> int:
             warmup = top_k(warm, args.products, args.k, seed=9)
             warmup["customer_id"] += args.customers
             for name in ("bench-warmup-1", "bench-warmup-2"):
-                write_rows(
-                    runner,
-                    warmup,
-                    RunInfo(name, "bench", "1", now),
-                    KIND,
-                    source_column="customer_id",
-                    target_column="product_id",
-                    batch_size=args.batch_size,
-                    progress=False,
-                )
+                batched(runner, warmup, RunInfo(name, "bench", "1", now), args.batch_size)
 
             first = top_k(args.customers, args.products, args.k, seed=1)
             run = RunInfo("bench-batched-1", "bench", "1", now)
-            created = write_rows(
-                runner,
-                first,
-                run,
-                KIND,
-                source_column="customer_id",
-                target_column="product_id",
-                batch_size=args.batch_size,
-                progress=False,
-            )
+            created = batched(runner, first, run, args.batch_size)
             second = top_k(args.customers, args.products, args.k, seed=2)
             run2 = RunInfo("bench-batched-2", "bench", "1", now)
-            replaced = write_rows(
-                runner,
-                second,
-                run2,
-                KIND,
-                source_column="customer_id",
-                target_column="product_id",
-                batch_size=args.batch_size,
-                progress=False,
-            )
+            replaced = batched(runner, second, run2, args.batch_size)
             print(
                 f"batched UNWIND, {args.customers} customers x {args.k}, "
                 f"{args.batch_size} rels/transaction:"

@@ -167,13 +167,23 @@ class Scorer:
             zp = z_p[None, :, :].expand(n_c, n_p, -1).reshape(n_c * n_p, -1)
             return model.decoder.rank(zc, zp, f.reshape(n_c * n_p, -1)).reshape(n_c, n_p)
 
+    def _drop_seen(self, scores: np.ndarray, chunk: np.ndarray) -> None:
+        """Set the scores of products each customer row of ``chunk`` interacted with to
+        ``-inf`` (in place). Shapes: [C, P], [C]."""
+        n_p = self.frame.num_products
+        seen_keys = self.history.pair_keys
+        lo = np.searchsorted(seen_keys, chunk * n_p)
+        hi = np.searchsorted(seen_keys, (chunk + 1) * n_p)
+        for j, (a, b) in enumerate(zip(lo, hi, strict=True)):
+            scores[j, seen_keys[a:b] - chunk[j] * n_p] = -np.inf
+
     def top_k(
         self,
         customer_ids: Sequence[object] | None = None,
         *,
         k: int = 20,
         exclude_seen: bool = True,
-        threshold: float | None = None,
+        min_score: float | None = None,
         batch_customers: int = 32,
         progress: bool = False,
     ) -> pd.DataFrame:
@@ -181,7 +191,7 @@ class Scorer:
         by the ranking score (``sigmoid`` of :meth:`~distill.models.PairDecoder.rank`).
 
         ``exclude_seen`` drops products the customer already interacted with;
-        ``threshold`` drops scores below it (so a customer may get fewer than ``k``).
+        ``min_score`` drops scores below it (so a customer may get fewer than ``k``).
         ``customer_ids`` defaults to every customer of the frame. ``progress`` shows a
         bar over customers.
         """
@@ -191,9 +201,7 @@ class Scorer:
             rows = ids_to_rows(
                 self.customer_index, [normalize_id(v) for v in customer_ids], "customer"
             )
-        n_p = self.frame.num_products
-        k = min(k, n_p)
-        seen_keys = self.history.pair_keys
+        k = min(k, self.frame.num_products)
         out_c, out_p, out_s, out_r = [], [], [], []
         bar = tqdm(
             total=len(rows), desc="scoring", unit="customer", disable=not progress, leave=False
@@ -203,18 +211,11 @@ class Scorer:
             bar.update(len(chunk))
             scores = torch.sigmoid(self.grid_logits(chunk)).numpy()
             if exclude_seen:
-                lo = np.searchsorted(seen_keys, chunk * n_p)
-                hi = np.searchsorted(seen_keys, (chunk + 1) * n_p)
-                for j, (a, b) in enumerate(zip(lo, hi, strict=True)):
-                    scores[j, seen_keys[a:b] - chunk[j] * n_p] = -np.inf
-            top = np.argpartition(-scores, k - 1, axis=1)[:, :k]
-            top_scores = np.take_along_axis(scores, top, axis=1)
-            order = np.argsort(-top_scores, axis=1, kind="stable")
-            top = np.take_along_axis(top, order, axis=1)
-            top_scores = np.take_along_axis(top_scores, order, axis=1)
+                self._drop_seen(scores, chunk)
+            top, top_scores = _best(scores, k)
             keep = np.isfinite(top_scores)
-            if threshold is not None:
-                keep &= top_scores >= threshold
+            if min_score is not None:
+                keep &= top_scores >= min_score
             ranks = np.broadcast_to(np.arange(1, k + 1), top.shape)
             out_c.append(np.repeat(chunk, k)[keep.ravel()])
             out_p.append(top[keep])
@@ -232,26 +233,10 @@ class Scorer:
         )
 
 
-def score_pairs(
-    loaded: LoadedModel,
-    frame: GraphFrame,
-    customer_ids: Sequence[object],
-    product_ids: Sequence[object],
-) -> pd.DataFrame:
-    """One-shot :meth:`Scorer.score_pairs`."""
-    return Scorer(loaded, frame).score_pairs(customer_ids, product_ids)
-
-
-def top_k(
-    loaded: LoadedModel,
-    frame: GraphFrame,
-    customer_ids: Sequence[object] | None = None,
-    *,
-    k: int = 20,
-    exclude_seen: bool = True,
-    threshold: float | None = None,
-) -> pd.DataFrame:
-    """One-shot :meth:`Scorer.top_k`."""
-    return Scorer(loaded, frame).top_k(
-        customer_ids, k=k, exclude_seen=exclude_seen, threshold=threshold
-    )
+def _best(scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Columns of the ``k`` highest scores per row, best first, and those scores.
+    Shapes: [C, P] -> [C, k], [C, k]."""
+    top = np.argpartition(-scores, k - 1, axis=1)[:, :k]
+    top_scores = np.take_along_axis(scores, top, axis=1)
+    order = np.argsort(-top_scores, axis=1, kind="stable")
+    return np.take_along_axis(top, order, axis=1), np.take_along_axis(top_scores, order, axis=1)

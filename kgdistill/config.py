@@ -23,11 +23,11 @@ from distill.config import (
     TrainConfig,
 )
 from kgdistill.server import ServerConfig
+from kgdistill.service import PredictConfig
 from kgdistill.settings import ConfigError, build, env_layer, flag_layer, read_toml
 from kgdistill.sync import SyncConfig
 from kgstore.extract import ExtractConfig
 from kgstore.ingest import LoadConfig
-from kgstore.writeback import PredictConfig
 
 __all__ = ["Config", "ConfigError", "load_config"]
 

@@ -155,6 +155,36 @@ def train(
 
     began = time.perf_counter()
     frame = extract(runner, config, until, say)
+    train_frame, pairs = _train_frame_and_pairs(frame, config, pairs_path, say)
+    run = create_run(runs_dir, Path(out) if out is not None else None)
+    # the last day the models trained on (a held-out last day is after it)
+    train_until = train_frame.meta.get("until") if train_frame is not frame else until
+    recorded = {"config": to_dict(config), "until": until, "train_until": train_until}
+    (run.path / CONFIG_FILE).write_text(json.dumps(recorded, indent=2) + "\n", encoding="utf-8")
+    write_pairs(pairs, run.path / EVAL_PAIRS_FILE)
+    run_config = config.run_config()
+    run_config = replace(run_config, train=replace(run_config.train, progress=progress))
+    try:
+        result = evaluate_link_prediction(train_frame, pairs, run_config, run.path)
+    except (KeyError, ValueError) as exc:
+        message = str(exc).strip("'\"")
+        raise PipelineError(f"cannot train on this graph and these pairs: {message}") from exc
+    report = dict(result.report)
+    report["run_id"] = run.run_id
+    report["until"] = until
+    run.report_path.write_text(json.dumps(report, indent=2, default=str) + "\n", encoding="utf-8")
+    mark_latest(run, runs_dir)
+    return TrainResult(run, report, time.perf_counter() - began, frame)
+
+
+def _train_frame_and_pairs(
+    frame: GraphFrame,
+    config: Config,
+    pairs_path: str | Path | None,
+    say: Callable[[str], None],
+) -> tuple[GraphFrame, pd.DataFrame]:
+    """What the models train on and the labelled pairs they are evaluated on: ``frame``
+    and the pairs file when given, else the frame without its last day and that day's pairs."""
     if pairs_path is not None:
         pairs = read_pairs(pairs_path)
         train_frame = frame
@@ -175,34 +205,7 @@ def train(
             "(temporal snapshots: the graph before a day predicts that day)"
             + ("" if pairs_path is not None else ", plus the held-out last day")
         )
-    run = create_run(runs_dir, Path(out) if out is not None else None)
-    (run.path / CONFIG_FILE).write_text(
-        json.dumps(
-            {
-                "config": to_dict(config),
-                "until": until,
-                # the last day the models trained on (a held-out last day is after it)
-                "train_until": train_frame.meta.get("until") if train_frame is not frame else until,
-            },
-            indent=2,
-        )
-        + "\n",
-        encoding="utf-8",
-    )
-    write_pairs(pairs, run.path / EVAL_PAIRS_FILE)
-    run_config = config.run_config()
-    run_config = replace(run_config, train=replace(run_config.train, progress=progress))
-    try:
-        result = evaluate_link_prediction(train_frame, pairs, run_config, run.path)
-    except (KeyError, ValueError) as exc:
-        message = str(exc).strip("'\"")
-        raise PipelineError(f"cannot train on this graph and these pairs: {message}") from exc
-    report = dict(result.report)
-    report["run_id"] = run.run_id
-    report["until"] = until
-    run.report_path.write_text(json.dumps(report, indent=2, default=str) + "\n", encoding="utf-8")
-    mark_latest(run, runs_dir)
-    return TrainResult(run, report, time.perf_counter() - began, frame)
+    return train_frame, pairs
 
 
 def run_train_until(run: Run) -> tuple[bool, int | None]:

@@ -6,7 +6,7 @@ One run (:func:`run_sync`):
    another sync holds it), read the watermark, and note the database time ``until``;
 2. find the changes in ``(watermark, until]`` and the customers they affect
    (:mod:`kgstore.changes` documents the policy);
-3. score those customers in chunks with the application's :class:`Scorer` and
+3. score those customers in chunks with the application's :class:`SyncScorer` and
    write each chunk back (``kgstore.writeback``), renewing the lock between chunks;
 4. only then advance the watermark to ``until``, and release the lock.
 
@@ -17,8 +17,8 @@ duplicated. ``dry_run`` does steps 2-3 without writing (no lock either) and
 reports what would change.
 
 Predictions written outside a sync (``kgdistill predict --write``, ``kgdistill run``)
-keep one rule with it, :func:`write_beside_sync`: they write under the sync's lock,
-and the watermark is never later than the time the graph was read for any
+keep one rule with it, :func:`kgdistill.service.write_beside_sync`: they write under
+the sync's lock, and the watermark is never later than the time the graph was read for any
 recommendation written. Before its first write such a run moves the watermark back
 to its graph-read time ``as_of`` when it is later (a sync ran while it scored: the
 run is about to overwrite that sync's fresher results); after writing every customer
@@ -42,33 +42,29 @@ from typing import Any, Protocol, runtime_checkable
 
 import pandas as pd
 
+from kgdistill.service import PredictConfig
 from kgstore import sync_state
 from kgstore.changes import ChangeSet, ensure_change_indexes, find_changes
 from kgstore.connection import QueryRunner
 from kgstore.cypher import statement
-from kgstore.writeback import (
-    PredictConfig,
-    RunInfo,
-    WriteSummary,
-    finish_run,
-    start_run,
-    write_rows,
-)
+from kgstore.writeback import RunInfo, WriteSummary, finish_run, start_run, write_rows
 
 __all__ = [
-    "Scorer",
     "ScorerError",
     "SyncConfig",
     "SyncResult",
+    "SyncScorer",
     "load_scorer",
     "run_sync",
-    "write_beside_sync",
 ]
 
 
 @runtime_checkable
-class Scorer(Protocol):
-    """What the sync needs from a model: a name, a version, and top-K per customer.
+class SyncScorer(Protocol):
+    """What the sync needs from a model (``sync.scorer``, a plug-in point): a name, a
+    version, and top-K per customer. The default, :class:`kgdistill.service.TrainedModel`,
+    answers with the trained model's :meth:`distill.predict.Scorer.top_k`; another model
+    (e.g. ``tests/support/scorers.py``) implements the same call.
 
     ``top_k`` reads what it needs through ``runner`` (features, candidates) and
     returns one row per recommendation with columns ``customer_id, product_id,
@@ -102,10 +98,10 @@ class SyncConfig:
     """The ``[sync]`` section."""
 
     name: str = "default"  # one watermark and lock per name
-    # "module:attribute": a Scorer, or a class/callable returning one (a class with
+    # "module:attribute": a SyncScorer, or a class/callable returning one (a class with
     # ``from_config(config)`` gets the command's configuration). The default scores with
     # the trained run's model (predict.run, predict.model).
-    scorer: str = "kgdistill.scoring:StudentScorer"
+    scorer: str = "kgdistill.service:TrainedModel"
     lock_ttl_s: float = 900.0  # a crashed holder blocks at most this long
     overlap_s: float = 60.0  # look this far before the watermark (late commits)
     recent_days: int = 30  # "recent" interactions for new products' audience
@@ -173,8 +169,8 @@ class SyncResult:
         return f"{text}; watermark {since or 'none'} -> {until}; {self.seconds:.1f}s"
 
 
-def load_scorer(spec: str, config: Any = None) -> Scorer:
-    """``"package.module:attribute"``: a Scorer instance, or a class/callable returning one.
+def load_scorer(spec: str, config: Any = None) -> SyncScorer:
+    """``"package.module:attribute"``: a SyncScorer instance, or a class/callable returning one.
 
     A target with a ``from_config`` attribute is built with ``from_config(config)``.
     """
@@ -192,12 +188,12 @@ def load_scorer(spec: str, config: Any = None) -> Scorer:
     except AttributeError:
         raise ScorerError(f"scorer {spec!r}: {module_name} has no attribute {attr!r}") from None
     # A class satisfies the protocol's attribute check too: instantiate classes and factories.
-    make = isinstance(target, type) or (callable(target) and not isinstance(target, Scorer))
+    make = isinstance(target, type) or (callable(target) and not isinstance(target, SyncScorer))
     if make and config is not None and hasattr(target, "from_config"):
         scorer = target.from_config(config)
     else:
         scorer = target() if make else target
-    if not isinstance(scorer, Scorer):
+    if not isinstance(scorer, SyncScorer):
         raise ScorerError(
             f"scorer {spec!r} is not a Scorer: it needs name, version and top_k(runner, "
             "customer_ids, k, exclude_seen=..., min_score=...)"
@@ -205,7 +201,7 @@ def load_scorer(spec: str, config: Any = None) -> Scorer:
     return scorer
 
 
-def new_run_id(scorer: Scorer, now: datetime) -> str:
+def new_run_id(scorer: SyncScorer, now: datetime) -> str:
     return f"sync-{scorer.name}-{now.strftime('%Y%m%dT%H%M%SZ')}-{uuid.uuid4().hex[:6]}"
 
 
@@ -214,7 +210,7 @@ def _chunks(items: Sequence[Any], size: int) -> list[Sequence[Any]]:
 
 
 def _scored(
-    scorer: Scorer, runner: QueryRunner, ids: Sequence[Any], predict: PredictConfig
+    scorer: SyncScorer, runner: QueryRunner, ids: Sequence[Any], predict: PredictConfig
 ) -> pd.DataFrame:
     frame = scorer.top_k(
         runner, ids, predict.k, exclude_seen=predict.exclude_seen, min_score=predict.min_score
@@ -236,7 +232,7 @@ def _scored(
 
 def run_sync(
     runner: QueryRunner,
-    scorer: Scorer,
+    scorer: SyncScorer,
     *,
     predict: PredictConfig | None = None,
     sync: SyncConfig | None = None,
@@ -281,24 +277,22 @@ def run_sync(
         # If this fails the lock expires after lock_ttl_s; never hide the original error.
         with contextlib.suppress(Exception):
             sync_state.release_lock(runner, sync.name, holder)
-    return SyncResult(
-        status="ok" if customers else "nothing to do",
-        name=sync.name,
+    return _result(
+        "ok" if customers else "nothing to do",
+        sync,
+        changes,
+        state,
+        until,
+        began,
         run_id=run_id,
-        rescored=len(customers),
-        changes=changes.counts(),
-        watermark_from=state.watermark,
-        watermark_to=until,
-        seconds=time.monotonic() - began,
         written=written,
         deleted=deleted,
-        full=changes.full,
     )
 
 
 def _rescore(
     runner: QueryRunner,
-    scorer: Scorer,
+    scorer: SyncScorer,
     run: RunInfo,
     customers: Sequence[Any],
     predict: PredictConfig,
@@ -320,8 +314,6 @@ def _rescore(
                 frame,
                 run,
                 kind,
-                source_column="customer_id",
-                target_column="product_id",
                 batch_size=predict.batch_size,
                 sources=chunk,
                 progress=progress,
@@ -342,35 +334,6 @@ def _rescore(
     return total
 
 
-def write_beside_sync(
-    runner: QueryRunner,
-    sync: SyncConfig,
-    as_of: datetime,
-    run_id: str,
-    write: Callable[[Callable[[Any], None]], WriteSummary],
-    *,
-    every_customer: bool,
-) -> WriteSummary:
-    """Write predictions scored from the graph as read at ``as_of`` under the sync's lock,
-    keeping the watermark at or before ``as_of`` (the rule in the module docstring).
-
-    ``write(fence)`` does the writing, passing ``fence`` to the write-back; with
-    ``every_customer`` the watermark ends at ``as_of``. Waits up to ``sync.lock_ttl_s``
-    for a running sync (then :class:`~kgstore.sync_state.LockHeld`).
-    """
-    holder = sync_state.new_holder()
-    sync_state.acquire_lock(runner, sync.name, holder, sync.lock_ttl_s, wait_s=sync.lock_ttl_s)
-    try:
-        sync_state.rewind_watermark(runner, sync.name, holder, as_of, run_id)
-        summary = write(sync_state.fence(sync.name, holder, sync.lock_ttl_s))
-        if every_customer:
-            sync_state.advance_watermark(runner, sync.name, holder, as_of, run_id, summary.sources)
-    finally:
-        with contextlib.suppress(Exception):
-            sync_state.release_lock(runner, sync.name, holder)
-    return summary
-
-
 def _changes(
     runner: QueryRunner,
     since: datetime | None,
@@ -386,6 +349,29 @@ def _changes(
         recent_days=sync.recent_days,
         product_audience_cap=sync.product_audience_cap,
         relationship=predict.relationship,
+    )
+
+
+def _result(
+    status: str,
+    sync: SyncConfig,
+    changes: ChangeSet,
+    state: sync_state.SyncState,
+    until: datetime,
+    began: float,
+    **more: Any,
+) -> SyncResult:
+    return SyncResult(
+        status=status,
+        name=sync.name,
+        run_id=more.pop("run_id", None),
+        rescored=len(changes.customers),
+        changes=changes.counts(),
+        watermark_from=state.watermark,
+        watermark_to=until,
+        seconds=time.monotonic() - began,
+        full=changes.full,
+        **more,
     )
 
 
@@ -408,7 +394,7 @@ def _add(total: WriteSummary | None, more: WriteSummary) -> WriteSummary:
 
 def _dry_run(
     runner: QueryRunner,
-    scorer: Scorer,
+    scorer: SyncScorer,
     predict: PredictConfig,
     sync: SyncConfig,
     state: sync_state.SyncState,
@@ -445,16 +431,13 @@ def _dry_run(
                             "remove": sorted(minus, key=str),
                         }
                     )
-    return SyncResult(
-        status="dry run",
-        name=sync.name,
-        run_id=None,
-        rescored=len(customers),
-        changes=changes.counts(),
-        watermark_from=state.watermark,
-        watermark_to=until,
-        seconds=time.monotonic() - began,
-        full=changes.full,
+    return _result(
+        "dry run",
+        sync,
+        changes,
+        state,
+        until,
+        began,
         would_change=changed,
         would_add=added,
         would_remove=removed,

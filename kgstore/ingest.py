@@ -25,7 +25,7 @@ from tqdm import tqdm
 from kgstore.connection import QueryRunner
 from kgstore.cypher import statement
 from kgstore.sources.plan import LoadError, LoadPlan
-from kgstore.writeback import PredictConfig
+from kgstore.writeback import CATEGORIES, RECOMMENDATIONS
 
 __all__ = [
     "LoadConfig",
@@ -41,7 +41,7 @@ __all__ = [
 UNKNOWN_SAMPLE = 5
 SYNTHETIC_MODES = ("features", "cf")  # load_synthetic's kinds of shop
 # The relationship types predictions are written as: no interaction may take them.
-PREDICTION_TYPES = (PredictConfig.relationship, PredictConfig.category_relationship)
+PREDICTION_TYPES = (RECOMMENDATIONS.relationship, CATEGORIES.relationship)
 
 
 @dataclass(frozen=True)

@@ -151,14 +151,16 @@ def _acquire(name: str, holder: str, ttl_s: float, stale: str | None) -> Any:
     return work
 
 
+def _write(runner: QueryRunner, which: str, /, **params: Any) -> list[dict[str, Any]]:
+    """The rows statement ``which`` returns, run in one managed write transaction."""
+    query = statement(which)
+    rows: list[dict[str, Any]] = runner.write_tx(lambda tx: tx.run(query, **params).data())
+    return rows
+
+
 def renew_lock(runner: QueryRunner, name: str, holder: str, ttl_s: float) -> None:
     """Extend the lock; raises :class:`LockLost` when it is no longer ours."""
-    rows = runner.write_tx(
-        lambda tx: tx.run(
-            statement("sync/renew_lock"), name=name, holder=holder, ttl_ms=int(ttl_s * 1000)
-        ).data()
-    )
-    if not rows:
+    if not _write(runner, "sync/renew_lock", name=name, holder=holder, ttl_ms=int(ttl_s * 1000)):
         raise LockLost(
             f"the sync lock '{name}' expired and another sync took it; this run stops without "
             "advancing the watermark (raise sync.lock_ttl_s if runs take longer)"
@@ -186,22 +188,19 @@ def rewind_watermark(
     runner: QueryRunner, name: str, holder: str, watermark: datetime, run_id: str
 ) -> bool:
     """Move the watermark back to ``watermark`` if it is later (while we hold the lock)."""
-    rows = runner.write_tx(
-        lambda tx: tx.run(
-            statement("sync/rewind_watermark"),
-            name=name,
-            holder=holder,
-            watermark=watermark,
-            run_id=run_id,
-        ).data()
+    rows = _write(
+        runner,
+        "sync/rewind_watermark",
+        name=name,
+        holder=holder,
+        watermark=watermark,
+        run_id=run_id,
     )
     return bool(rows and rows[0]["rewound"])
 
 
 def release_lock(runner: QueryRunner, name: str, holder: str) -> bool:
-    rows = runner.write_tx(
-        lambda tx: tx.run(statement("sync/release_lock"), name=name, holder=holder).data()
-    )
+    rows = _write(runner, "sync/release_lock", name=name, holder=holder)
     return bool(rows and rows[0]["released"])
 
 
@@ -209,15 +208,14 @@ def advance_watermark(
     runner: QueryRunner, name: str, holder: str, watermark: datetime, run_id: str, rescored: int
 ) -> None:
     """Move the watermark after a successful sync; raises :class:`LockLost` if not ours."""
-    rows = runner.write_tx(
-        lambda tx: tx.run(
-            statement("sync/advance_watermark"),
-            name=name,
-            holder=holder,
-            watermark=watermark,
-            run_id=run_id,
-            rescored=rescored,
-        ).data()
+    rows = _write(
+        runner,
+        "sync/advance_watermark",
+        name=name,
+        holder=holder,
+        watermark=watermark,
+        run_id=run_id,
+        rescored=rescored,
     )
     if not rows or not rows[0]["advanced"]:
         raise LockLost(

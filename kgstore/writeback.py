@@ -49,7 +49,8 @@ from kgstore.connection import QueryRunner
 from kgstore.cypher import check_identifier, statement
 
 __all__ = [
-    "PredictConfig",
+    "CATEGORIES",
+    "RECOMMENDATIONS",
     "PredictionKind",
     "RunInfo",
     "WriteSummary",
@@ -60,9 +61,7 @@ __all__ = [
     "group_batches",
     "mark_interrupted",
     "start_run",
-    "write_category_predictions",
     "write_predictions",
-    "write_recommendations",
     "write_rows",
 ]
 
@@ -73,11 +72,14 @@ class WritebackError(ValueError):
 
 @dataclass(frozen=True)
 class PredictionKind:
-    """Which relationship a prediction becomes: ``(:source)-[:relationship]->(:target)``."""
+    """Which relationship a prediction becomes: ``(:source)-[:relationship]->(:target)``,
+    and the columns of the prediction rows that hold the source and target ids."""
 
     source_label: str
     target_label: str
     relationship: str
+    source_column: str = "customer_id"
+    target_column: str = "product_id"
 
     def __post_init__(self) -> None:
         check_identifier(self.source_label, "source label")
@@ -92,38 +94,11 @@ class PredictionKind:
         }
 
 
-@dataclass(frozen=True)
-class PredictConfig:
-    """The ``[predict]`` section: what predictions look like and how they are written."""
-
-    k: int = 20
-    model: str = "student"  # which model of the run predicts: "student" is its default student
-    run: str = ""  # a run id or directory; empty: the latest trained run
-    min_score: float | None = None  # the model side drops rows below it; None keeps all
-    exclude_seen: bool = True  # the model side leaves out products a customer interacted with
-    relationship: str = "RECOMMENDED"
-    source_label: str = "Customer"
-    target_label: str = "Product"
-    category_relationship: str = "PREDICTED_CATEGORY"
-    category_source_label: str = "Product"
-    category_target_label: str = "Category"
-    batch_size: int = 10_000  # relationships per transaction (whole sources, so about)
-
-    def __post_init__(self) -> None:
-        if self.k < 1:
-            raise ValueError(f"k must be >= 1, not {self.k}")
-        if self.batch_size < 1:
-            raise ValueError(f"batch_size must be >= 1, not {self.batch_size}")
-        self.recommendations()
-        self.categories()
-
-    def recommendations(self) -> PredictionKind:
-        return PredictionKind(self.source_label, self.target_label, self.relationship)
-
-    def categories(self) -> PredictionKind:
-        return PredictionKind(
-            self.category_source_label, self.category_target_label, self.category_relationship
-        )
+# The two kinds the application writes, under their default names.
+RECOMMENDATIONS = PredictionKind("Customer", "Product", "RECOMMENDED")
+CATEGORIES = PredictionKind(
+    "Product", "Category", "PREDICTED_CATEGORY", "product_id", "category_id"
+)
 
 
 @dataclass(frozen=True)
@@ -214,6 +189,21 @@ def group_batches(
     """
     if batch_size < 1:
         raise WritebackError("batch_size must be >= 1")
+    data, scores, ranks = _checked_rows(frame, source_column, target_column)
+    groups = _source_groups(data.assign(_rank=ranks, _score=scores), source_column, target_column)
+    seen = {group["source"] for group in groups}
+    for extra in sources or ():
+        extra = _plain(extra)
+        if extra not in seen:
+            seen.add(extra)
+            groups.append({"source": extra, "targets": []})
+    yield from _packed(groups, batch_size)
+
+
+def _checked_rows(
+    frame: pd.DataFrame, source_column: str, target_column: str
+) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
+    """The four columns, finite scores and integer ranks >= 1, or a :class:`WritebackError`."""
     needed = [source_column, target_column, "score", "rank"]
     missing = [c for c in needed if c not in frame.columns]
     if missing:
@@ -245,39 +235,35 @@ def group_batches(
             source = _plain(data.loc[dup, source_column].iloc[0])
             value = _plain(data.loc[dup, key[1]].iloc[0])
             raise WritebackError(f"source {source!r} has {what} {value!r} twice")
+    return data, scores, ranks.astype(np.int64).to_numpy()
 
-    order = data.assign(_rank=ranks.astype(np.int64), _score=scores)
+
+def _source_groups(
+    data: pd.DataFrame, source_column: str, target_column: str
+) -> list[dict[str, Any]]:
+    """``{source, targets}`` per source of checked rows (``_rank``, ``_score``), rank order."""
     # A stable sort by source keeps sources with mixed id types (int and str) apart.
-    order = order.assign(_key=order[source_column].map(lambda v: (type(v).__name__, v)))
+    order = data.assign(_key=data[source_column].map(lambda v: (type(v).__name__, v)))
     order = order.sort_values(["_key", "_rank"], kind="stable")
     src = order[source_column].tolist()
     tgt = order[target_column].tolist()
     sc = order["_score"].tolist()
     rk = order["_rank"].tolist()
-
     groups: list[dict[str, Any]] = []
-    seen: set[Any] = set()
     start = 0
     for i in range(1, len(src) + 1):
         if i == len(src) or src[i] != src[start]:
-            source = _plain(src[start])
-            seen.add(source)
-            groups.append(
-                {
-                    "source": source,
-                    "targets": [
-                        {"id": _plain(tgt[j]), "score": float(sc[j]), "rank": int(rk[j])}
-                        for j in range(start, i)
-                    ],
-                }
-            )
+            targets = [
+                {"id": _plain(tgt[j]), "score": float(sc[j]), "rank": int(rk[j])}
+                for j in range(start, i)
+            ]
+            groups.append({"source": _plain(src[start]), "targets": targets})
             start = i
-    for extra in sources or ():
-        extra = _plain(extra)
-        if extra not in seen:
-            seen.add(extra)
-            groups.append({"source": extra, "targets": []})
+    return groups
 
+
+def _packed(groups: list[dict[str, Any]], batch_size: int) -> Iterator[list[dict[str, Any]]]:
+    """Whole groups into batches of about ``batch_size`` targets (an empty group counts one)."""
     batch: list[dict[str, Any]] = []
     size = 0
     for group in groups:
@@ -352,29 +338,20 @@ def write_rows(
     run: RunInfo,
     kind: PredictionKind,
     *,
-    source_column: str,
-    target_column: str,
     batch_size: int = 10_000,
     sources: Sequence[Any] | None = None,
     progress: bool = True,
     fence: Callable[[Any], None] | None = None,
 ) -> WriteSummary:
-    """Write ``frame`` (source, target, score, rank) as ``kind`` relationships of ``run``,
-    one transaction per batch of whole sources; does not touch the ``(:ModelRun)`` node.
+    """Write ``frame`` (``kind``'s source and target columns, score, rank) as ``kind``
+    relationships of ``run``, one transaction per batch of whole sources; does not touch
+    the ``(:ModelRun)`` node.
 
     ``sources`` lists source ids to replace even when ``frame`` has no rows for them
     (their old predictions are removed). ``fence(tx)`` runs first in every batch's
     transaction and may raise to stop the write (e.g. :func:`kgstore.sync_state.fence`).
     """
-    batches = list(
-        group_batches(
-            frame,
-            source_column=source_column,
-            target_column=target_column,
-            batch_size=batch_size,
-            sources=sources,
-        )
-    )
+    batches = list(_batches(frame, kind, batch_size, sources))
     query = statement("writeback/replace_predictions", **kind.identifiers())
     params = {
         "run_id": run.run_id,
@@ -384,14 +361,15 @@ def write_rows(
     }
     totals = dict.fromkeys(("sources", "linked", "asked", "created", "deleted", "given"), 0)
     began = time.monotonic()
-    with tqdm(
+    bar = tqdm(
         total=len(frame),
         unit="rel",
         unit_scale=True,
         desc=f"writing {kind.relationship}",
         disable=not progress,
         leave=False,
-    ) as bar:
+    )
+    with bar:
         for batch in batches:
             result = runner.write_tx(_replace_batch(query, {**params, "rows": batch}, fence))
             totals["given"] += len(batch)
@@ -412,29 +390,43 @@ def write_rows(
     )
 
 
+def _batches(
+    frame: pd.DataFrame,
+    kind: PredictionKind,
+    batch_size: int,
+    sources: Sequence[Any] | None = None,
+) -> Iterator[list[dict[str, Any]]]:
+    return group_batches(
+        frame,
+        source_column=kind.source_column,
+        target_column=kind.target_column,
+        batch_size=batch_size,
+        sources=sources,
+    )
+
+
 def write_predictions(
     runner: QueryRunner,
     frame: pd.DataFrame,
     run: RunInfo,
-    kind: PredictionKind,
+    kind: PredictionKind = RECOMMENDATIONS,
     *,
-    source_column: str,
-    target_column: str,
     batch_size: int = 10_000,
     sources: Sequence[Any] | None = None,
     progress: bool = True,
     fence: Callable[[Any], None] | None = None,
 ) -> WriteSummary:
-    """One whole run: :func:`start_run`, :func:`write_rows`, :func:`finish_run`.
+    """One whole run, for recommendations and category predictions alike:
+    :func:`start_run`, :func:`write_rows`, :func:`finish_run`.
 
     Rows are validated before anything is written. If writing fails the run is
     marked ``failed`` (when the database still answers) and the error re-raised;
-    rerunning the same ``run.run_id`` completes it.
+    rerunning the same ``run.run_id`` completes it. ``sources`` lists sources to
+    replace even without rows (e.g. customers none of whose scores passed the
+    threshold: their old recommendations are removed); ``fence`` as in :func:`write_rows`.
     """
     # Validate everything up front: a bad row must not leave half a run behind.
-    for _ in group_batches(
-        frame, source_column=source_column, target_column=target_column, batch_size=batch_size
-    ):
+    for _ in _batches(frame, kind, batch_size):
         pass
     start_run(runner, run, kind)
     try:
@@ -443,8 +435,6 @@ def write_predictions(
             frame,
             run,
             kind,
-            source_column=source_column,
-            target_column=target_column,
             batch_size=batch_size,
             sources=sources,
             progress=progress,
@@ -476,79 +466,3 @@ def _replace_batch(
         }
 
     return work
-
-
-def write_recommendations(
-    runner: QueryRunner,
-    frame: pd.DataFrame,
-    *,
-    model: str,
-    model_version: str,
-    run_id: str,
-    scored_at: datetime | None = None,
-    metrics: Mapping[str, Any] | None = None,
-    config: PredictConfig | None = None,
-    customers: Sequence[Any] | None = None,
-    progress: bool = True,
-    fence: Callable[[Any], None] | None = None,
-) -> WriteSummary:
-    """Write top-K recommendations: ``frame`` has customer_id, product_id, score, rank.
-
-    ``customers`` lists customers to replace even without rows (their old
-    recommendations are removed, e.g. when nothing passed the score threshold);
-    ``fence`` as in :func:`write_rows`.
-    """
-    cfg = config or PredictConfig()
-    run = RunInfo(
-        run_id=run_id,
-        model=model,
-        model_version=model_version,
-        scored_at=scored_at or datetime.now(UTC),
-        metrics=metrics or {},
-    )
-    return write_predictions(
-        runner,
-        frame,
-        run,
-        cfg.recommendations(),
-        source_column="customer_id",
-        target_column="product_id",
-        batch_size=cfg.batch_size,
-        sources=customers,
-        progress=progress,
-        fence=fence,
-    )
-
-
-def write_category_predictions(
-    runner: QueryRunner,
-    frame: pd.DataFrame,
-    *,
-    model: str,
-    model_version: str,
-    run_id: str,
-    scored_at: datetime | None = None,
-    metrics: Mapping[str, Any] | None = None,
-    config: PredictConfig | None = None,
-    progress: bool = True,
-) -> WriteSummary:
-    """Write node-classification predictions: ``frame`` has product_id, category_id, score,
-    rank (rank 1 the predicted class; more ranks keep the runners-up)."""
-    cfg = config or PredictConfig()
-    run = RunInfo(
-        run_id=run_id,
-        model=model,
-        model_version=model_version,
-        scored_at=scored_at or datetime.now(UTC),
-        metrics=metrics or {},
-    )
-    return write_predictions(
-        runner,
-        frame,
-        run,
-        cfg.categories(),
-        source_column="product_id",
-        target_column="category_id",
-        batch_size=cfg.batch_size,
-        progress=progress,
-    )

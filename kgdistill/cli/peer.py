@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import argparse
 import logging
-from pathlib import Path
 from typing import Any
 
 from kgdistill import peer
 from kgdistill.cli import common
 from kgdistill.pipeline import PipelineError
-from kgdistill.runs import DEFAULT_RUNS_DIR, RunNotFoundError, find_run
+from kgdistill.runs import RunNotFoundError, find_run
 from kgdistill.server import Neo4jServerError
 from kgstore.gds import GdsError
 
@@ -34,17 +33,9 @@ def register(sub: Any) -> None:
         ),
     )
     parser.add_argument("tool", choices=["gds"], help="the tool to compare with")
-    parser.add_argument("--run", metavar="RUN", help="run id or directory (default: the latest)")
-    parser.add_argument(
-        "--runs-dir",
-        type=Path,
-        default=DEFAULT_RUNS_DIR,
-        metavar="DIR",
-        help="where runs live (default: runs)",
-    )
-    common.add_config_options(parser)
-    common.add_output_options(parser)
-    parser.set_defaults(func=_run)
+    common.add_run_option(parser)
+    common.add_runs_dir_option(parser, "where runs live (default: runs)")
+    common.finish_command(parser, _run)
 
 
 def _run(args: argparse.Namespace) -> int:

@@ -9,8 +9,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from kgdistill import pipeline, summary
-from kgdistill.cli import common, predict, train
+from kgdistill import pipeline, service, summary
+from kgdistill.cli import common, train
 from kgstore import ingest, sync_state
 
 EPILOG = """\
@@ -66,9 +66,7 @@ def register(sub: Any) -> None:
         "--no-write", action="store_true", help="train and evaluate only; write nothing back"
     )
     out.add_argument("-k", "--k", type=int, metavar="K", help="recommendations per customer")
-    common.add_config_options(parser)
-    common.add_output_options(parser)
-    parser.set_defaults(func=_run)
+    common.finish_command(parser, _run)
 
 
 def _size(text: str) -> int:
@@ -117,6 +115,10 @@ def _run(args: argparse.Namespace) -> int:
     pairs = train.pairs_path(args)
     if pairs is None and args.dataset == "ecomm":
         pairs = pipeline.ecomm_pairs()
+
+    def say(message: str) -> None:
+        common.say(args, message)
+
     with common.connect(config, args) as runner:
         loaded = _load(args, runner, config)
         as_of = sync_state.db_now(runner)
@@ -128,52 +130,73 @@ def _run(args: argparse.Namespace) -> int:
             out=args.out,
             runs_dir=args.runs_dir,
             progress=not common.quiet(args),
-            say=lambda m: common.say(args, m),
+            say=say,
         )
         written = None
         if not args.no_write:
-            args.customers = None
-            args.out = None
-            written = predict.predict_and_write(
-                args,
-                config,
+            written = service.predict(
                 runner,
+                config,
                 write=True,
                 runs_dir=args.runs_dir,
                 frame=result.frame,
                 as_of=as_of,
+                progress=not common.quiet(args),
+                say=say,
             )
-            top = written.pop("top")
-            written = {**written.pop("write"), **written}
-            example = top["customer_id"].iloc[0] if len(top) else "<id>"
     seconds = time.perf_counter() - began
     if args.json:
-        common.emit_json(
-            {
-                "run_id": result.run.run_id,
-                "path": str(result.run.path),
-                "default_student": result.report.get("default_student"),
-                "load": loaded,
-                "models": summary.rows(result.report),
-                "write": written,
-                "seconds": round(seconds, 1),
-            }
-        )
-        return 0
+        _emit_json(result, loaded, written, seconds)
+    else:
+        _print_summary(result, written, seconds)
+    return 0
+
+
+def _written(written: service.PredictResult | None) -> dict[str, Any] | None:
+    """The write's figures, then the prediction's (what ``--json`` prints as ``write``)."""
+    if written is None:
+        return None
+    flat = written.as_dict()
+    return {**flat.pop("write"), **flat}
+
+
+def _emit_json(
+    result: pipeline.TrainResult,
+    loaded: dict[str, Any] | None,
+    written: service.PredictResult | None,
+    seconds: float,
+) -> None:
+    common.emit_json(
+        {
+            "run_id": result.run.run_id,
+            "path": str(result.run.path),
+            "default_student": result.report.get("default_student"),
+            "load": loaded,
+            "models": summary.rows(result.report),
+            "write": _written(written),
+            "seconds": round(seconds, 1),
+        }
+    )
+
+
+def _print_summary(
+    result: pipeline.TrainResult, written: service.PredictResult | None, seconds: float
+) -> None:
     print()
     print(summary.table(result.report))
     print()
     print(f"run {result.run.run_id}: {Path(result.run.path) / 'report.md'} and quality_vs_cost.png")
-    if written is not None:
-        w = written
+    if written is not None and written.write is not None:
+        w = written.write
+        top = written.top
+        example = top["customer_id"].iloc[0] if len(top) else "<id>"
         print(
-            f"written: {w['rows']:,} {w['relationship']} relationships for "
-            f"{written['customers']:,} customers (model {written['model']}, "
-            f"run_id {w['run_id']})"
+            f"written: {w.rows:,} {w.relationship} relationships for "
+            f"{written.customers:,} customers (model {written.model}, "
+            f"run_id {w.run_id})"
         )
         print(
             f"try:     kgdistill query customer_recommendations --param customer_id={example}"
             "   (all queries: kgdistill query --list)"
         )
     print(f"took {seconds:.0f}s")
-    return 0

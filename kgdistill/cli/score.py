@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from kgdistill.cli import common
-from kgdistill.scoring import ScoreError, StudentScorer, read_pairs_csv
+from kgdistill.service import ScoreError, TrainedModel, read_pairs_csv
 
 common.register_error(ScoreError)
 
@@ -39,7 +39,7 @@ def register(sub: Any) -> None:
 def _run(args: argparse.Namespace) -> int:
     config = common.config_from_args(args)
     table = read_pairs_csv(args.pairs)
-    scorer = StudentScorer(
+    scorer = TrainedModel(
         config,
         run=args.run,
         model=args.model,

@@ -62,9 +62,7 @@ def register(sub: Any) -> None:
         metavar="S",
         help="with --wait, give up (exit 75) after S seconds (default: wait up to sync.lock_ttl_s)",
     )
-    common.add_config_options(parser)
-    common.add_output_options(parser)
-    parser.set_defaults(func=_run)
+    common.finish_command(parser, _run)
 
 
 def _run(args: argparse.Namespace) -> int:

@@ -13,7 +13,7 @@ import pytest
 
 from kgstore.connection import QueryRunner
 from kgstore.queries import QueryError, run_query
-from kgstore.writeback import write_recommendations
+from kgstore.writeback import RunInfo, write_predictions
 from tests.support import shop
 
 pytestmark = pytest.mark.neo4j
@@ -34,9 +34,7 @@ RECS = [
 
 def _write(graph: QueryRunner, recs=RECS, run_id: str = "run-q") -> None:
     frame = pd.DataFrame(recs, columns=["customer_id", "product_id", "score", "rank"])
-    write_recommendations(
-        graph, frame, model="m", model_version="1", run_id=run_id, scored_at=AT, progress=False
-    )
+    write_predictions(graph, frame, RunInfo(run_id, "m", "1", AT), progress=False)
 
 
 def _q(graph: QueryRunner, name: str, **params: object) -> list[dict]:

@@ -13,10 +13,11 @@ from datetime import UTC, datetime
 
 import pytest
 
-from kgdistill.sync import SyncConfig, run_sync, write_beside_sync
+from kgdistill.service import PredictConfig, write_beside_sync
+from kgdistill.sync import SyncConfig, run_sync
 from kgstore import sync_state
 from kgstore.connection import QueryRunner
-from kgstore.writeback import PredictConfig, write_recommendations
+from kgstore.writeback import RunInfo, write_predictions
 from tests.support import shop
 from tests.support.scorers import CategoryAffinityScorer
 
@@ -415,14 +416,11 @@ def test_predict_scored_before_a_sync_ran_is_rescored_by_the_next(graph: QueryRu
         SYNC,
         as_of,
         "predict-late",
-        lambda fence: write_recommendations(
+        lambda fence: write_predictions(
             graph,
             scored,
-            model="m",
-            model_version="1",
-            run_id="predict-late",
-            config=PREDICT,
-            customers=customers,
+            RunInfo("predict-late", "m", "1"),
+            sources=customers,
             progress=False,
             fence=fence,
         ),

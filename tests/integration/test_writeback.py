@@ -10,14 +10,10 @@ import pandas as pd
 import pytest
 
 from kgdistill.config import ConfigError, load_config
+from kgdistill.service import PredictConfig
 from kgstore.connection import QueryRunner
 from kgstore.ingest import load_csv
-from kgstore.writeback import (
-    PredictConfig,
-    WritebackError,
-    write_category_predictions,
-    write_recommendations,
-)
+from kgstore.writeback import RunInfo, WritebackError, write_predictions
 from tests.integration.graphcheck import graph_hash
 from tests.support import shop
 from tests.support.scorers import CategoryAffinityScorer
@@ -30,14 +26,12 @@ AT = datetime(2026, 1, 3, 8, 0, tzinfo=UTC)
 
 
 def _recommend(graph: QueryRunner, run_id: str, frame: pd.DataFrame, **kw: object):
-    return write_recommendations(
+    return write_predictions(
         graph,
         frame,
-        model="category-affinity",
-        model_version="1",
-        run_id=run_id,
-        scored_at=AT,
-        config=CONFIG,
+        RunInfo(run_id, "category-affinity", "1", AT),
+        CONFIG.recommendations(),
+        batch_size=CONFIG.batch_size,
         progress=False,
         **kw,
     )
@@ -119,7 +113,7 @@ def test_customers_named_without_rows_lose_their_old_recommendations(graph: Quer
     shop.build_shop(graph, customers=4)
     frame = CategoryAffinityScorer().top_k(graph, [1, 2, 3, 4], K)
     _recommend(graph, "run-1", frame)
-    _recommend(graph, "run-2", frame[frame["customer_id"] != 4], customers=[1, 2, 3, 4])
+    _recommend(graph, "run-2", frame[frame["customer_id"] != 4], sources=[1, 2, 3, 4])
     counts = {r["id"]: r["n"] for r in _per_customer(graph)}
     assert counts == {1: K, 2: K, 3: K, 4: 0}
 
@@ -168,14 +162,12 @@ def test_category_predictions_use_the_same_machinery(graph: QueryRunner) -> None
     shop.build_shop(graph)
 
     def write(run_id: str, frame: pd.DataFrame):
-        return write_category_predictions(
+        return write_predictions(
             graph,
             frame,
-            model="student-mlp",
-            model_version="3",
-            run_id=run_id,
-            scored_at=AT,
-            config=CONFIG,
+            RunInfo(run_id, "student-mlp", "3", AT),
+            CONFIG.categories(),
+            batch_size=CONFIG.batch_size,
             progress=False,
         )
 

@@ -17,7 +17,7 @@ import pytest
 from kgdistill import server
 from kgdistill.server import settings_from_env
 from kgstore.connection import QueryRunner
-from kgstore.writeback import PredictConfig, write_recommendations
+from kgstore.writeback import RunInfo, write_predictions
 from tests.conftest import managed_test_server, neo4j_cli
 from tests.support import shop
 from tests.support.writeback_worker import frame
@@ -82,13 +82,10 @@ def test_sigkill_mid_write_then_rerun_completes(private_server: server.ServerCon
             [{"id": p, "price": 1.0 + p, "category": 1, "brand": 1} for p in range(PRODUCTS)],
             shop.PAST,
         )
-        write_recommendations(
+        write_predictions(
             runner,
             frame(7, CUSTOMERS, PRODUCTS, K),
-            model="crash-test",
-            model_version="1",
-            run_id="run-old",
-            config=PredictConfig(k=K),
+            RunInfo("run-old", "crash-test", "1"),
             progress=False,
         )
         assert _count(runner, BROKEN, k=K) == 0
@@ -196,13 +193,10 @@ def test_sigkill_mid_write_then_rerun_completes(private_server: server.ServerCon
         status = runner.read_value("MATCH (m:ModelRun {run_id: 'run-new'}) RETURN m.status")
         assert status == "writing"
 
-        summary = write_recommendations(
+        summary = write_predictions(
             runner,
             frame(13, CUSTOMERS, PRODUCTS, K),
-            model="crash-test",
-            model_version="1",
-            run_id="run-new",
-            config=PredictConfig(k=K),
+            RunInfo("run-new", "crash-test", "1"),
             progress=False,
         )
         assert summary.relationships_written == TOTAL - runs["run-new"]  # only what was missing

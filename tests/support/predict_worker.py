@@ -4,7 +4,7 @@
 
 It reads the graph and scores every customer (CategoryAffinityScorer), prints
 ``scored``, waits for a line on stdin (the test changes the graph and runs a sync
-meanwhile), then writes under :func:`kgdistill.sync.write_beside_sync` as predict does,
+meanwhile), then writes under :func:`kgdistill.service.write_beside_sync` as predict does,
 one customer per transaction and slowly, printing ``writing`` first.
 """
 
@@ -15,10 +15,11 @@ import time
 from typing import Any
 
 from kgdistill.server import settings_from_env
-from kgdistill.sync import SyncConfig, write_beside_sync
+from kgdistill.service import write_beside_sync
+from kgdistill.sync import SyncConfig
 from kgstore import sync_state
 from kgstore.connection import QueryRunner
-from kgstore.writeback import PredictConfig, WriteSummary, write_recommendations
+from kgstore.writeback import RunInfo, WriteSummary, write_predictions
 from tests.support.scorers import CategoryAffinityScorer
 
 
@@ -36,14 +37,12 @@ def main(argv: list[str]) -> int:
                 time.sleep(0.3)
                 fence(tx)
 
-            return write_recommendations(
+            return write_predictions(
                 runner,
                 top,
-                model="predict-worker",
-                model_version="1",
-                run_id=run_id,
-                config=PredictConfig(k=k, batch_size=k),  # one customer per transaction
-                customers=customers,
+                RunInfo(run_id, "predict-worker", "1"),
+                batch_size=k,  # one customer per transaction
+                sources=customers,
                 progress=False,
                 fence=slow,
             )

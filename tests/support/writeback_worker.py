@@ -12,7 +12,7 @@ import pandas as pd
 
 from kgdistill.server import settings_from_env
 from kgstore.connection import QueryRunner
-from kgstore.writeback import PredictConfig, write_recommendations
+from kgstore.writeback import RunInfo, write_predictions
 
 
 def frame(offset: int, customers: int, products: int, k: int) -> pd.DataFrame:
@@ -33,13 +33,11 @@ def frame(offset: int, customers: int, products: int, k: int) -> pd.DataFrame:
 def main(argv: list[str]) -> int:
     run_id, offset, customers, products, k, batch = argv
     with QueryRunner.connect(settings_from_env()) as runner:
-        write_recommendations(
+        write_predictions(
             runner,
             frame(int(offset), int(customers), int(products), int(k)),
-            model="crash-test",
-            model_version="1",
-            run_id=run_id,
-            config=PredictConfig(k=int(k), batch_size=int(batch)),
+            RunInfo(run_id, "crash-test", "1"),
+            batch_size=int(batch),
             progress=False,
         )
     return 0

@@ -122,7 +122,7 @@ def test_top_k_ranks_excludes_seen_and_thresholds(trained):
     # a probability is not a ranking score: the rank head adds the product prior
     assert not np.allclose(scorer.score_pairs(*ids)["score"], top["score"], atol=1e-5)
     cut = float(top["score"].median())
-    assert (scorer.top_k(["c0", "c1"], k=5, threshold=cut)["score"] >= cut).all()
+    assert (scorer.top_k(["c0", "c1"], k=5, min_score=cut)["score"] >= cut).all()
     everyone = scorer.top_k(k=2, exclude_seen=False)
     assert len(everyone) == 2 * frame.num_customers
 

@@ -7,10 +7,10 @@ from datetime import UTC, datetime
 import pytest
 
 from kgdistill.config import load_config
+from kgdistill.service import PredictConfig
 from kgdistill.settings import ConfigError
-from kgdistill.sync import Scorer, ScorerError, SyncConfig, load_scorer
+from kgdistill.sync import ScorerError, SyncConfig, SyncScorer, load_scorer
 from kgstore.changes import ChangeSet, shift_day
-from kgstore.writeback import PredictConfig
 
 
 def test_sections_have_their_defaults_and_take_overrides(tmp_path) -> None:
@@ -59,7 +59,7 @@ def test_change_set_unions_customers_once() -> None:
 
 def test_load_scorer() -> None:
     scorer = load_scorer("tests.support.scorers:CategoryAffinityScorer")
-    assert isinstance(scorer, Scorer) and scorer.name == "category-affinity"
+    assert isinstance(scorer, SyncScorer) and scorer.name == "category-affinity"
     for bad, message in (
         ("nocolon", "expected"),
         ("no_such_module_xyz:X", "cannot import"),

@@ -6,8 +6,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from kgdistill.service import PredictConfig
 from kgstore.cypher import CypherError
-from kgstore.writeback import PredictConfig, PredictionKind, WritebackError, group_batches
+from kgstore.writeback import PredictionKind, WritebackError, group_batches
 
 
 def _frame(per_customer: dict[object, int]) -> pd.DataFrame:

@@ -1,0 +1,404 @@
+"""The prediction service: score with a trained run's model, take the top K, write to Neo4j.
+
+``kgdistill predict``, ``kgdistill run`` and ``kgdistill sync`` all predict through
+here; the commands only parse arguments and print. The ``[predict]`` settings
+(:class:`PredictConfig`) are the application's: the model side (``k``, ``model``,
+``run``, ``min_score``, ``exclude_seen``) stays here, and kgstore's write functions get
+only what the database needs (a :class:`~kgstore.writeback.PredictionKind`, the rows, a
+batch size and the run's lineage).
+
+The configuration from ``kgdistill predict --write`` to the write in Neo4j:
+
+1. ``kgdistill/cli/predict.py`` turns flags into a :class:`~kgdistill.config.Config`
+   and calls :func:`predict`;
+2. ``kgdistill/service.py`` (here) finds the run (``predict.run``, via
+   :mod:`kgdistill.runs`), loads its model (``predict.model``) into a
+   :class:`TrainedModel` and extracts the graph it scores (``kgdistill.pipeline``);
+3. ``distill/artifact.py`` loads the model and ``distill/predict.py``'s
+   :class:`~distill.predict.Scorer` takes the top ``predict.k`` (``exclude_seen``,
+   ``min_score``);
+4. ``kgstore/writeback.py`` writes the rows (``predict.relationship``, labels,
+   ``batch_size``), under the sync's lock (``kgstore.sync_state``, see
+   :func:`write_beside_sync`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import secrets
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from kgdistill.runs import DEFAULT_RUNS_DIR, Run, find_run
+from kgframe import GraphFrame, normalize_id
+from kgstore import sync_state
+from kgstore.connection import QueryRunner
+from kgstore.writeback import PredictionKind, RunInfo, WriteSummary, write_predictions
+
+if TYPE_CHECKING:
+    from distill.artifact import LoadedModel
+    from distill.categorize import CategoryPredictions
+    from distill.predict import Scorer
+    from kgdistill.config import Config
+    from kgdistill.sync import SyncConfig
+
+__all__ = [
+    "PredictConfig",
+    "PredictResult",
+    "ScoreError",
+    "TrainedModel",
+    "predict",
+    "read_pairs_csv",
+    "write_beside_sync",
+    "write_categories",
+]
+
+
+@dataclass(frozen=True)
+class PredictConfig:
+    """The ``[predict]`` section: what predictions look like and how they are written."""
+
+    k: int = 20
+    model: str = "student"  # which model of the run predicts: "student" is its default student
+    run: str = ""  # a run id or directory; empty: the latest trained run
+    min_score: float | None = None  # drop scores below it; None keeps all
+    exclude_seen: bool = True  # leave out products a customer interacted with
+    relationship: str = "RECOMMENDED"
+    source_label: str = "Customer"
+    target_label: str = "Product"
+    category_relationship: str = "PREDICTED_CATEGORY"
+    category_source_label: str = "Product"
+    category_target_label: str = "Category"
+    batch_size: int = 10_000  # relationships per transaction (whole sources, so about)
+
+    def __post_init__(self) -> None:
+        if self.k < 1:
+            raise ValueError(f"k must be >= 1, not {self.k}")
+        if self.batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, not {self.batch_size}")
+        self.recommendations()
+        self.categories()
+
+    def recommendations(self) -> PredictionKind:
+        return PredictionKind(self.source_label, self.target_label, self.relationship)
+
+    def categories(self) -> PredictionKind:
+        return PredictionKind(
+            self.category_source_label,
+            self.category_target_label,
+            self.category_relationship,
+            source_column="product_id",
+            target_column="category_id",
+        )
+
+
+class ScoreError(ValueError):
+    """Pairs or customers the model cannot score; the message names them."""
+
+
+class TrainedModel:
+    """A trained run's model (``predict.model``, default the run's default student),
+    scoring against the graph as it is now: products added since training are scored
+    from their features (category, brand, price), and interactions added since training
+    count in the pair features.
+
+    The sync's default scorer (``sync.scorer``, a :class:`kgdistill.sync.SyncScorer`):
+    ``name`` is the model's name, ``version`` the training run's id.
+    """
+
+    def __init__(
+        self,
+        config: Config,
+        *,
+        run: str | None = None,
+        model: str | None = None,
+        runs_dir: Path = DEFAULT_RUNS_DIR,
+        say: Callable[[str], None] = lambda _m: None,
+    ) -> None:
+        from distill.artifact import load_artifact  # torch: only when a model is used
+
+        self.config = config
+        self.run: Run = find_run(run or config.predict.run or None, runs_dir)
+        self.name = self.run.resolve_model(model or config.predict.model)
+        self.version = self.run.run_id
+        self.loaded: LoadedModel = load_artifact(self.run.artifact(self.name))
+        self.say = say
+        self._scorer: Scorer | None = None
+        self._frame: GraphFrame | None = None
+
+    @classmethod
+    def from_config(cls, config: Config) -> TrainedModel:
+        return cls(config)
+
+    @property
+    def metrics(self) -> dict[str, Any]:
+        return dict(self.loaded.metrics)
+
+    def bind(self, frame: GraphFrame) -> None:
+        """Score against ``frame`` (else the first call extracts the graph)."""
+        from distill.predict import Scorer  # torch
+
+        self._frame = frame
+        self._scorer = Scorer(self.loaded, frame)
+
+    def scorer(self, runner: QueryRunner) -> Scorer:
+        """The model bound to the graph (:meth:`frame`): the one that ranks and scores."""
+        self.frame(runner)
+        assert self._scorer is not None
+        return self._scorer
+
+    def frame(self, runner: QueryRunner) -> GraphFrame:
+        if self._frame is None:
+            # pipeline imports kgdistill.config, which imports PredictConfig from here.
+            from kgdistill import pipeline
+
+            self.bind(pipeline.extract(runner, self.config, None, self.say))
+        assert self._frame is not None
+        return self._frame
+
+    def known(self, runner: QueryRunner, customer_ids: Sequence[Any]) -> list[Any]:
+        """``customer_ids`` as the graph's ids (:func:`kgframe.normalize_id`), those not in
+        the graph left out."""
+        index = self.frame(runner).customer_index()
+        return [c for c in (normalize_id(v) for v in customer_ids) if c in index]
+
+    def top_k(
+        self,
+        runner: QueryRunner,
+        customer_ids: Sequence[Any] | None,
+        k: int,
+        *,
+        exclude_seen: bool = True,
+        min_score: float | None = None,
+        progress: bool = False,
+    ) -> pd.DataFrame:
+        """``customer_id, product_id, score, rank`` for each customer (None: every one),
+        by :meth:`distill.predict.Scorer.top_k`. Customers not in the graph get no rows."""
+        ids = None if customer_ids is None else self.known(runner, customer_ids)
+        result: pd.DataFrame = self.scorer(runner).top_k(
+            ids, k=k, exclude_seen=exclude_seen, min_score=min_score, progress=progress
+        )
+        return result
+
+    def score_pairs(
+        self, runner: QueryRunner, customer_ids: Sequence[Any], product_ids: Sequence[Any]
+    ) -> pd.DataFrame:
+        """``customer_id, product_id, score`` per pair, in order. Ids that are nowhere in
+        the graph are a :class:`ScoreError` naming the first few."""
+        scorer = self.scorer(runner)
+        try:
+            result = scorer.score_pairs(customer_ids, product_ids)
+        except KeyError as exc:  # distill names the unknown ids (the first ten)
+            raise ScoreError(f"{exc.args[0]} are not in the graph; load them first") from None
+        return result
+
+
+@dataclass(frozen=True)
+class PredictResult:
+    """What :func:`predict` did: ``top`` the rows, ``write`` what went into Neo4j."""
+
+    model: str
+    model_version: str
+    customers: int
+    top: pd.DataFrame
+    out: str | None = None
+    write: WriteSummary | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        """What ``kgdistill predict --json`` prints."""
+        result: dict[str, Any] = {
+            "model": self.model,
+            "model_version": self.model_version,
+            "customers": self.customers,
+            "rows": len(self.top),
+        }
+        if self.out is not None:
+            result["out"] = self.out
+        if self.write is not None:
+            result["write"] = self.write.as_dict()
+        return result
+
+
+def predict(
+    runner: QueryRunner,
+    config: Config,
+    *,
+    customers: Sequence[Any] | None = None,
+    write: bool = False,
+    out: str | Path | None = None,
+    runs_dir: Path = DEFAULT_RUNS_DIR,
+    frame: GraphFrame | None = None,
+    as_of: datetime | None = None,
+    progress: bool = True,
+    say: Callable[[str], None] = lambda _m: None,
+) -> PredictResult:
+    """Top ``predict.k`` per customer (``customers``, else every one) with the run's
+    model; with ``out`` also a CSV, with ``write`` into Neo4j (:func:`write_beside_sync`).
+
+    ``frame`` is a graph just extracted at database time ``as_of`` (as ``kgdistill run``
+    does); without it the graph is extracted here, its time read first.
+    """
+    model = TrainedModel(config, runs_dir=runs_dir, say=say)
+    if frame is not None:
+        model.bind(frame)
+    if as_of is None or frame is None:
+        as_of = sync_state.db_now(runner)  # before the graph is read for scoring
+    ids = None if customers is None else model.known(runner, customers)
+    p = config.predict
+    top = model.scorer(runner).top_k(
+        ids, k=p.k, exclude_seen=p.exclude_seen, min_score=p.min_score, progress=progress
+    )
+    scored = int(top["customer_id"].nunique())
+    say(f"{model.name} of run {model.version}: top {p.k} for {scored:,} customers")
+    written = None
+    if out is not None:
+        out = Path(out)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        top.to_csv(out, index=False, float_format="%.6f")
+    if write:
+        written = _write_top(runner, config, model, top, ids, as_of, progress)
+        say(written.line())
+    return PredictResult(
+        model.name, model.version, scored, top, None if out is None else str(out), written
+    )
+
+
+def _write_top(
+    runner: QueryRunner,
+    config: Config,
+    model: TrainedModel,
+    top: pd.DataFrame,
+    ids: list[Any] | None,
+    as_of: datetime,
+    progress: bool,
+) -> WriteSummary:
+    now = datetime.now(UTC)
+    run = RunInfo(
+        run_id=f"predict-{model.name}-{_stamp(now)}",
+        model=model.name,
+        model_version=model.version,
+        scored_at=now,
+        metrics=_numbers(model.metrics),
+    )
+    # Every customer asked for is replaced, also one whose scores all fell below
+    # predict.min_score (their old recommendations go).
+    everyone = model.frame(runner).customers["id"].tolist() if ids is None else ids
+
+    def write(fence: Callable[[Any], None]) -> WriteSummary:
+        return write_predictions(
+            runner,
+            top,
+            run,
+            config.predict.recommendations(),
+            batch_size=config.predict.batch_size,
+            sources=everyone,
+            progress=progress,
+            fence=fence,
+        )
+
+    return write_beside_sync(
+        runner, config.sync, as_of, run.run_id, write, every_customer=ids is None
+    )
+
+
+def predict_categories(
+    runner: QueryRunner,
+    config: Config,
+    *,
+    k: int = 3,
+    progress: bool = True,
+    say: Callable[[str], None] = lambda _m: None,
+) -> CategoryPredictions:
+    """A category for each product without one: a graph teacher distilled into the MLP,
+    trained now on the categorised products of the graph as it is (the top ``k``)."""
+    from distill.categorize import categorize_products
+    from kgdistill import pipeline  # imports kgdistill.config, which imports this module
+
+    run_config = config.run_config()
+    run_config = replace(run_config, train=replace(run_config.train, progress=progress))
+    frame = pipeline.extract(runner, config, None, say)
+    return categorize_products(frame, run_config, k=k)
+
+
+def write_categories(
+    runner: QueryRunner, config: Config, result: CategoryPredictions, *, progress: bool = True
+) -> WriteSummary:
+    """Write ``result``'s category predictions as ``predict.category_relationship``."""
+    now = datetime.now(UTC)
+    run_id = f"categorize-{_stamp(now)}"
+    run = RunInfo(run_id, result.model, run_id, now, _numbers(result.metrics))
+    return write_predictions(
+        runner,
+        result.predictions,
+        run,
+        config.predict.categories(),
+        batch_size=config.predict.batch_size,
+        progress=progress,
+    )
+
+
+def _stamp(now: datetime) -> str:
+    return f"{now.strftime('%Y%m%dT%H%M%SZ')}-{secrets.token_hex(3)}"
+
+
+def _numbers(metrics: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in metrics.items() if isinstance(v, (int, float))}
+
+
+def write_beside_sync(
+    runner: QueryRunner,
+    sync: SyncConfig,
+    as_of: datetime,
+    run_id: str,
+    write: Callable[[Callable[[Any], None]], WriteSummary],
+    *,
+    every_customer: bool,
+) -> WriteSummary:
+    """Write predictions scored from the graph as read at ``as_of`` under the sync's lock,
+    keeping the watermark at or before ``as_of`` (the rule in :mod:`kgdistill.sync`'s
+    docstring).
+
+    ``write(fence)`` does the writing, passing ``fence`` to the write-back; with
+    ``every_customer`` the watermark ends at ``as_of``. Waits up to ``sync.lock_ttl_s``
+    for a running sync (then :class:`~kgstore.sync_state.LockHeld`).
+    """
+    holder = sync_state.new_holder()
+    sync_state.acquire_lock(runner, sync.name, holder, sync.lock_ttl_s, wait_s=sync.lock_ttl_s)
+    try:
+        sync_state.rewind_watermark(runner, sync.name, holder, as_of, run_id)
+        summary = write(sync_state.fence(sync.name, holder, sync.lock_ttl_s))
+        if every_customer:
+            sync_state.advance_watermark(runner, sync.name, holder, as_of, run_id, summary.sources)
+    finally:
+        with contextlib.suppress(Exception):
+            sync_state.release_lock(runner, sync.name, holder)
+    return summary
+
+
+def read_pairs_csv(path: str | Path) -> pd.DataFrame:
+    """``customer_id, product_id`` (plus any other columns, kept) from a CSV with a header."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"pairs file {path} does not exist")
+    try:
+        table = pd.read_csv(path, dtype=str, keep_default_na=False)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+        raise ScoreError(f"{path}: cannot read as CSV: {exc}") from None
+    missing = [c for c in ("customer_id", "product_id") if c not in table.columns]
+    if missing:
+        raise ScoreError(
+            f"{path}: needs columns customer_id and product_id (header line); "
+            f"missing {', '.join(missing)}; found {', '.join(table.columns) or 'none'}"
+        )
+    for column in ("customer_id", "product_id"):
+        empty = table[column].str.strip() == ""
+        if empty.any():
+            line = int(np.nonzero(empty.to_numpy())[0][0]) + 2
+            raise ScoreError(f"{path}:{line}: empty {column}")
+    return table
