@@ -169,12 +169,16 @@ class SyncResult:
         return f"{text}; watermark {since or 'none'} -> {until}; {self.seconds:.1f}s"
 
 
+# Scorers that moved: a configuration written for an earlier release keeps working.
+MOVED_SCORERS = {"kgdistill.scoring:StudentScorer": "kgdistill.service:TrainedModel"}
+
+
 def load_scorer(spec: str, config: Any = None) -> SyncScorer:
     """``"package.module:attribute"``: a SyncScorer instance, or a class/callable returning one.
 
     A target with a ``from_config`` attribute is built with ``from_config(config)``.
     """
-    module_name, sep, attr = spec.partition(":")
+    module_name, sep, attr = MOVED_SCORERS.get(spec, spec).partition(":")
     if not sep or not module_name or not attr:
         raise ScorerError(
             f"scorer {spec!r}: expected 'package.module:attribute' (set sync.scorer or --scorer)"

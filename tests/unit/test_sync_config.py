@@ -68,3 +68,14 @@ def test_load_scorer() -> None:
     ):
         with pytest.raises(ScorerError, match=message):
             load_scorer(bad)
+
+
+def test_a_scorer_named_by_its_old_path_still_loads(monkeypatch: pytest.MonkeyPatch) -> None:
+    import kgdistill.service
+    from tests.support.scorers import CategoryAffinityScorer
+
+    # Stand the new home's class in for the trained model (which needs a run to load).
+    monkeypatch.setattr(kgdistill.service, "TrainedModel", CategoryAffinityScorer)
+    scorer = load_scorer("kgdistill.scoring:StudentScorer")
+    assert isinstance(scorer, CategoryAffinityScorer)
+    assert SyncConfig().scorer == "kgdistill.service:TrainedModel"
