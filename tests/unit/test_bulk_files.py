@@ -80,3 +80,15 @@ def test_a_property_named_like_the_header_syntax_is_refused(tmp_path: Path) -> N
     plan = LoadPlan(source="t", customers=[{"id": 1, "props": {"a:b": 1}}])
     with pytest.raises(LoadError, match="property name 'a:b'"):
         write_import_files(plan, tmp_path, MARK)
+
+
+def test_ids_that_need_csv_quoting_reach_the_interaction_files_intact(tmp_path: Path) -> None:
+    odd = 'c,"x"\nz'
+    plan = LoadPlan(source="t", customers=[{"id": odd, "props": {}}])
+    plan.products = [{"id": 10, "props": {}}]
+    plan.interactions = aggregate_interactions([odd], [10], ["CLICKED"], [20240101])
+    files = write_import_files(plan, tmp_path, MARK)
+    (clicked,) = (_read(spec) for spec in files.relationships)
+    (customers,) = (_read(spec) for spec in files.nodes if spec.startswith("Customer="))
+    assert clicked[1][0] == customers[1][0] == "s" + odd
+    assert files.multiline
