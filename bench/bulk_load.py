@@ -23,14 +23,13 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.database import database
-from bench.load_memory import write_shop
+from bench.load_memory import add_shop_options, shop
 from kgdistill import server
 
 
@@ -52,13 +51,7 @@ def bulk(directory: Path) -> dict[str, Any]:
         instance="bulk", bolt_port=bolt, http_port=http, heap="2g", instances_dir=folder
     )
     env = {k: v for k, v in os.environ.items() if not k.startswith("NEO4J_")}
-    env.update(
-        KGDISTILL_NEO4J__BOLT_PORT=str(bolt),
-        KGDISTILL_NEO4J__HTTP_PORT=str(http),
-        KGDISTILL_NEO4J__INSTANCE=cfg.instance,
-        KGDISTILL_NEO4J__INSTANCES_DIR=folder,
-        KGDISTILL_NEO4J__HEAP=cfg.heap,
-    )
+    env.update(server.cli_environment(cfg))
     try:
         return run_load(directory, env, "--bulk")
     finally:
@@ -75,16 +68,9 @@ def transactional(directory: Path) -> dict[str, Any]:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rows", type=int, default=1_000_000, help="interaction rows")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--keep", metavar="DIR", help="write the CSV files here and keep them")
+    add_shop_options(parser, 1_000_000)
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory(prefix="kgdistill-bulkbench-") as tmp:
-        directory = Path(args.keep or tmp)
-        directory.mkdir(parents=True, exist_ok=True)
-        t0 = time.monotonic()
-        write_shop(directory, args.rows, args.seed)
-        print(f"wrote {args.rows:,} interaction rows in {time.monotonic() - t0:.0f}s", flush=True)
+    with shop(args) as directory:
         print(f"load average before: {os.getloadavg()[0]:.2f}", flush=True)
         fast = bulk(directory)
         print(f"bulk: {fast['seconds']:.1f}s in all; {'; '.join(fast['notes'])}", flush=True)

@@ -935,3 +935,10 @@ def _import_command(cfg: ServerConfig, arguments: Sequence[str]) -> list[str]:
         *arguments,
         DEFAULT_DATABASE,
     ]
+
+
+def cli_environment(cfg: ServerConfig) -> dict[str, str]:
+    """The ``KGDISTILL_NEO4J__*`` variables under which ``kgdistill`` uses ``cfg``'s instance
+    (for scripts and tests that run the CLI as a user does, against a private instance)."""
+    names = ("bolt_port", "http_port", "instance", "instances_dir", "heap", "pagecache")
+    return {f"KGDISTILL_NEO4J__{name.upper()}": str(getattr(cfg, name)) for name in names}

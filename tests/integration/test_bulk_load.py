@@ -14,7 +14,13 @@ from pathlib import Path
 
 import pytest
 
-from kgdistill.server import ServerConfig, settings_from_env
+from kgdistill.server import (
+    Neo4jServerError,
+    ServerConfig,
+    cli_environment,
+    import_database,
+    settings_from_env,
+)
 from kgstore.connection import QueryRunner
 from kgstore.ingest import load_csv
 from tests.conftest import managed_test_server, neo4j_cli
@@ -62,26 +68,11 @@ def _write(directory: Path, files: dict[str, str]) -> Path:
 def _kgdistill(
     cfg: ServerConfig, *args: str, uri: str | None = None
 ) -> subprocess.CompletedProcess[str]:
-    """``kgdistill ARGS`` as a user runs it against ``cfg``'s managed instance."""
+    """``kgdistill ARGS`` as a user runs it against ``cfg``'s managed instance (or ``uri``)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("NEO4J_")}
-    env.update(
-        KGDISTILL_NEO4J__BOLT_PORT=str(cfg.bolt_port),
-        KGDISTILL_NEO4J__HTTP_PORT=str(cfg.http_port),
-        KGDISTILL_NEO4J__INSTANCE=cfg.instance,
-        KGDISTILL_NEO4J__INSTANCES_DIR=cfg.instances_dir,
-        KGDISTILL_NEO4J__HEAP=cfg.heap,
-        KGDISTILL_NEO4J__PAGECACHE=cfg.pagecache,
-    )
-    if uri:
-        env["NEO4J_URI"] = uri
-    return subprocess.run(
-        [sys.executable, "-m", "kgdistill", *args],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=600,
-        check=False,
-    )
+    env.update(cli_environment(cfg), **({"NEO4J_URI": uri} if uri else {}))
+    cmd = [sys.executable, "-m", "kgdistill", *args]
+    return subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=600, check=False)
 
 
 @pytest.fixture(scope="module")
@@ -178,3 +169,22 @@ def test_bulk_load_refuses_a_database_that_is_not_empty_or_not_its_own(
     )
     assert other.returncode == 1 and "NEO4J_URI names another server" in other.stderr
     assert runner.read_value("MATCH (n) RETURN count(n) AS n") == nodes
+
+
+def test_a_failed_import_leaves_the_database_as_it_was(
+    bulk_server: ServerConfig,
+    bulk_loaded: dict[str, subprocess.CompletedProcess[str]],
+    tmp_path: Path,
+) -> None:
+    assert bulk_loaded["bulk"].returncode == 0, bulk_loaded["bulk"].stderr
+    with QueryRunner.connect(settings_from_env(bulk_server, environ={})) as bulk_runner:
+        before = graph_hash(bulk_runner)
+    assert neo4j_cli(bulk_server, "stop").returncode == 0
+    # A relationship between nodes the import does not hold: the importer gives up.
+    bad = tmp_path / "rel.csv"
+    bad.write_text(":START_ID(Customer),:END_ID(Product)\ni1,i2\n", encoding="utf-8")
+    with pytest.raises(Neo4jServerError, match="database was left as it was"):
+        import_database(bulk_server, [f"--relationships=CLICKED={bad}"], progress=lambda m: None)
+    assert neo4j_cli(bulk_server, "start").returncode == 0
+    with QueryRunner.connect(settings_from_env(bulk_server, environ={})) as bulk_runner:
+        assert graph_hash(bulk_runner) == before
