@@ -13,11 +13,13 @@ resident memory from the kernel (``wait4``). The last line reads
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -68,25 +70,37 @@ def load(directory: Path, env: dict[str, str]) -> tuple[int, float, float]:
     return proc.returncode, time.monotonic() - began, usage.ru_maxrss / 1024  # KiB on Linux
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rows", type=int, default=2_000_000, help="interaction rows")
+def add_shop_options(parser: argparse.ArgumentParser, rows: int) -> None:
+    """--rows (default ``rows``), --seed and --keep: the shop :func:`shop` writes."""
+    parser.add_argument("--rows", type=int, default=rows, help="interaction rows")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--keep", metavar="DIR", help="write the CSV files here and keep them")
-    parser.add_argument("--wipe", action="store_true", help="empty NEO4J_URI's database first")
-    args = parser.parse_args()
-    with tempfile.TemporaryDirectory(prefix="kgdistill-loadmem-") as tmp:
+
+
+@contextlib.contextmanager
+def shop(args: argparse.Namespace) -> Iterator[Path]:
+    """The shop of ``args`` (:func:`add_shop_options`), written into --keep or into a
+    temporary folder removed after."""
+    with tempfile.TemporaryDirectory(prefix="kgdistill-shop-") as tmp:
         directory = Path(args.keep or tmp)
         directory.mkdir(parents=True, exist_ok=True)
         t0 = time.monotonic()
         write_shop(directory, args.rows, args.seed)
         size_mb = (directory / "interactions.csv").stat().st_size / 2**20
         took = time.monotonic() - t0
-        print(f"wrote {args.rows:,} interactions ({size_mb:,.0f} MB) in {took:.0f}s")
-        with database("loadmem", allow_wipe=args.wipe) as runner:
-            s = runner.settings
-            env = dict(os.environ, NEO4J_URI=s.uri, NEO4J_USER=s.user, NEO4J_PASSWORD=s.password)
-            code, seconds, peak = load(directory, env)
+        print(f"wrote {args.rows:,} interactions ({size_mb:,.0f} MB) in {took:.0f}s", flush=True)
+        yield directory
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    add_shop_options(parser, 2_000_000)
+    parser.add_argument("--wipe", action="store_true", help="empty NEO4J_URI's database first")
+    args = parser.parse_args()
+    with shop(args) as directory, database("loadmem", allow_wipe=args.wipe) as runner:
+        s = runner.settings
+        env = dict(os.environ, NEO4J_URI=s.uri, NEO4J_USER=s.user, NEO4J_PASSWORD=s.password)
+        code, seconds, peak = load(directory, env)
     if code != 0:
         print(f"kgdistill load csv failed (exit {code})")
         return 1

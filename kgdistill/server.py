@@ -28,7 +28,7 @@ import socket
 import subprocess
 import tempfile
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import overload
@@ -866,3 +866,79 @@ def _terminate(pid: int, timeout: float) -> None:
     with contextlib.suppress(ProcessLookupError):
         os.kill(pid, signal.SIGKILL)
     _wait_until(lambda: _gone(pid), 10.0)
+
+
+# -- bulk import -----------------------------------------------------------------
+DEFAULT_DATABASE = "neo4j"  # the one database of a Community server
+
+
+def import_database(
+    cfg: ServerConfig, arguments: Sequence[str], progress: Progress = print
+) -> None:
+    """``neo4j-admin database import full`` of ``arguments`` (its ``--nodes`` and
+    ``--relationships`` options) into this instance's database, while its server is
+    stopped. The old database's files are set aside first and put back when the import
+    fails, so a failed import leaves the database as it was."""
+    if _read_pid(cfg) is not None:
+        raise Neo4jServerError(
+            f"the Neo4j of instance '{cfg.instance}' is running; stop it before an import"
+        )
+    stores = [cfg.data_dir / part / DEFAULT_DATABASE for part in ("databases", "transactions")]
+    aside = cfg.data_dir / f".before-import-{os.getpid()}"
+    shutil.rmtree(aside, ignore_errors=True)
+    aside.mkdir(parents=True)
+    for n, store in enumerate(stores):
+        if store.exists():
+            store.rename(aside / str(n))
+    progress(f"Importing into the Neo4j database of instance '{cfg.instance}' ...")
+    proc = subprocess.run(
+        _import_command(cfg, arguments),
+        capture_output=True,
+        text=True,
+        env=dict(os.environ, NEO4J_HOME=str(cfg.instance_dir), NEO4J_CONF=str(cfg.conf_dir)),
+        cwd=cfg.instance_dir,
+        check=False,
+    )
+    if proc.returncode != 0:
+        for n, store in enumerate(stores):
+            shutil.rmtree(store, ignore_errors=True)
+            if (aside / str(n)).exists():
+                (aside / str(n)).rename(store)
+        shutil.rmtree(aside, ignore_errors=True)
+        output = proc.stdout + proc.stderr
+        raise Neo4jServerError(
+            f"neo4j-admin database import failed (exit code {proc.returncode}); the database "
+            f"was left as it was:\n{output[-2000:]}"
+        )
+    shutil.rmtree(aside, ignore_errors=True)
+
+
+def _import_command(cfg: ServerConfig, arguments: Sequence[str]) -> list[str]:
+    """The importer's JVM gets the server's heap; its off-heap memory is held to the
+    share of the machine kgdistill gives the server (the rest is for training)."""
+    heap = cfg.heap.lower() if cfg.heap != "auto" else "1g"
+    return [
+        "java",
+        f"-Xmx{heap}",
+        *_JVM_FLAGS,
+        "-cp",
+        f"{cfg.lib_dir}/*",
+        ADMIN_CLASS,
+        "database",
+        "import",
+        "full",
+        "--overwrite-destination=true",
+        "--bad-tolerance=0",
+        "--strict=true",
+        f"--max-off-heap-memory={round(cfg.memory_share * 100)}%",
+        f"--report-file={cfg.logs_dir / 'import.report'}",
+        *arguments,
+        DEFAULT_DATABASE,
+    ]
+
+
+def cli_environment(cfg: ServerConfig) -> dict[str, str]:
+    """The ``KGDISTILL_NEO4J__*`` variables under which ``kgdistill`` uses ``cfg``'s instance
+    (for scripts and tests that run the CLI as a user does, against a private instance)."""
+    names = ("bolt_port", "http_port", "instance", "instances_dir", "heap", "pagecache")
+    return {f"KGDISTILL_NEO4J__{name.upper()}": str(getattr(cfg, name)) for name in names}

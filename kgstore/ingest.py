@@ -35,6 +35,8 @@ __all__ = [
     "load_csv",
     "load_ecomm",
     "load_synthetic",
+    "prepare_plan",
+    "synthetic_plan",
     "write_plan",
 ]
 
@@ -269,6 +271,23 @@ class _InteractionBatches:
                 yield query, params, len(chosen)
 
 
+def prepare_plan(
+    runner: QueryRunner,
+    plan: LoadPlan,
+    config: LoadConfig,
+    reserved_types: Collection[str] = PREDICTION_TYPES,
+) -> LoadSummary:
+    """The checks every load makes before its first write (values, then ends unknown to
+    both the plan and the database), and the summary they start; completes ``plan``.
+    Shared by :func:`write_plan` and the bulk first load (:mod:`kgstore.bulk`)."""
+    plan.check_values(reserved_types)
+    plan.complete()
+    summary = LoadSummary(source=plan.source, rows_read=plan.rows_read, notes=list(plan.notes))
+    _check_ends(runner, plan, config, summary)
+    summary.plan = plan.counts()
+    return summary
+
+
 def write_plan(
     runner: QueryRunner,
     plan: LoadPlan,
@@ -281,11 +300,7 @@ def write_plan(
     interactions. ``reserved_types``: relationship types no interaction may take."""
     config = config or LoadConfig()
     began = time.monotonic()
-    plan.check_values(reserved_types)
-    plan.complete()
-    summary = LoadSummary(source=plan.source, rows_read=plan.rows_read, notes=list(plan.notes))
-    _check_ends(runner, plan, config, summary)
-    summary.plan = plan.counts()
+    summary = prepare_plan(runner, plan, config, reserved_types)
     apply_schema(runner)
 
     # (label, statement, rows, how concurrent writers stay apart): node merges split
@@ -381,10 +396,17 @@ def load_synthetic(
     ``mode``: ``features`` (categories, brands, prices, customer features) or ``cf``
     (ids and interactions only, drawn from latent factors).
     """
+    plan = synthetic_plan(customers, products, interactions, seed, mode)
+    return write_plan(runner, plan, config, progress=progress, reserved_types=reserved_types)
+
+
+def synthetic_plan(
+    customers: int, products: int, interactions: int, seed: int = 0, mode: str = "features"
+) -> LoadPlan:
+    """The plan :func:`load_synthetic` writes (``mode``: one of :data:`SYNTHETIC_MODES`)."""
     from kgstore.sources.synthetic import generate, generate_cf
 
     if mode not in SYNTHETIC_MODES:
         raise ValueError(f"mode must be one of {', '.join(SYNTHETIC_MODES)}, got {mode!r}")
     make = generate_cf if mode == "cf" else generate
-    plan = make(customers=customers, products=products, interactions=interactions, seed=seed)
-    return write_plan(runner, plan, config, progress=progress, reserved_types=reserved_types)
+    return make(customers=customers, products=products, interactions=interactions, seed=seed)

@@ -8,11 +8,12 @@ idempotent, so loading the same data twice changes nothing.
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable, Collection
 from typing import Any
 
 from kgdistill.cli import common
 from kgstore import ingest
-from kgstore.sources.plan import LoadError
+from kgstore.sources.plan import LoadError, LoadPlan
 
 common.register_error(LoadError)
 
@@ -102,6 +103,12 @@ def _add_loading_options(action: Any) -> None:
         "(load.workers, default 2)",
     )
     group.add_argument(
+        "--bulk",
+        action="store_true",
+        help="a first load into an empty database of the project-managed server: write the "
+        "store with neo4j-admin database import (much faster; the server restarts)",
+    )
+    group.add_argument(
         "--skip-unknown",
         action="store_true",
         help="skip (and report) interactions whose customer or product is unknown, "
@@ -123,12 +130,28 @@ def _config(args: argparse.Namespace) -> tuple[Any, ingest.LoadConfig]:
     return config, config.load
 
 
-def _run(args: argparse.Namespace, load: Any) -> int:
+def _run(args: argparse.Namespace, make_plan: Callable[[Collection[str]], LoadPlan]) -> int:
+    """Parse and validate the source (``make_plan``), then write it: in transactions, or
+    with --bulk by ``neo4j-admin database import`` into an empty managed database."""
     config, load_config = _config(args)
     # No interaction may take a prediction relationship's name: a prediction run deletes those.
     reserved = (config.predict.relationship, config.predict.category_relationship)
-    with common.connect(config, args) as runner:
-        summary = load(runner, load_config, reserved)
+    progress = not common.quiet(args)
+    if args.bulk:
+        from kgdistill.bulk_load import bulk_first_load
+
+        summary = bulk_first_load(
+            config.neo4j,
+            make_plan(reserved),
+            load_config,
+            progress=lambda message: common.say(args, message),
+            reserved_types=reserved,
+        )
+    else:
+        with common.connect(config, args) as runner:
+            summary = ingest.write_plan(
+                runner, make_plan(reserved), load_config, progress=progress, reserved_types=reserved
+            )
     if args.json:
         common.emit_json(summary.as_dict())
     else:
@@ -137,38 +160,21 @@ def _run(args: argparse.Namespace, load: Any) -> int:
 
 
 def _ecomm(args: argparse.Namespace) -> int:
-    progress = not common.quiet(args)
-    return _run(
-        args,
-        lambda r, c, reserved: ingest.load_ecomm(
-            r, args.path, c, progress=progress, reserved_types=reserved
-        ),
-    )
+    from kgstore.sources.ecomm import read_ecomm
+
+    return _run(args, lambda reserved: read_ecomm(args.path))
 
 
 def _csv(args: argparse.Namespace) -> int:
-    progress = not common.quiet(args)
-    return _run(
-        args,
-        lambda r, c, reserved: ingest.load_csv(
-            r, args.dir, args.schema, c, progress=progress, reserved_types=reserved
-        ),
-    )
+    from kgstore.sources.csv_files import read_csv_dir
+
+    return _run(args, lambda reserved: read_csv_dir(args.dir, args.schema, reserved_types=reserved))
 
 
 def _synthetic(args: argparse.Namespace) -> int:
-    progress = not common.quiet(args)
     return _run(
         args,
-        lambda r, c, reserved: ingest.load_synthetic(
-            r,
-            args.customers,
-            args.products,
-            args.interactions,
-            args.seed,
-            c,
-            mode=args.mode,
-            progress=progress,
-            reserved_types=reserved,
+        lambda reserved: ingest.synthetic_plan(
+            args.customers, args.products, args.interactions, args.seed, args.mode
         ),
     )
