@@ -1,10 +1,12 @@
 """Top K for every customer: the exact grid against the shortlist, side by side in one run.
 
-    .venv/bin/python bench/predict_speed.py [--customers 70679 --products 24915
-        --interactions 652514 --k 20 --sample 256 --epochs 2 --recall-customers 1000]
+    .venv/bin/python bench/predict_speed.py [--shop cf|ecomm] [--customers 70679
+        --products 24915 --interactions 652514 --k 20 --sample 256 --epochs 2
+        --recall-customers 1000] [--shortlist 100 400 ...]
 
-Builds the interaction-only synthetic shop of issue 13 (:func:`generate_cf`, ids only)
-as a GraphFrame in this process (no Neo4j), then the default student
+Builds the interaction-only synthetic shop of issue 13 (:func:`generate_cf`, ids only;
+``--shop ecomm``: the bundled EComm sample, every feature, category and brand) as a
+GraphFrame in this process (no Neo4j), then the default student
 (``RunConfig().eval.default_student``) and trains it for ``--epochs`` (without a
 teacher; 0: fresh weights, enough for timing), and times
 :meth:`distill.predict.Scorer.top_k` both ways on one Scorer:
@@ -43,6 +45,7 @@ from distill.predict import Scorer
 from distill.tasks import link_snapshots
 from distill.train import train_link_model
 from kgframe import GraphFrame
+from kgstore.sources.ecomm import read_ecomm_frame
 from kgstore.sources.synthetic import generate_cf
 
 
@@ -108,6 +111,7 @@ def recall(fast: pd.DataFrame, exact: pd.DataFrame) -> tuple[float, float]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--shop", choices=("cf", "ecomm"), default="cf")
     parser.add_argument("--customers", type=int, default=70_679)
     parser.add_argument("--products", type=int, default=24_915)
     parser.add_argument("--interactions", type=int, default=652_514)
@@ -122,7 +126,10 @@ def main(argv: list[str] | None = None) -> int:
     print(f"load average before: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
 
     began = time.perf_counter()
-    frame = cf_frame(args.customers, args.products, args.interactions, seed=0)
+    if args.shop == "ecomm":
+        frame = read_ecomm_frame()
+    else:
+        frame = cf_frame(args.customers, args.products, args.interactions, seed=0)
     print(f"shop: {frame.summary()} ({time.perf_counter() - began:.0f}s)")
     began = time.perf_counter()
     scorer = Scorer(default_student(frame, args.epochs), frame)

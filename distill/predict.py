@@ -10,6 +10,7 @@ Scores are probabilities ``sigmoid(logit)`` of "the customer will interact".
 from __future__ import annotations
 
 from collections.abc import Sequence
+from itertools import pairwise
 
 import numpy as np
 import pandas as pd
@@ -319,30 +320,38 @@ def _cheap_scores(
 ) -> Tensor:
     """A cheap stand-in for the ranking logit of every product for each customer row of
     ``chunk``, for a product the customer has not interacted with, up to a constant per
-    customer: the dot products and the prior exactly, the pair MLP linearised around
-    the customer's average product (:func:`_mlp_slopes`). One matrix product plus two
-    gathers by category and brand. Shapes: [C] -> [C, P]."""
-    left, right, by_category, by_brand = _cheap_parts(model, history, z_c, z_p, chunk)
-    scores = left @ right.T
+    customer: the dot products and the prior exactly, the pair MLP exactly for a few
+    reference customers and carried to each customer to first order (:func:`_mlp_terms`).
+    Matrix products plus gathers by category and brand. Shapes: [C] -> [C, P]."""
+    # customers sorted by activity, so each reference's customers are a run of rows
+    order = np.argsort(history.lookup_tables()["act"][chunk], kind="stable")
+    left, right, by_category, by_brand, mlp = _cheap_parts(model, history, z_c, z_p, chunk[order])
+    table, response, deviation = mlp
+    scores = torch.empty(len(chunk), right.size(0))
+    bounds = np.searchsorted(
+        np.arange(len(chunk)) * len(table) // len(chunk), range(len(table) + 1)
+    )
+    for g, (a, b) in enumerate(pairwise(bounds)):
+        torch.addmm(table[g].expand(b - a, -1), left[a:b], right.T, out=scores[a:b])
+        scores[a:b].addmm_(deviation[a:b], response[g].T)
     if by_category.size(1) > 1:  # a single category (or brand) adds a per-customer constant
         scores += by_category[:, torch.as_tensor(history.product_category)]
     if by_brand.size(1) > 1:
         scores += by_brand[:, torch.as_tensor(history.product_brand)]
-    return scores
+    return scores[torch.as_tensor(np.argsort(order))]
 
 
 def _cheap_parts(
     model: LinkPredictor, history: History, z_c: Tensor, z_p: Tensor, chunk: np.ndarray
-) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+) -> tuple[Tensor, Tensor, Tensor, Tensor, tuple[Tensor, Tensor, Tensor]]:
     """The cheap score's factors: ``left @ right.T + by_category[:, category(p)] +
-    by_brand[:, brand(p)]``. A product's pair features when the customer has no history
-    with it are (zeros, the customer's counts in its category (3) and brand (1), the
-    customer's activity, its popularity (2), its category's popularity); each enters
-    the prior linearly, and the MLP through per-customer slopes.
-    Shapes: [C] -> [C, D + 4], [P, D + 4], [C, categories], [C, brands]."""
+    by_brand[:, brand(p)]`` and the MLP's terms (:func:`_mlp_terms`). A product's pair
+    features when the customer has no history with it are (zeros, the customer's counts
+    in its category (3) and brand (1), the customer's activity, its popularity (2), its
+    category's popularity); each enters the prior linearly. ``chunk`` sorted by
+    activity. Shapes: [C] -> [C, D + 1], [P, D + 1], [C, categories], [C, brands], ..."""
     decoder = model.decoder
     t = history.lookup_tables()
-    n_pair = history.pair_values.shape[1]
     rows = torch.as_tensor(chunk)
     cell = [torch.as_tensor(t[name][chunk]) for name in ("cc", "ccr", "share", "cb")]
     product = torch.stack(
@@ -350,38 +359,47 @@ def _cheap_parts(
         + [torch.as_tensor(t["catr"][history.product_category])],
         dim=1,
     )  # [P, 3]
-    slopes = _mlp_slopes(decoder, history, cell, torch.as_tensor(t["act"][chunk]), product)
+    activity = torch.as_tensor(t["act"][chunk])
+    *mlp, slopes = _mlp_terms(decoder, history, cell, activity, product)
     zc, zp = z_c.index_select(0, rows), z_p
     h = zc.size(1) - decoder.collab_dim
     scale = torch.full((zc.size(1),), 1.0 / h**0.5)
     if decoder.mf_weight is not None:
         scale[h:] = decoder.mf_weight
-    prior_z = torch.zeros(zp.size(0))
+    n_pair = history.pair_values.shape[1]
+    by_product = torch.zeros(zp.size(0))
     if decoder.prior is not None:  # prior([z_p, f]) = w_z . z_p + w_f . f + b
         w = decoder.prior.weight[0]
-        prior_z = zp @ w[: zp.size(1)]
-        slopes = slopes + w[zp.size(1) :]
-    feature = n_pair + 5  # the product features' first column
-    left = torch.cat([zc * scale, slopes[:, feature : feature + 3], torch.ones(len(chunk), 1)], 1)
-    right = torch.cat([zp, product, prior_z[:, None]], 1)
-    by_category = sum(slopes[:, n_pair + i, None] * cell[i] for i in range(3))
-    by_brand = slopes[:, n_pair + 3, None] * cell[3]
+        by_product = zp @ w[: zp.size(1)] + product @ w[zp.size(1) + n_pair + 5 :]
+        slopes = slopes + w[zp.size(1) + n_pair : zp.size(1) + n_pair + 4]
+    left = torch.cat([zc * scale, torch.ones(len(chunk), 1)], 1)
+    right = torch.cat([zp, by_product[:, None]], 1)
+    by_category = sum(slopes[:, i, None] * cell[i] for i in range(3))
+    by_brand = slopes[:, 3, None] * cell[3]
     assert isinstance(by_category, Tensor)
-    return left, right, by_category, by_brand
+    return left, right, by_category, by_brand, (mlp[0], mlp[1], mlp[2])
 
 
-def _mlp_slopes(
-    decoder: PairDecoder, history: History, cell: list[Tensor], activity: Tensor, product: Tensor
-) -> Tensor:
-    """Per customer, the gradient of the decoder's pair MLP (``Linear, ReLU, Linear``)
-    with respect to the pair features, at the customer's average product: the pair
-    features averaged over the catalogue. Exact wherever the hidden units that are
-    active there stay active. Shapes: [C, categories] x 3 + [C, brands], [C], [P, 3] ->
-    [C, F]."""
+def _mlp_terms(
+    decoder: PairDecoder,
+    history: History,
+    cell: list[Tensor],
+    activity: Tensor,
+    product: Tensor,
+    groups: int = 16,
+) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    """The decoder's pair MLP (``Linear, ReLU, Linear``) for customers sorted by
+    activity, in ``groups`` runs of equal size. Each customer's first-layer input at its
+    average product (pair features averaged over the catalogue) is ``x_c``; a run's
+    reference ``r`` is their mean. Returns the MLP of every product at each reference
+    (``table``), its slope there in each hidden unit (``response``), ``x_c - r``
+    (``deviation``): ``table + deviation . response`` is the MLP to first order; and
+    each customer's slopes in its category and brand counts at ``x_c`` (``slopes``).
+    Shapes: [C, categories] x 3 + [C, brands], [C], [P, 3] -> [G, P], [G, P, H], [C, H],
+    [C, 4]."""
     first, last = decoder.mlp[0], decoder.mlp[2]
     assert isinstance(first, torch.nn.Linear) and isinstance(last, torch.nn.Linear)
     n_pair = history.pair_values.shape[1]
-    n_c = activity.size(0)
     share_of = [
         torch.as_tensor(np.bincount(codes, minlength=width) / len(codes), dtype=torch.float32)
         for codes, width in (
@@ -389,11 +407,19 @@ def _mlp_slopes(
             (history.product_brand, cell[3].size(1)),
         )
     ]
-    average = torch.zeros(n_c, first.in_features)
+    average = torch.zeros(activity.size(0), first.in_features)
     for i in range(3):
         average[:, n_pair + i] = cell[i] @ share_of[0]
     average[:, n_pair + 3] = cell[3] @ share_of[1]
     average[:, n_pair + 4] = activity
-    average[:, n_pair + 5 :] = product.mean(0)
-    active = (first(average) > 0).float()  # [C, H]
-    return (active * last.weight[0]) @ first.weight
+    pre = first(average)  # [C, H], the product features left at 0
+    slopes = (pre + first.weight[:, n_pair + 5 :] @ product.mean(0) > 0).float() * last.weight[0]
+    slopes = slopes @ first.weight[:, n_pair : n_pair + 4]
+    groups = min(groups, activity.size(0))
+    group = torch.arange(activity.size(0)) * groups // activity.size(0)
+    count = torch.bincount(group, minlength=groups)[:, None]
+    reference = torch.zeros(groups, pre.size(1)).index_add_(0, group, pre) / count
+    hidden = reference[:, None, :] + (product @ first.weight[:, n_pair + 5 :].T)[None]
+    response = (hidden > 0).float() * last.weight[0]  # [G, P, H]
+    table = torch.relu(hidden) @ last.weight[0]
+    return table, response, pre - reference[group], slopes
