@@ -182,6 +182,21 @@ class Scorer:
                 )
         return self._embeddings
 
+    def _block(self, fast: bool) -> int:
+        """Customers per block: the grid's [C, P, F] pair features are large; the cheap
+        scores at most 2**25 floats (128 MiB), 512 customers up to 65,536 products."""
+        return max(1, min(512, 2**25 // self.frame.num_products)) if fast else 32
+
+    def _grid_top(
+        self, chunk: np.ndarray, k: int, exclude_seen: bool
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """The ``k`` best products of each customer row of ``chunk``, every product's
+        exact ranking score computed (the reference). Shapes: [C] -> [C, k], [C, k]."""
+        scores = torch.sigmoid(self.grid_logits(chunk)).numpy()
+        if exclude_seen:
+            self._drop_seen(scores, chunk)
+        return _best(scores, k)
+
     def _shortlist_top(
         self, chunk: np.ndarray, k: int, shortlist: int, exclude_seen: bool
     ) -> tuple[np.ndarray, np.ndarray]:
@@ -246,18 +261,19 @@ class Scorer:
         reference). The top K is always ranked by the exact ranking logit; a shortlist of
         the whole catalogue gives the exact top K.
         """
-        if customer_ids is None:
-            rows = np.arange(self.frame.num_customers)
-        else:
-            rows = ids_to_rows(
+        rows = (
+            np.arange(self.frame.num_customers)
+            if customer_ids is None
+            else ids_to_rows(
                 self.customer_index, [normalize_id(v) for v in customer_ids], "customer"
             )
+        )
         k = min(k, self.frame.num_products)
-        if shortlist is None:
-            shortlist = max(10 * k, 200)
+        shortlist = max(10 * k, 200) if shortlist is None else shortlist
         fast = shortlist > 0 and self.loaded.model.decoder.kind == "dot"
-        step = batch_customers or (512 if fast else 32)
-        out_c, out_p, out_s, out_r = [], [], [], []
+        step = batch_customers or self._block(fast)
+        none = np.zeros((0, k), np.int64)  # so that no customers concatenate too
+        parts = [_kept(none[:, 0], none, none.astype(np.float32), None)]
         bar = tqdm(
             total=len(rows), desc="scoring", unit="customer", disable=not progress, leave=False
         )
@@ -267,28 +283,31 @@ class Scorer:
             if fast:
                 top, top_scores = self._shortlist_top(chunk, k, shortlist, exclude_seen)
             else:
-                scores = torch.sigmoid(self.grid_logits(chunk)).numpy()
-                if exclude_seen:
-                    self._drop_seen(scores, chunk)
-                top, top_scores = _best(scores, k)
-            keep = np.isfinite(top_scores)
-            if min_score is not None:
-                keep &= top_scores >= min_score
-            ranks = np.broadcast_to(np.arange(1, k + 1), top.shape)
-            out_c.append(np.repeat(chunk, k)[keep.ravel()])
-            out_p.append(top[keep])
-            out_s.append(top_scores[keep])
-            out_r.append(ranks[keep])
+                top, top_scores = self._grid_top(chunk, k, exclude_seen)
+            parts.append(_kept(chunk, top, top_scores, min_score))
         bar.close()
-        c = np.concatenate(out_c) if out_c else np.zeros(0, np.int64)
+        c, p, score, rank = (np.concatenate(column) for column in zip(*parts, strict=True))
         return pd.DataFrame(
             {
                 "customer_id": self.customer_index[c].tolist(),
-                "product_id": self.product_index[np.concatenate(out_p) if out_p else c].tolist(),
-                "score": np.concatenate(out_s) if out_s else np.zeros(0, np.float32),
-                "rank": np.concatenate(out_r) if out_r else np.zeros(0, np.int64),
+                "product_id": self.product_index[p].tolist(),
+                "score": score,
+                "rank": rank,
             }
         )
+
+
+def _kept(
+    chunk: np.ndarray, top: np.ndarray, top_scores: np.ndarray, min_score: float | None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(customer row, product row, score, rank) of the top K rows ``_best`` gave, those
+    at ``-inf`` (seen, or no product left) and below ``min_score`` dropped.
+    Shapes: [C], [C, k], [C, k] -> 4 x [N]."""
+    keep = np.isfinite(top_scores)
+    if min_score is not None:
+        keep &= top_scores >= min_score
+    ranks = np.broadcast_to(np.arange(1, top.shape[1] + 1), top.shape)
+    return np.repeat(chunk, top.shape[1])[keep.ravel()], top[keep], top_scores[keep], ranks[keep]
 
 
 def _best(scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:

@@ -215,3 +215,5 @@ def test_fast_top_k_keeps_exclude_seen_min_score_and_recall(trained):
         cut = float(fast["score"].median())
         cut_top = scorer.top_k(k=5, shortlist=15, min_score=cut)
         assert (cut_top["score"] >= cut).all() and 0 < len(cut_top) < len(fast)
+        nobody = scorer.top_k([], k=5)
+        assert nobody.empty and list(nobody.columns) == list(fast.columns)
