@@ -10,6 +10,7 @@ Scores are probabilities ``sigmoid(logit)`` of "the customer will interact".
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from itertools import pairwise
 
 import numpy as np
@@ -103,6 +104,7 @@ class Scorer:
         self.history = History.from_frame(frame)
         self._embeddings: tuple[Tensor, Tensor] | None = None
         self._product_z: Tensor | None = None
+        self._pair_mlp: PairMLP | None = None
         if not isinstance(loaded.model.encoder, FeatureMLP):
             with torch.no_grad():
                 loaded.model.eval()
@@ -205,8 +207,12 @@ class Scorer:
         or, kept, always on the shortlist). Shapes: [C] -> [C, k], [C, k]."""
         z_c, z_p = self.all_embeddings()
         n_p = self.frame.num_products
+        if self._pair_mlp is None:
+            self._pair_mlp = _pair_mlp(self.loaded.model.decoder, self.history)
+        order = np.argsort(self._pair_mlp.group[chunk], kind="stable")  # runs of references
+        chunk = chunk[order]
         with torch.no_grad():
-            cheap = _cheap_scores(self.loaded.model, self.history, z_c, z_p, chunk)
+            cheap = _cheap_scores(self.loaded.model, self.history, z_c, z_p, chunk, self._pair_mlp)
             seen_rows, seen_cols = _seen_positions(self.history.pair_keys, chunk, n_p)
             most_seen = int(np.bincount(seen_rows).max()) if len(seen_rows) else 0
             cheap[seen_rows, seen_cols] = -np.inf if exclude_seen else np.inf
@@ -224,7 +230,8 @@ class Scorer:
         scores = torch.sigmoid(logits).numpy()
         scores[~torch.isfinite(cheap_top).numpy() & exclude_seen] = -np.inf
         top, top_scores = _best(scores, k)
-        return np.take_along_axis(cols.numpy(), top, axis=1), top_scores
+        back = np.argsort(order)
+        return np.take_along_axis(cols.numpy(), top, axis=1)[back], top_scores[back]
 
     def _drop_seen(self, scores: np.ndarray, chunk: np.ndarray) -> None:
         """Set the scores of products each customer row of ``chunk`` interacted with to
@@ -335,110 +342,126 @@ def _seen_positions(
 
 
 def _cheap_scores(
-    model: LinkPredictor, history: History, z_c: Tensor, z_p: Tensor, chunk: np.ndarray
+    model: LinkPredictor,
+    history: History,
+    z_c: Tensor,
+    z_p: Tensor,
+    chunk: np.ndarray,
+    mlp: PairMLP,
 ) -> Tensor:
     """A cheap stand-in for the ranking logit of every product for each customer row of
     ``chunk``, for a product the customer has not interacted with, up to a constant per
     customer: the dot products and the prior exactly, the pair MLP exactly for a few
-    reference customers and carried to each customer to first order (:func:`_mlp_terms`).
-    Matrix products plus gathers by category and brand. Shapes: [C] -> [C, P]."""
-    # customers sorted by activity, so each reference's customers are a run of rows
-    order = np.argsort(history.lookup_tables()["act"][chunk], kind="stable")
-    left, right, by_category, by_brand, mlp = _cheap_parts(model, history, z_c, z_p, chunk[order])
-    table, response, deviation = mlp
-    scores = torch.empty(len(chunk), right.size(0))
-    bounds = np.searchsorted(
-        np.arange(len(chunk)) * len(table) // len(chunk), range(len(table) + 1)
-    )
-    for g, (a, b) in enumerate(pairwise(bounds)):
-        torch.addmm(table[g].expand(b - a, -1), left[a:b], right.T, out=scores[a:b])
-        scores[a:b].addmm_(deviation[a:b], response[g].T)
+    reference customers and carried to each customer to first order (:class:`PairMLP`).
+    One matrix product, one small one per run of customers with the same reference
+    (fastest with ``chunk`` sorted by reference), gathers by category and brand.
+    Shapes: [C] -> [C, P]."""
+    left, right, by_category, by_brand = _cheap_parts(model, history, z_c, z_p, chunk, mlp)
+    scores = left @ right.T
+    group = mlp.group[chunk]
+    deviation = mlp.pre[torch.as_tensor(chunk)] - mlp.reference[torch.as_tensor(group)]
+    bounds = [0, *(np.flatnonzero(np.diff(group)) + 1).tolist(), len(chunk)]
+    for a, b in pairwise(bounds):
+        scores[a:b] += mlp.table[group[a]]
+        scores[a:b].addmm_(deviation[a:b], mlp.response[group[a]].T)
     if by_category.size(1) > 1:  # a single category (or brand) adds a per-customer constant
         scores += by_category[:, torch.as_tensor(history.product_category)]
     if by_brand.size(1) > 1:
         scores += by_brand[:, torch.as_tensor(history.product_brand)]
-    return scores[torch.as_tensor(np.argsort(order))]
+    return scores
 
 
 def _cheap_parts(
-    model: LinkPredictor, history: History, z_c: Tensor, z_p: Tensor, chunk: np.ndarray
-) -> tuple[Tensor, Tensor, Tensor, Tensor, tuple[Tensor, Tensor, Tensor]]:
-    """The cheap score's factors: ``left @ right.T + by_category[:, category(p)] +
-    by_brand[:, brand(p)]`` and the MLP's terms (:func:`_mlp_terms`). A product's pair
-    features when the customer has no history with it are (zeros, the customer's counts
-    in its category (3) and brand (1), the customer's activity, its popularity (2), its
-    category's popularity); each enters the prior linearly. ``chunk`` sorted by
-    activity. Shapes: [C] -> [C, D + 1], [P, D + 1], [C, categories], [C, brands], ..."""
+    model: LinkPredictor,
+    history: History,
+    z_c: Tensor,
+    z_p: Tensor,
+    chunk: np.ndarray,
+    mlp: PairMLP,
+) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    """The cheap score's factors but the MLP's: ``left @ right.T + by_category[:,
+    category(p)] + by_brand[:, brand(p)]``. A product's pair features when the customer
+    has no history with it are (zeros, the customer's counts in its category (3) and
+    brand (1), the customer's activity, its popularity (2), its category's popularity);
+    each enters the prior linearly. Shapes: [C] -> [C, D + 1], [P, D + 1],
+    [C, categories], [C, brands]."""
     decoder = model.decoder
     t = history.lookup_tables()
-    rows = torch.as_tensor(chunk)
     cell = [torch.as_tensor(t[name][chunk]) for name in ("cc", "ccr", "share", "cb")]
-    product = torch.stack(
-        [torch.as_tensor(t[name]) for name in ("pop", "popr")]
-        + [torch.as_tensor(t["catr"][history.product_category])],
-        dim=1,
-    )  # [P, 3]
-    activity = torch.as_tensor(t["act"][chunk])
-    *mlp, slopes = _mlp_terms(decoder, history, cell, activity, product)
-    zc, zp = z_c.index_select(0, rows), z_p
+    zc, zp = z_c.index_select(0, torch.as_tensor(chunk)), z_p
     h = zc.size(1) - decoder.collab_dim
     scale = torch.full((zc.size(1),), 1.0 / h**0.5)
     if decoder.mf_weight is not None:
         scale[h:] = decoder.mf_weight
     n_pair = history.pair_values.shape[1]
     by_product = torch.zeros(zp.size(0))
+    slopes = mlp.slopes[torch.as_tensor(chunk)]
     if decoder.prior is not None:  # prior([z_p, f]) = w_z . z_p + w_f . f + b
         w = decoder.prior.weight[0]
-        by_product = zp @ w[: zp.size(1)] + product @ w[zp.size(1) + n_pair + 5 :]
+        by_product = zp @ w[: zp.size(1)] + mlp.product @ w[zp.size(1) + n_pair + 5 :]
         slopes = slopes + w[zp.size(1) + n_pair : zp.size(1) + n_pair + 4]
     left = torch.cat([zc * scale, torch.ones(len(chunk), 1)], 1)
     right = torch.cat([zp, by_product[:, None]], 1)
     by_category = sum(slopes[:, i, None] * cell[i] for i in range(3))
-    by_brand = slopes[:, 3, None] * cell[3]
     assert isinstance(by_category, Tensor)
-    return left, right, by_category, by_brand, (mlp[0], mlp[1], mlp[2])
+    return left, right, by_category, slopes[:, 3, None] * cell[3]
 
 
-def _mlp_terms(
-    decoder: PairDecoder,
-    history: History,
-    cell: list[Tensor],
-    activity: Tensor,
-    product: Tensor,
-    groups: int = 16,
-) -> tuple[Tensor, Tensor, Tensor, Tensor]:
-    """The decoder's pair MLP (``Linear, ReLU, Linear``) for customers sorted by
-    activity, in ``groups`` runs of equal size. Each customer's first-layer input at its
-    average product (pair features averaged over the catalogue) is ``x_c``; a run's
-    reference ``r`` is their mean. Returns the MLP of every product at each reference
-    (``table``), its slope there in each hidden unit (``response``), ``x_c - r``
-    (``deviation``): ``table + deviation . response`` is the MLP to first order; and
-    each customer's slopes in its category and brand counts at ``x_c`` (``slopes``).
-    Shapes: [C, categories] x 3 + [C, brands], [C], [P, 3] -> [G, P], [G, P, H], [C, H],
-    [C, 4]."""
+@dataclass(frozen=True)
+class PairMLP:
+    """The decoder's pair MLP (``Linear, ReLU, Linear``) made cheap over the catalogue.
+
+    Each customer's first-layer input at its average product (pair features averaged
+    over the catalogue, the product features left out) is ``pre``; customers are
+    grouped by activity, and each group's mean ``reference``. ``table`` is the MLP of
+    every product at each reference, ``response`` its slope there in each hidden unit:
+    ``table + (pre - reference) . response`` is the MLP to first order. ``slopes``:
+    each customer's slopes in its category and brand counts (which vary by product)
+    at its average product. ``product``: the product features (popularity (2), the
+    category's popularity).
+
+    Shapes: pre [C, H], group [C], reference [G, H], table [G, P], response [G, P, H],
+    slopes [C, 4], product [P, 3].
+    """
+
+    pre: Tensor
+    group: np.ndarray
+    reference: Tensor
+    table: Tensor
+    response: Tensor
+    slopes: Tensor
+    product: Tensor
+
+
+def _pair_mlp(decoder: PairDecoder, history: History, groups: int = 32) -> PairMLP:
+    """:class:`PairMLP` for every customer of ``history`` (``response`` at most 2**25
+    floats: fewer groups for a large catalogue)."""
     first, last = decoder.mlp[0], decoder.mlp[2]
     assert isinstance(first, torch.nn.Linear) and isinstance(last, torch.nn.Linear)
+    t = history.lookup_tables()
+    cell = [torch.as_tensor(t[name]) for name in ("cc", "ccr", "share", "cb")]
+    product = torch.stack(
+        [torch.as_tensor(t[name]) for name in ("pop", "popr")]
+        + [torch.as_tensor(t["catr"][history.product_category])],
+        dim=1,
+    )
     n_pair = history.pair_values.shape[1]
-    share_of = [
-        torch.as_tensor(np.bincount(codes, minlength=width) / len(codes), dtype=torch.float32)
-        for codes, width in (
-            (history.product_category, cell[0].size(1)),
-            (history.product_brand, cell[3].size(1)),
-        )
-    ]
-    average = torch.zeros(activity.size(0), first.in_features)
-    for i in range(3):
-        average[:, n_pair + i] = cell[i] @ share_of[0]
-    average[:, n_pair + 3] = cell[3] @ share_of[1]
-    average[:, n_pair + 4] = activity
-    pre = first(average)  # [C, H], the product features left at 0
-    slopes = (pre + first.weight[:, n_pair + 5 :] @ product.mean(0) > 0).float() * last.weight[0]
-    slopes = slopes @ first.weight[:, n_pair : n_pair + 4]
-    groups = min(groups, activity.size(0))
-    group = torch.arange(activity.size(0)) * groups // activity.size(0)
-    count = torch.bincount(group, minlength=groups)[:, None]
-    reference = torch.zeros(groups, pre.size(1)).index_add_(0, group, pre) / count
-    hidden = reference[:, None, :] + (product @ first.weight[:, n_pair + 5 :].T)[None]
-    response = (hidden > 0).float() * last.weight[0]  # [G, P, H]
-    table = torch.relu(hidden) @ last.weight[0]
-    return table, response, pre - reference[group], slopes
+    average = torch.zeros(cell[0].size(0), first.in_features)
+    for i, codes in enumerate([history.product_category] * 3 + [history.product_brand]):
+        share = np.bincount(codes, minlength=cell[i].size(1)) / len(codes)
+        average[:, n_pair + i] = cell[i] @ torch.as_tensor(share, dtype=torch.float32)
+    average[:, n_pair + 4] = torch.as_tensor(t["act"])
+    with torch.no_grad():
+        pre = first(average)
+        by_product = product @ first.weight[:, n_pair + 5 :].T  # [P, H]
+        active = (pre + by_product.mean(0) > 0).float() * last.weight[0]
+        slopes = active @ first.weight[:, n_pair : n_pair + 4]
+        groups = max(1, min(groups, len(pre), 2**25 // max(by_product.numel(), 1)))
+        group = np.empty(len(pre), np.int64)
+        group[np.argsort(t["act"], kind="stable")] = np.arange(len(pre)) * groups // len(pre)
+        count = torch.as_tensor(np.bincount(group, minlength=groups)).clamp(min=1)[:, None]
+        reference = torch.zeros(groups, pre.size(1)).index_add_(0, torch.as_tensor(group), pre)
+        hidden = (reference / count)[:, None, :] + by_product[None]
+        response = (hidden > 0).float() * last.weight[0]
+        table = torch.relu(hidden) @ last.weight[0]
+    return PairMLP(pre, group, reference / count, table, response, slopes, product)
