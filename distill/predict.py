@@ -199,6 +199,12 @@ class Scorer:
             self._drop_seen(scores, chunk)
         return _best(scores, k)
 
+    def pair_mlp(self) -> PairMLP:
+        """The decoder's pair MLP made cheap over the catalogue, computed once."""
+        if self._pair_mlp is None:
+            self._pair_mlp = _pair_mlp(self.loaded.model.decoder, self.history)
+        return self._pair_mlp
+
     def _shortlist_top(
         self, chunk: np.ndarray, k: int, shortlist: int, exclude_seen: bool
     ) -> tuple[np.ndarray, np.ndarray]:
@@ -207,12 +213,10 @@ class Scorer:
         or, kept, always on the shortlist). Shapes: [C] -> [C, k], [C, k]."""
         z_c, z_p = self.all_embeddings()
         n_p = self.frame.num_products
-        if self._pair_mlp is None:
-            self._pair_mlp = _pair_mlp(self.loaded.model.decoder, self.history)
-        order = np.argsort(self._pair_mlp.group[chunk], kind="stable")  # runs of references
+        order = np.argsort(self.pair_mlp().group[chunk], kind="stable")  # runs of references
         chunk = chunk[order]
         with torch.no_grad():
-            cheap = _cheap_scores(self.loaded.model, self.history, z_c, z_p, chunk, self._pair_mlp)
+            cheap = _cheap_scores(self, chunk)
             seen_rows, seen_cols = _seen_positions(self.history.pair_keys, chunk, n_p)
             most_seen = int(np.bincount(seen_rows).max()) if len(seen_rows) else 0
             cheap[seen_rows, seen_cols] = -np.inf if exclude_seen else np.inf
@@ -341,14 +345,7 @@ def _seen_positions(
     return rows, keys - chunk[rows] * n_p
 
 
-def _cheap_scores(
-    model: LinkPredictor,
-    history: History,
-    z_c: Tensor,
-    z_p: Tensor,
-    chunk: np.ndarray,
-    mlp: PairMLP,
-) -> Tensor:
+def _cheap_scores(scorer: Scorer, chunk: np.ndarray) -> Tensor:
     """A cheap stand-in for the ranking logit of every product for each customer row of
     ``chunk``, for a product the customer has not interacted with, up to a constant per
     customer: the dot products and the prior exactly, the pair MLP exactly for a few
@@ -356,7 +353,11 @@ def _cheap_scores(
     One matrix product, one small one per run of customers with the same reference
     (fastest with ``chunk`` sorted by reference), gathers by category and brand.
     Shapes: [C] -> [C, P]."""
-    left, right, by_category, by_brand = _cheap_parts(model, history, z_c, z_p, chunk, mlp)
+    history, mlp = scorer.history, scorer.pair_mlp()
+    z_c, z_p = scorer.all_embeddings()
+    left, right, by_category, by_brand = _cheap_parts(
+        scorer.loaded.model, history, z_c, z_p, chunk, mlp
+    )
     scores = left @ right.T
     group = mlp.group[chunk]
     deviation = mlp.pre[torch.as_tensor(chunk)] - mlp.reference[torch.as_tensor(group)]

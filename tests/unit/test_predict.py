@@ -10,7 +10,7 @@ import torch
 from distill.artifact import LoadedModel, build_model, load_artifact, save_artifact
 from distill.config import KDConfig, StudentConfig, TaskConfig, TrainConfig
 from distill.data import FeatureEncoder
-from distill.predict import Scorer, _cheap_scores, _pair_mlp, _seen_positions
+from distill.predict import Scorer, _cheap_scores, _seen_positions
 from distill.tasks import link_snapshots
 from distill.train import train_link_model
 from kgframe import GraphFrame
@@ -191,10 +191,8 @@ def test_cheap_score_is_the_ranking_logit_when_the_pair_mlp_is_constant():
         scorer.loaded.model.decoder.mlp[2].weight.zero_()
     chunk = np.arange(frame.num_customers)
     exact = scorer.grid_logits(chunk).numpy()
-    z_c, z_p = scorer.all_embeddings()
     with torch.no_grad():
-        mlp = _pair_mlp(scorer.loaded.model.decoder, scorer.history)
-        cheap = _cheap_scores(scorer.loaded.model, scorer.history, z_c, z_p, chunk, mlp).numpy()
+        cheap = _cheap_scores(scorer, chunk).numpy()
     rows, cols = _seen_positions(scorer.history.pair_keys, chunk, frame.num_products)
     gap = exact - cheap
     gap[rows, cols] = np.nan
