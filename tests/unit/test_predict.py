@@ -10,7 +10,7 @@ import torch
 from distill.artifact import LoadedModel, build_model, load_artifact, save_artifact
 from distill.config import KDConfig, StudentConfig, TaskConfig, TrainConfig
 from distill.data import FeatureEncoder
-from distill.predict import Scorer, _cheap_scores, _seen_positions
+from distill.predict import Scorer, _cheap_scores, _pair_mlp, _seen_positions
 from distill.tasks import link_snapshots
 from distill.train import train_link_model
 from kgframe import GraphFrame
@@ -216,3 +216,32 @@ def test_fast_top_k_keeps_exclude_seen_min_score_and_recall(trained):
         assert (cut_top["score"] >= cut).all() and 0 < len(cut_top) < len(fast)
         nobody = scorer.top_k([], k=5)
         assert nobody.empty and list(nobody.columns) == list(fast.columns)
+
+
+def test_pair_mlp_is_exact_to_first_order_away_from_its_reference():
+    """One category, no brand: a customer's pair MLP over unseen products differs from
+    its reference's only through ``pre - reference``, so where a product turns on the
+    same hidden units for both, table + deviation . response is the exact MLP."""
+    frame = planted_frame(customers=12, products=30, categories=1)
+    inter = frame.interactions
+    fewer = inter[
+        np.arange(len(inter)) % (inter["customer"].to_numpy() + 2) != 0
+    ]  # activities differ
+    frame = GraphFrame(frame.customers, frame.products, frame.categories, frame.brands, fewer)
+    scorer = _collab_scorer(frame)
+    decoder = scorer.loaded.model.decoder
+    mlp = _pair_mlp(decoder, scorer.history, groups=1)  # one reference: deviations count
+    rows, cols = np.meshgrid(np.arange(12), np.arange(30), indexing="ij")
+    with torch.no_grad():
+        f = scorer.history.pair_features(rows.ravel(), cols.ravel())
+        exact = decoder.mlp(f).squeeze(-1).reshape(12, 30) - decoder.mlp[2].bias
+        first = decoder.mlp[0]
+        hidden = first(f).reshape(12, 30, -1)
+        deviation = mlp.pre - mlp.reference[0]
+        approx = mlp.table[0] + deviation @ mlp.response[0].T
+    unseen = np.ones((12, 30), bool)
+    unseen[_seen_positions(scorer.history.pair_keys, np.arange(12), 30)] = False
+    same = unseen & ((hidden > 0) == (mlp.response[0] != 0)[None]).all(-1).numpy()
+    assert same.sum() > 100
+    assert np.allclose(approx.numpy()[same], exact.numpy()[same], atol=1e-4)
+    assert not np.allclose(mlp.table[0].expand(12, -1).numpy()[same], exact.numpy()[same])
