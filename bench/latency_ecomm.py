@@ -11,21 +11,28 @@ the decoder. Weights are freshly initialised: scoring time does not depend on th
 values, only on the architecture.
 
 The headline: one customer's top 20 over the whole catalogue (products the customer
-interacted with left out), median over ``--customers`` customers, the two interleaved
-customer by customer:
+interacted with left out), median over ``--customers`` customers, the three
+interleaved customer by customer, one thread each:
 
-- student: the graph-free student exported to ONNX (:func:`distill.export.export_onnx`)
-  in onnxruntime, fed from the edge tables (:func:`distill.export.onnx_feed`: the
-  customer's and every product's encoded features, the pair features from the history
-  lookups), sorted by its ``rank`` output;
 - teacher: its message passing over the whole graph (to rank every product it needs
   every product's representation, and so the 2-hop neighbourhoods of all of them:
-  in practice the whole graph), then its decoder's ranking logit over every product
-  with the same pair features.
+  in practice the whole graph; they change with every interaction, so nothing is
+  cached), then its decoder's ranking logit over every product with the pair
+  features from the history lookups;
+- student as exported: the graph-free student's ONNX model
+  (:func:`distill.export.export_onnx`) in onnxruntime, fed from the edge tables
+  (:func:`distill.export.onnx_feed`: the customer's and every product's encoded
+  features, the pair features), sorted by its ``rank`` output; it runs the product
+  tower over every product for every request;
+- student, split (:class:`CustomerSide`, exported to ONNX here): the product tower's
+  output for every product computed once (it depends on product features only, so
+  once per catalogue version), then per request the customer tower, the pair
+  features and the decoder's ranking logit. Its top 20 is checked against the
+  exported model's.
 
 The last line reads
-``teacher_top20_ms=X student_onnx_top20_ms=Y faster=Zx``; the line before it, the
-100,000-pair figures ``teacher_ms=N student_ms=N faster=Nx``.
+``teacher_top20_ms=X student_onnx_top20_ms=Y faster=Zx`` (Y: the split student); the
+line before it, the 100,000-pair figures ``teacher_ms=N student_ms=N faster=Nx``.
 """
 
 from __future__ import annotations
