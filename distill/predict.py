@@ -10,6 +10,8 @@ Scores are probabilities ``sigmoid(logit)`` of "the customer will interact".
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
+from itertools import pairwise
 
 import numpy as np
 import pandas as pd
@@ -19,7 +21,7 @@ from tqdm.auto import tqdm
 
 from distill.artifact import LoadedModel
 from distill.data import History, build_graph
-from distill.models import FeatureMLP, LinkPredictor
+from distill.models import FeatureMLP, LinkPredictor, PairDecoder
 from distill.tasks import ids_to_rows
 from kgframe import GraphFrame, normalize_id
 
@@ -102,6 +104,7 @@ class Scorer:
         self.history = History.from_frame(frame)
         self._embeddings: tuple[Tensor, Tensor] | None = None
         self._product_z: Tensor | None = None
+        self._pair_mlp: PairMLP | None = None
         if not isinstance(loaded.model.encoder, FeatureMLP):
             with torch.no_grad():
                 loaded.model.eval()
@@ -167,6 +170,73 @@ class Scorer:
             zp = z_p[None, :, :].expand(n_c, n_p, -1).reshape(n_c * n_p, -1)
             return model.decoder.rank(zc, zp, f.reshape(n_c * n_p, -1)).reshape(n_c, n_p)
 
+    def all_embeddings(self) -> tuple[Tensor, Tensor]:
+        """Every customer's and product's representation, computed once per Scorer (the
+        GNN's message passing, or the MLP student's feature encoding of every row)."""
+        if self._embeddings is None:
+            model = self.loaded.model
+            assert isinstance(model.encoder, FeatureMLP)
+            with torch.no_grad():
+                model.eval()
+                self._embeddings = (
+                    _embed_rows(model.encoder, self.graph, "customer", None),
+                    _embed_rows(model.encoder, self.graph, "product", None),
+                )
+        return self._embeddings
+
+    def _block(self, fast: bool) -> int:
+        """Customers per block: the grid's [C, P, F] pair features are large; the cheap
+        scores at most 2**25 floats (128 MiB), 512 customers up to 65,536 products."""
+        return max(1, min(512, 2**25 // self.frame.num_products)) if fast else 32
+
+    def _grid_top(
+        self, chunk: np.ndarray, k: int, exclude_seen: bool
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """The ``k`` best products of each customer row of ``chunk``, every product's
+        exact ranking score computed (the reference). Shapes: [C] -> [C, k], [C, k]."""
+        scores = torch.sigmoid(self.grid_logits(chunk)).numpy()
+        if exclude_seen:
+            self._drop_seen(scores, chunk)
+        return _best(scores, k)
+
+    def pair_mlp(self) -> PairMLP:
+        """The decoder's pair MLP made cheap over the catalogue, computed once."""
+        if self._pair_mlp is None:
+            self._pair_mlp = _pair_mlp(self.loaded.model.decoder, self.history)
+        return self._pair_mlp
+
+    def _shortlist_top(
+        self, chunk: np.ndarray, k: int, shortlist: int, exclude_seen: bool
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """The ``k`` best products of each customer row of ``chunk`` by the exact ranking
+        score, among the ``shortlist`` best by the cheap score (seen products: masked out,
+        or, kept, always on the shortlist). Shapes: [C] -> [C, k], [C, k]."""
+        z_c, z_p = self.all_embeddings()
+        n_p = self.frame.num_products
+        order = np.argsort(self.pair_mlp().group[chunk], kind="stable")  # runs of references
+        chunk = chunk[order]
+        with torch.no_grad():
+            cheap = _cheap_scores(self, chunk)
+            seen_rows, seen_cols = _seen_positions(self.history.pair_keys, chunk, n_p)
+            most_seen = int(np.bincount(seen_rows).max()) if len(seen_rows) else 0
+            cheap[seen_rows, seen_cols] = -np.inf if exclude_seen else np.inf
+            width = min(n_p, shortlist + (0 if exclude_seen else most_seen))
+            cheap_top, cols = torch.topk(cheap, width, dim=1)
+            logits = scoring_logits(
+                self.loaded.model,
+                self.graph,
+                self.history,
+                np.repeat(chunk, width),
+                cols.reshape(-1).numpy(),
+                (z_c, z_p),
+                ranking=True,
+            ).reshape(len(chunk), width)
+        scores = torch.sigmoid(logits).numpy()
+        scores[~torch.isfinite(cheap_top).numpy() & exclude_seen] = -np.inf
+        top, top_scores = _best(scores, k)
+        back = np.argsort(order)
+        return np.take_along_axis(cols.numpy(), top, axis=1)[back], top_scores[back]
+
     def _drop_seen(self, scores: np.ndarray, chunk: np.ndarray) -> None:
         """Set the scores of products each customer row of ``chunk`` interacted with to
         ``-inf`` (in place). Shapes: [C, P], [C]."""
@@ -184,8 +254,9 @@ class Scorer:
         k: int = 20,
         exclude_seen: bool = True,
         min_score: float | None = None,
-        batch_customers: int = 32,
+        batch_customers: int | None = None,
         progress: bool = False,
+        shortlist: int | None = None,
     ) -> pd.DataFrame:
         """The ``k`` best products per customer: (customer_id, product_id, score, rank),
         by the ranking score (``sigmoid`` of :meth:`~distill.models.PairDecoder.rank`).
@@ -194,43 +265,60 @@ class Scorer:
         ``min_score`` drops scores below it (so a customer may get fewer than ``k``).
         ``customer_ids`` defaults to every customer of the frame. ``progress`` shows a
         bar over customers.
+
+        ``shortlist``: how many products per customer a cheap score (one matrix product,
+        :func:`_cheap_parts`) keeps for the exact ranking logit; ``None``: ``max(10 k,
+        200)``; ``0``: the exact logit of every product (:meth:`grid_logits`, slow; the
+        reference). The top K is always ranked by the exact ranking logit; a shortlist of
+        the whole catalogue gives the exact top K.
         """
-        if customer_ids is None:
-            rows = np.arange(self.frame.num_customers)
-        else:
-            rows = ids_to_rows(
+        rows = (
+            np.arange(self.frame.num_customers)
+            if customer_ids is None
+            else ids_to_rows(
                 self.customer_index, [normalize_id(v) for v in customer_ids], "customer"
             )
+        )
         k = min(k, self.frame.num_products)
-        out_c, out_p, out_s, out_r = [], [], [], []
+        shortlist = max(10 * k, 200) if shortlist is None else shortlist
+        fast = shortlist > 0 and self.loaded.model.decoder.kind == "dot"
+        step = batch_customers or self._block(fast)
+        none = np.zeros((0, k), np.int64)  # so that no customers concatenate too
+        parts = [_kept(none[:, 0], none, none.astype(np.float32), None)]
         bar = tqdm(
             total=len(rows), desc="scoring", unit="customer", disable=not progress, leave=False
         )
-        for start in range(0, len(rows), batch_customers):
-            chunk = rows[start : start + batch_customers]
+        for start in range(0, len(rows), step):
+            chunk = rows[start : start + step]
             bar.update(len(chunk))
-            scores = torch.sigmoid(self.grid_logits(chunk)).numpy()
-            if exclude_seen:
-                self._drop_seen(scores, chunk)
-            top, top_scores = _best(scores, k)
-            keep = np.isfinite(top_scores)
-            if min_score is not None:
-                keep &= top_scores >= min_score
-            ranks = np.broadcast_to(np.arange(1, k + 1), top.shape)
-            out_c.append(np.repeat(chunk, k)[keep.ravel()])
-            out_p.append(top[keep])
-            out_s.append(top_scores[keep])
-            out_r.append(ranks[keep])
+            if fast:
+                top, top_scores = self._shortlist_top(chunk, k, shortlist, exclude_seen)
+            else:
+                top, top_scores = self._grid_top(chunk, k, exclude_seen)
+            parts.append(_kept(chunk, top, top_scores, min_score))
         bar.close()
-        c = np.concatenate(out_c) if out_c else np.zeros(0, np.int64)
+        c, p, score, rank = (np.concatenate(column) for column in zip(*parts, strict=True))
         return pd.DataFrame(
             {
                 "customer_id": self.customer_index[c].tolist(),
-                "product_id": self.product_index[np.concatenate(out_p) if out_p else c].tolist(),
-                "score": np.concatenate(out_s) if out_s else np.zeros(0, np.float32),
-                "rank": np.concatenate(out_r) if out_r else np.zeros(0, np.int64),
+                "product_id": self.product_index[p].tolist(),
+                "score": score,
+                "rank": rank,
             }
         )
+
+
+def _kept(
+    chunk: np.ndarray, top: np.ndarray, top_scores: np.ndarray, min_score: float | None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(customer row, product row, score, rank) of the top K rows ``_best`` gave, those
+    at ``-inf`` (seen, or no product left) and below ``min_score`` dropped.
+    Shapes: [C], [C, k], [C, k] -> 4 x [N]."""
+    keep = np.isfinite(top_scores)
+    if min_score is not None:
+        keep &= top_scores >= min_score
+    ranks = np.broadcast_to(np.arange(1, top.shape[1] + 1), top.shape)
+    return np.repeat(chunk, top.shape[1])[keep.ravel()], top[keep], top_scores[keep], ranks[keep]
 
 
 def _best(scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
@@ -240,3 +328,141 @@ def _best(scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     top_scores = np.take_along_axis(scores, top, axis=1)
     order = np.argsort(-top_scores, axis=1, kind="stable")
     return np.take_along_axis(top, order, axis=1), np.take_along_axis(top_scores, order, axis=1)
+
+
+def _seen_positions(
+    pair_keys: np.ndarray, chunk: np.ndarray, n_p: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """(position in ``chunk``, product row) of every interacted pair of ``chunk``'s
+    customers (``pair_keys``: sorted ``customer * n_p + product``). Shapes: [C] -> [S], [S]."""
+    lo = np.searchsorted(pair_keys, chunk * n_p)
+    hi = np.searchsorted(pair_keys, (chunk + 1) * n_p)
+    lengths = hi - lo
+    rows = np.repeat(np.arange(len(chunk)), lengths)
+    # the i-th key of row j sits at lo[j] + i: ranges concatenated without a loop
+    offsets = np.arange(lengths.sum()) - np.repeat(np.cumsum(lengths) - lengths, lengths)
+    keys = pair_keys[np.repeat(lo, lengths) + offsets]
+    return rows, keys - chunk[rows] * n_p
+
+
+def _cheap_scores(scorer: Scorer, chunk: np.ndarray) -> Tensor:
+    """A cheap stand-in for the ranking logit of every product for each customer row of
+    ``chunk``, for a product the customer has not interacted with, up to a constant per
+    customer: the dot products and the prior exactly, the pair MLP exactly for a few
+    reference customers and carried to each customer to first order (:class:`PairMLP`).
+    One matrix product, one small one per run of customers with the same reference
+    (fastest with ``chunk`` sorted by reference), gathers by category and brand.
+    Shapes: [C] -> [C, P]."""
+    history, mlp = scorer.history, scorer.pair_mlp()
+    z_c, z_p = scorer.all_embeddings()
+    left, right, by_category, by_brand = _cheap_parts(
+        scorer.loaded.model, history, z_c, z_p, chunk, mlp
+    )
+    scores = left @ right.T
+    group = mlp.group[chunk]
+    deviation = mlp.pre[torch.as_tensor(chunk)] - mlp.reference[torch.as_tensor(group)]
+    bounds = [0, *(np.flatnonzero(np.diff(group)) + 1).tolist(), len(chunk)]
+    for a, b in pairwise(bounds):
+        scores[a:b] += mlp.table[group[a]]
+        scores[a:b].addmm_(deviation[a:b], mlp.response[group[a]].T)
+    if by_category.size(1) > 1:  # a single category (or brand) adds a per-customer constant
+        scores += by_category[:, torch.as_tensor(history.product_category)]
+    if by_brand.size(1) > 1:
+        scores += by_brand[:, torch.as_tensor(history.product_brand)]
+    return scores
+
+
+def _cheap_parts(
+    model: LinkPredictor,
+    history: History,
+    z_c: Tensor,
+    z_p: Tensor,
+    chunk: np.ndarray,
+    mlp: PairMLP,
+) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    """The cheap score's factors but the MLP's: ``left @ right.T + by_category[:,
+    category(p)] + by_brand[:, brand(p)]``. A product's pair features when the customer
+    has no history with it are (zeros, the customer's counts in its category (3) and
+    brand (1), the customer's activity, its popularity (2), its category's popularity);
+    each enters the prior linearly. Shapes: [C] -> [C, D + 1], [P, D + 1],
+    [C, categories], [C, brands]."""
+    decoder = model.decoder
+    t = history.lookup_tables()
+    cell = [torch.as_tensor(t[name][chunk]) for name in ("cc", "ccr", "share", "cb")]
+    zc, zp = z_c.index_select(0, torch.as_tensor(chunk)), z_p
+    h = zc.size(1) - decoder.collab_dim
+    scale = torch.full((zc.size(1),), 1.0 / h**0.5)
+    if decoder.mf_weight is not None:
+        scale[h:] = decoder.mf_weight
+    n_pair = history.pair_values.shape[1]
+    by_product = torch.zeros(zp.size(0))
+    slopes = mlp.slopes[torch.as_tensor(chunk)]
+    if decoder.prior is not None:  # prior([z_p, f]) = w_z . z_p + w_f . f + b
+        w = decoder.prior.weight[0]
+        by_product = zp @ w[: zp.size(1)] + mlp.product @ w[zp.size(1) + n_pair + 5 :]
+        slopes = slopes + w[zp.size(1) + n_pair : zp.size(1) + n_pair + 4]
+    left = torch.cat([zc * scale, torch.ones(len(chunk), 1)], 1)
+    right = torch.cat([zp, by_product[:, None]], 1)
+    by_category = sum(slopes[:, i, None] * cell[i] for i in range(3))
+    assert isinstance(by_category, Tensor)
+    return left, right, by_category, slopes[:, 3, None] * cell[3]
+
+
+@dataclass(frozen=True)
+class PairMLP:
+    """The decoder's pair MLP (``Linear, ReLU, Linear``) made cheap over the catalogue.
+
+    Each customer's first-layer input at its average product (pair features averaged
+    over the catalogue, the product features left out) is ``pre``; customers are
+    grouped by activity, and each group's mean ``reference``. ``table`` is the MLP of
+    every product at each reference, ``response`` its slope there in each hidden unit:
+    ``table + (pre - reference) . response`` is the MLP to first order. ``slopes``:
+    each customer's slopes in its category and brand counts (which vary by product)
+    at its average product. ``product``: the product features (popularity (2), the
+    category's popularity).
+
+    Shapes: pre [C, H], group [C], reference [G, H], table [G, P], response [G, P, H],
+    slopes [C, 4], product [P, 3].
+    """
+
+    pre: Tensor
+    group: np.ndarray
+    reference: Tensor
+    table: Tensor
+    response: Tensor
+    slopes: Tensor
+    product: Tensor
+
+
+def _pair_mlp(decoder: PairDecoder, history: History, groups: int = 32) -> PairMLP:
+    """:class:`PairMLP` for every customer of ``history`` (``response`` at most 2**25
+    floats: fewer groups for a large catalogue)."""
+    first, last = decoder.mlp[0], decoder.mlp[2]
+    assert isinstance(first, torch.nn.Linear) and isinstance(last, torch.nn.Linear)
+    t = history.lookup_tables()
+    cell = [torch.as_tensor(t[name]) for name in ("cc", "ccr", "share", "cb")]
+    product = torch.stack(
+        [torch.as_tensor(t[name]) for name in ("pop", "popr")]
+        + [torch.as_tensor(t["catr"][history.product_category])],
+        dim=1,
+    )
+    n_pair = history.pair_values.shape[1]
+    average = torch.zeros(cell[0].size(0), first.in_features)
+    for i, codes in enumerate([history.product_category] * 3 + [history.product_brand]):
+        share = np.bincount(codes, minlength=cell[i].size(1)) / len(codes)
+        average[:, n_pair + i] = cell[i] @ torch.as_tensor(share, dtype=torch.float32)
+    average[:, n_pair + 4] = torch.as_tensor(t["act"])
+    with torch.no_grad():
+        pre = first(average)
+        by_product = product @ first.weight[:, n_pair + 5 :].T  # [P, H]
+        active = (pre + by_product.mean(0) > 0).float() * last.weight[0]
+        slopes = active @ first.weight[:, n_pair : n_pair + 4]
+        groups = max(1, min(groups, len(pre), 2**25 // max(by_product.numel(), 1)))
+        group = np.empty(len(pre), np.int64)
+        group[np.argsort(t["act"], kind="stable")] = np.arange(len(pre)) * groups // len(pre)
+        count = torch.as_tensor(np.bincount(group, minlength=groups)).clamp(min=1)[:, None]
+        reference = torch.zeros(groups, pre.size(1)).index_add_(0, torch.as_tensor(group), pre)
+        hidden = (reference / count)[:, None, :] + by_product[None]
+        response = (hidden > 0).float() * last.weight[0]
+        table = torch.relu(hidden) @ last.weight[0]
+    return PairMLP(pre, group, reference / count, table, response, slopes, product)

@@ -10,7 +10,7 @@ import torch
 from distill.artifact import LoadedModel, build_model, load_artifact, save_artifact
 from distill.config import KDConfig, StudentConfig, TaskConfig, TrainConfig
 from distill.data import FeatureEncoder
-from distill.predict import Scorer
+from distill.predict import Scorer, _cheap_scores, _pair_mlp, _seen_positions
 from distill.tasks import link_snapshots
 from distill.train import train_link_model
 from kgframe import GraphFrame
@@ -150,3 +150,98 @@ def test_gnn_artifact_scores_the_same_after_reload(tmp_path):
     a = Scorer(loaded, frame).score_pairs(["c3"], [1005])
     b = Scorer(load_artifact(path), frame).score_pairs(["c3"], [1005])
     assert a["score"][0] == pytest.approx(b["score"][0], abs=1e-6)
+
+
+def _collab_scorer(frame: GraphFrame) -> Scorer:
+    """A fresh MLP student with the matrix-factorisation term and a rank head, its
+    mf weight and prior random (fresh, they are 0), so every term of the ranking logit
+    counts."""
+    enc = FeatureEncoder.fit(frame)
+    spec = StudentConfig(kind="mlp", hidden=8, customer_id_dim=4, product_id_dim=4).spec()
+    model = build_model(spec, enc, frame.num_customers, frame.num_products)
+    torch.manual_seed(3)
+    with torch.no_grad():
+        assert model.decoder.mf_weight is not None and model.decoder.prior is not None
+        model.decoder.mf_weight.fill_(0.7)
+        model.decoder.prior.weight.normal_()
+    ids = frame.customers["id"].tolist(), frame.products["id"].tolist()
+    return Scorer(LoadedModel("student_mlp", model.eval(), spec, enc, *ids), frame)
+
+
+@pytest.mark.parametrize("exclude_seen", [True, False])
+def test_shortlist_of_the_whole_catalogue_gives_the_exact_top_k(trained, exclude_seen):
+    frame, loaded, _ = trained
+    for scorer in (Scorer(loaded, frame), _collab_scorer(frame)):
+        exact = scorer.top_k(k=7, shortlist=0, exclude_seen=exclude_seen)
+        fast = scorer.top_k(k=7, shortlist=frame.num_products, exclude_seen=exclude_seen)
+        assert len(exact) == 7 * frame.num_customers
+        pd.testing.assert_frame_equal(
+            fast.drop(columns="score"), exact.drop(columns="score"), check_dtype=False
+        )
+        assert np.allclose(fast["score"], exact["score"], atol=1e-6)
+
+
+def test_cheap_score_is_the_ranking_logit_when_the_pair_mlp_is_constant():
+    """With the MLP's output weights at 0 the cheap score (matrix product, prior,
+    category and brand gathers) must be the exact ranking logit of every unseen
+    product up to a constant per customer."""
+    frame = planted_frame(customers=12, products=30)
+    scorer = _collab_scorer(frame)
+    with torch.no_grad():
+        scorer.loaded.model.decoder.mlp[2].weight.zero_()
+    chunk = np.arange(frame.num_customers)
+    exact = scorer.grid_logits(chunk).numpy()
+    with torch.no_grad():
+        cheap = _cheap_scores(scorer, chunk).numpy()
+    rows, cols = _seen_positions(scorer.history.pair_keys, chunk, frame.num_products)
+    gap = exact - cheap
+    gap[rows, cols] = np.nan
+    assert np.nanmax(np.nanmax(gap, 1) - np.nanmin(gap, 1)) < 1e-4
+    assert len(rows) == len(frame.interactions.groupby(["customer", "product"]))
+
+
+def test_fast_top_k_keeps_exclude_seen_min_score_and_recall(trained):
+    frame, loaded, _ = trained
+    for scorer in (Scorer(loaded, frame), _collab_scorer(frame)):
+        exact = scorer.top_k(k=5, shortlist=0)
+        fast = scorer.top_k(k=5, shortlist=15)  # an eighth of the catalogue
+        seen = set(zip(frame.interactions["customer"], frame.interactions["product"], strict=True))
+        rows_c = frame.customer_index().get_indexer(fast["customer_id"])
+        rows_p = frame.product_index().get_indexer(fast["product_id"])
+        assert not any((c, p) in seen for c, p in zip(rows_c, rows_p, strict=True))
+        hits = len(fast.merge(exact, on=["customer_id", "product_id"]))
+        assert hits / len(exact) >= 0.9
+        cut = float(fast["score"].median())
+        cut_top = scorer.top_k(k=5, shortlist=15, min_score=cut)
+        assert (cut_top["score"] >= cut).all() and 0 < len(cut_top) < len(fast)
+        nobody = scorer.top_k([], k=5)
+        assert nobody.empty and list(nobody.columns) == list(fast.columns)
+
+
+def test_pair_mlp_is_exact_to_first_order_away_from_its_reference():
+    """One category, no brand: a customer's pair MLP over unseen products differs from
+    its reference's only through ``pre - reference``, so where a product turns on the
+    same hidden units for both, table + deviation . response is the exact MLP."""
+    frame = planted_frame(customers=12, products=30, categories=1)
+    inter = frame.interactions
+    fewer = inter[
+        np.arange(len(inter)) % (inter["customer"].to_numpy() + 2) != 0
+    ]  # activities differ
+    frame = GraphFrame(frame.customers, frame.products, frame.categories, frame.brands, fewer)
+    scorer = _collab_scorer(frame)
+    decoder = scorer.loaded.model.decoder
+    mlp = _pair_mlp(decoder, scorer.history, groups=1)  # one reference: deviations count
+    rows, cols = np.meshgrid(np.arange(12), np.arange(30), indexing="ij")
+    with torch.no_grad():
+        f = scorer.history.pair_features(rows.ravel(), cols.ravel())
+        exact = decoder.mlp(f).squeeze(-1).reshape(12, 30) - decoder.mlp[2].bias
+        first = decoder.mlp[0]
+        hidden = first(f).reshape(12, 30, -1)
+        deviation = mlp.pre - mlp.reference[0]
+        approx = mlp.table[0] + deviation @ mlp.response[0].T
+    unseen = np.ones((12, 30), bool)
+    unseen[_seen_positions(scorer.history.pair_keys, np.arange(12), 30)] = False
+    same = unseen & ((hidden > 0) == (mlp.response[0] != 0)[None]).all(-1).numpy()
+    assert same.sum() > 100
+    assert np.allclose(approx.numpy()[same], exact.numpy()[same], atol=1e-4)
+    assert not np.allclose(mlp.table[0].expand(12, -1).numpy()[same], exact.numpy()[same])
