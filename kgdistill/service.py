@@ -69,6 +69,9 @@ class PredictConfig:
     run: str = ""  # a run id or directory; empty: the latest trained run
     min_score: float | None = None  # drop scores below it; None keeps all
     exclude_seen: bool = True  # leave out products a customer interacted with
+    # products per customer a cheap score keeps for the exact ranking logit (None:
+    # max(10 k, 200); 0: score every pair exactly, slow); see distill.predict.Scorer.top_k
+    shortlist: int | None = None
     relationship: str = "RECOMMENDED"
     source_label: str = "Customer"
     target_label: str = "Product"
@@ -82,6 +85,8 @@ class PredictConfig:
             raise ValueError(f"k must be >= 1, not {self.k}")
         if self.batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, not {self.batch_size}")
+        if self.shortlist is not None and self.shortlist < 0:
+            raise ValueError(f"shortlist must be >= 0 (0: exact), not {self.shortlist}")
         self.recommendations()
         self.categories()
 
@@ -182,7 +187,12 @@ class TrainedModel:
         by :meth:`distill.predict.Scorer.top_k`. Customers not in the graph get no rows."""
         ids = None if customer_ids is None else self.known(runner, customer_ids)
         result: pd.DataFrame = self.scorer(runner).top_k(
-            ids, k=k, exclude_seen=exclude_seen, min_score=min_score, progress=progress
+            ids,
+            k=k,
+            exclude_seen=exclude_seen,
+            min_score=min_score,
+            progress=progress,
+            shortlist=self.config.predict.shortlist,
         )
         return result
 
@@ -252,7 +262,12 @@ def predict(
     ids = None if customers is None else model.known(runner, customers)
     p = config.predict
     top = model.scorer(runner).top_k(
-        ids, k=p.k, exclude_seen=p.exclude_seen, min_score=p.min_score, progress=progress
+        ids,
+        k=p.k,
+        exclude_seen=p.exclude_seen,
+        min_score=p.min_score,
+        progress=progress,
+        shortlist=p.shortlist,
     )
     scored = int(top["customer_id"].nunique())
     say(f"{model.name} of run {model.version}: top {p.k} for {scored:,} customers")

@@ -109,3 +109,13 @@ def test_kinds_check_their_identifiers() -> None:
         PredictConfig(relationship="RECOMMENDED]->() DETACH DELETE (")
     with pytest.raises(ValueError):
         PredictConfig(k=0)
+
+
+def test_the_shortlist_is_a_setting_and_never_negative() -> None:
+    from kgdistill.config import load_config
+
+    assert PredictConfig().shortlist is None  # max(10 k, 200), distill.predict decides
+    config = load_config(environ={"KGDISTILL_PREDICT__SHORTLIST": "0"})
+    assert config.predict.shortlist == 0  # exact: every pair scored
+    with pytest.raises(ValueError, match="shortlist must be >= 0"):
+        PredictConfig(shortlist=-1)
