@@ -261,13 +261,8 @@ def predict(
         as_of = sync_state.db_now(runner)  # before the graph is read for scoring
     ids = None if customers is None else model.known(runner, customers)
     p = config.predict
-    top = model.scorer(runner).top_k(
-        ids,
-        k=p.k,
-        exclude_seen=p.exclude_seen,
-        min_score=p.min_score,
-        progress=progress,
-        shortlist=p.shortlist,
+    top = model.top_k(
+        runner, ids, p.k, exclude_seen=p.exclude_seen, min_score=p.min_score, progress=progress
     )
     scored = int(top["customer_id"].nunique())
     say(f"{model.name} of run {model.version}: top {p.k} for {scored:,} customers")
