@@ -26,9 +26,9 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from distill.artifact import Run
 from kgdistill import pipeline, rundata, server
 from kgdistill.config import Config
-from kgdistill.runs import Run
 from kgdistill.server import Neo4jServerError, Progress, ServerConfig, free_port
 from kgframe import GraphFrame
 from kgstore import gds

@@ -17,12 +17,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from distill.artifact import DEFAULT_RUNS_DIR, Run, create_run, mark_latest
 from kgdistill.config import Config
-from kgdistill.runs import DEFAULT_RUNS_DIR, Run, create_run, mark_latest
 from kgdistill.settings import to_dict
 from kgframe import GraphFrame
 from kgstore.connection import QueryRunner
-from kgstore.extract import extract_graphframe
+from kgstore.extract import read_graph
 
 EVAL_PAIRS_FILE = "eval_pairs.tsv"
 CONFIG_FILE = "config.json"
@@ -38,22 +38,9 @@ def extract(
     until: int | None = None,
     say: Callable[[str], None] = print,
 ) -> GraphFrame:
-    """The graph in Neo4j as a GraphFrame, interactions after ``until`` left out."""
-    began = time.perf_counter()
-    frame = extract_graphframe(runner, until=until, config=config.extract)
-    sizes = frame.summary()
-    if not sizes.get("customers") or not sizes.get("products") or not sizes.get("interactions"):
-        raise PipelineError(
-            f"the graph has {sizes.get('customers', 0)} customers, {sizes.get('products', 0)} "
-            f"products and {sizes.get('interactions', 0)} interactions"
-            + (f" up to day {until}" if until else "")
-            + ": load data first (`kgdistill load ecomm`, `load csv --dir DIR`)"
-        )
-    say(
-        f"extracted {sizes['customers']:,} customers, {sizes['products']:,} products, "
-        f"{sizes['interactions']:,} interactions ({time.perf_counter() - began:.1f}s)"
-    )
-    return frame
+    """The graph in Neo4j as a GraphFrame, interactions after ``until`` left out
+    (:func:`kgstore.extract.read_graph` with the ``[extract]`` settings)."""
+    return read_graph(runner, config.extract, until=until, say=say)
 
 
 def ecomm_pairs() -> Path:

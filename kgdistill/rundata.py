@@ -18,11 +18,11 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
+from distill.artifact import Run
 from distill.config import RunConfig
 from distill.report import write_report
 from kgdistill import pipeline
 from kgdistill.config import Config
-from kgdistill.runs import Run
 from kgdistill.settings import build
 from kgframe import GraphFrame
 from kgstore.connection import QueryRunner

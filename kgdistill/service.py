@@ -7,24 +7,25 @@ here; the commands only parse arguments and print. The ``[predict]`` settings
 only what the database needs (a :class:`~kgstore.writeback.PredictionKind`, the rows, a
 batch size and the run's lineage).
 
-The configuration from ``kgdistill predict --write`` to the write in Neo4j:
+The configuration from ``kgdistill predict --write`` to the write in Neo4j visits six
+modules, each once, in this order:
 
 1. ``kgdistill/cli/predict.py`` turns flags into a :class:`~kgdistill.config.Config`
    and calls :func:`predict`;
-2. ``kgdistill/service.py`` (here) finds the run (``predict.run``, via
-   :mod:`kgdistill.runs`), loads its model (``predict.model``) into a
-   :class:`TrainedModel` and extracts the graph it scores (``kgdistill.pipeline``);
-3. ``distill/artifact.py`` loads the model and ``distill/predict.py``'s
-   :class:`~distill.predict.Scorer` takes the top ``predict.k`` (``exclude_seen``,
-   ``min_score``);
-4. ``kgstore/writeback.py`` writes the rows (``predict.relationship``, labels,
-   ``batch_size``), under the sync's lock (``kgstore.sync_state``, see
-   :func:`write_beside_sync`).
+2. ``kgdistill/service.py`` (here) hands each of the next four its settings;
+3. ``distill/artifact.py`` finds the run (``predict.run``) and loads its model
+   (``predict.model``) into a :class:`TrainedModel`;
+4. ``kgstore/extract.py`` reads the graph the model scores (``[extract]``) and the
+   database time it read it at;
+5. ``distill/predict.py``'s :class:`~distill.predict.Scorer` takes the top
+   ``predict.k`` (``exclude_seen``, ``min_score``, ``shortlist``);
+6. ``kgstore/writeback.py`` writes the rows (``predict.relationship``, labels,
+   ``batch_size``) under the sync's lock (``sync.name``, ``sync.lock_ttl_s``:
+   :class:`~kgstore.writeback.BesideSync`).
 """
 
 from __future__ import annotations
 
-import contextlib
 import secrets
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
@@ -35,18 +36,23 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from kgdistill.runs import DEFAULT_RUNS_DIR, Run, find_run
+from distill.artifact import DEFAULT_RUNS_DIR, Run, find_run
 from kgframe import GraphFrame, normalize_id
-from kgstore import sync_state
 from kgstore.connection import QueryRunner
-from kgstore.writeback import PredictionKind, RunInfo, WriteSummary, write_predictions
+from kgstore.extract import read_graph
+from kgstore.writeback import (
+    BesideSync,
+    PredictionKind,
+    RunInfo,
+    WriteSummary,
+    write_predictions,
+)
 
 if TYPE_CHECKING:
     from distill.artifact import LoadedModel
     from distill.categorize import CategoryPredictions
     from distill.predict import Scorer
     from kgdistill.config import Config
-    from kgdistill.sync import SyncConfig
 
 __all__ = [
     "PredictConfig",
@@ -55,7 +61,6 @@ __all__ = [
     "TrainedModel",
     "predict",
     "read_pairs_csv",
-    "write_beside_sync",
     "write_categories",
 ]
 
@@ -160,10 +165,7 @@ class TrainedModel:
 
     def frame(self, runner: QueryRunner) -> GraphFrame:
         if self._frame is None:
-            # pipeline imports kgdistill.config, which imports PredictConfig from here.
-            from kgdistill import pipeline
-
-            self.bind(pipeline.extract(runner, self.config, None, self.say))
+            self.bind(read_graph(runner, self.config.extract, say=self.say))
         assert self._frame is not None
         return self._frame
 
@@ -244,21 +246,21 @@ def predict(
     out: str | Path | None = None,
     runs_dir: Path = DEFAULT_RUNS_DIR,
     frame: GraphFrame | None = None,
-    as_of: datetime | None = None,
     progress: bool = True,
     say: Callable[[str], None] = lambda _m: None,
 ) -> PredictResult:
     """Top ``predict.k`` per customer (``customers``, else every one) with the run's
-    model; with ``out`` also a CSV, with ``write`` into Neo4j (:func:`write_beside_sync`).
+    model; with ``out`` also a CSV, with ``write`` into Neo4j
+    (:class:`~kgstore.writeback.BesideSync`).
 
-    ``frame`` is a graph just extracted at database time ``as_of`` (as ``kgdistill run``
-    does); without it the graph is extracted here, its time read first.
+    ``frame`` is a graph just extracted (as ``kgdistill run`` does); without it the
+    graph is extracted here.
     """
     model = TrainedModel(config, runs_dir=runs_dir, say=say)
-    if frame is not None:
+    if frame is None:
+        frame = model.frame(runner)
+    else:
         model.bind(frame)
-    if as_of is None or frame is None:
-        as_of = sync_state.db_now(runner)  # before the graph is read for scoring
     ids = None if customers is None else model.known(runner, customers)
     p = config.predict
     top = model.top_k(
@@ -272,7 +274,7 @@ def predict(
         out.parent.mkdir(parents=True, exist_ok=True)
         top.to_csv(out, index=False, float_format="%.6f")
     if write:
-        written = _write_top(runner, config, model, top, ids, as_of, progress)
+        written = _write_top(runner, config, model, top, ids, _as_of(frame), progress)
         say(written.line())
     return PredictResult(
         model.name, model.version, scored, top, None if out is None else str(out), written
@@ -299,22 +301,28 @@ def _write_top(
     # Every customer asked for is replaced, also one whose scores all fell below
     # predict.min_score (their old recommendations go).
     everyone = model.frame(runner).customers["id"].tolist() if ids is None else ids
-
-    def write(fence: Callable[[Any], None]) -> WriteSummary:
-        return write_predictions(
-            runner,
-            top,
-            run,
-            config.predict.recommendations(),
-            batch_size=config.predict.batch_size,
-            sources=everyone,
-            progress=progress,
-            fence=fence,
-        )
-
-    return write_beside_sync(
-        runner, config.sync, as_of, run.run_id, write, every_customer=ids is None
+    sync = config.sync
+    return write_predictions(
+        runner,
+        top,
+        run,
+        config.predict.recommendations(),
+        batch_size=config.predict.batch_size,
+        sources=everyone,
+        progress=progress,
+        beside_sync=BesideSync(sync.name, sync.lock_ttl_s, as_of, every_source=ids is None),
     )
+
+
+def _as_of(frame: GraphFrame) -> datetime:
+    """The database time ``frame`` was read at: its predictions are up to date until then."""
+    as_of = frame.meta.get("as_of")
+    if not isinstance(as_of, datetime):
+        raise ValueError(
+            "the graph to write predictions for has no database read time (meta['as_of']): "
+            "extract it with kgstore.extract"
+        )
+    return as_of
 
 
 def predict_categories(
@@ -328,11 +336,10 @@ def predict_categories(
     """A category for each product without one: a graph teacher distilled into the MLP,
     trained now on the categorised products of the graph as it is (the top ``k``)."""
     from distill.categorize import categorize_products
-    from kgdistill import pipeline  # imports kgdistill.config, which imports this module
 
     run_config = config.run_config()
     run_config = replace(run_config, train=replace(run_config.train, progress=progress))
-    frame = pipeline.extract(runner, config, None, say)
+    frame = read_graph(runner, config.extract, say=say)
     return categorize_products(frame, run_config, k=k)
 
 
@@ -359,36 +366,6 @@ def _stamp(now: datetime) -> str:
 
 def _numbers(metrics: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in metrics.items() if isinstance(v, (int, float))}
-
-
-def write_beside_sync(
-    runner: QueryRunner,
-    sync: SyncConfig,
-    as_of: datetime,
-    run_id: str,
-    write: Callable[[Callable[[Any], None]], WriteSummary],
-    *,
-    every_customer: bool,
-) -> WriteSummary:
-    """Write predictions scored from the graph as read at ``as_of`` under the sync's lock,
-    keeping the watermark at or before ``as_of`` (the rule in :mod:`kgdistill.sync`'s
-    docstring).
-
-    ``write(fence)`` does the writing, passing ``fence`` to the write-back; with
-    ``every_customer`` the watermark ends at ``as_of``. Waits up to ``sync.lock_ttl_s``
-    for a running sync (then :class:`~kgstore.sync_state.LockHeld`).
-    """
-    holder = sync_state.new_holder()
-    sync_state.acquire_lock(runner, sync.name, holder, sync.lock_ttl_s, wait_s=sync.lock_ttl_s)
-    try:
-        sync_state.rewind_watermark(runner, sync.name, holder, as_of, run_id)
-        summary = write(sync_state.fence(sync.name, holder, sync.lock_ttl_s))
-        if every_customer:
-            sync_state.advance_watermark(runner, sync.name, holder, as_of, run_id, summary.sources)
-    finally:
-        with contextlib.suppress(Exception):
-            sync_state.release_lock(runner, sync.name, holder)
-    return summary
 
 
 def read_pairs_csv(path: str | Path) -> pd.DataFrame:

@@ -2,7 +2,7 @@
 
 One run (:func:`run_sync`):
 
-1. take the lock (``kgstore.sync_state``; :class:`~kgstore.sync_state.LockHeld` if
+1. take the lock (``kgstore.writeback``; :class:`~kgstore.writeback.LockHeld` if
    another sync holds it), read the watermark, and note the database time ``until``;
 2. find the changes in ``(watermark, until]`` and the customers they affect
    (:mod:`kgstore.changes` documents the policy);
@@ -17,7 +17,7 @@ duplicated. ``dry_run`` does steps 2-3 without writing (no lock either) and
 reports what would change.
 
 Predictions written outside a sync (``kgdistill predict --write``, ``kgdistill run``)
-keep one rule with it, :func:`kgdistill.service.write_beside_sync`: they write under
+keep one rule with it, :class:`kgstore.writeback.BesideSync`: they write under
 the sync's lock, and the watermark is never later than the time the graph was read for any
 recommendation written. Before its first write such a run moves the watermark back
 to its graph-read time ``as_of`` when it is later (a sync ran while it scored: the
@@ -26,7 +26,7 @@ it sets the watermark to ``as_of``. So whatever changed after a recommendation w
 scored is rescored by the next sync, also when the writer dies mid-write (it has
 already moved the watermark back) or is paused past the lock's expiry (each write
 transaction renews the lock inside it and stops once the lock has passed on:
-:func:`kgstore.sync_state.fence`). Syncs fence their own writes the same way.
+:func:`kgstore.writeback.fence`). Syncs fence their own writes the same way.
 """
 
 from __future__ import annotations
@@ -43,10 +43,11 @@ from typing import Any, Protocol, runtime_checkable
 import pandas as pd
 
 from kgdistill.service import PredictConfig
-from kgstore import sync_state
+from kgstore import writeback
 from kgstore.changes import ChangeSet, ensure_change_indexes, find_changes
 from kgstore.connection import QueryRunner
 from kgstore.cypher import statement
+from kgstore.extract import db_now
 from kgstore.writeback import RunInfo, WriteSummary, finish_run, start_run, write_rows
 
 __all__ = [
@@ -251,13 +252,13 @@ def run_sync(
     sync = sync or SyncConfig()
     began = time.monotonic()
     if dry_run:
-        state = sync_state.read_state(runner, sync.name)
+        state = writeback.read_state(runner, sync.name)
         return _dry_run(runner, scorer, predict, sync, state, began)
-    holder = sync_state.new_holder()
-    state = sync_state.acquire_lock(runner, sync.name, holder, sync.lock_ttl_s, wait_s=wait_s)
+    holder = writeback.new_holder()
+    state = writeback.acquire_lock(runner, sync.name, holder, sync.lock_ttl_s, wait_s=wait_s)
     try:
         ensure_change_indexes(runner)
-        until = sync_state.db_now(runner)
+        until = db_now(runner)
         changes = _changes(runner, state.watermark, until, predict, sync)
         customers = changes.customers
         run_id = None
@@ -276,11 +277,11 @@ def run_sync(
                 runner, scorer, run, customers, predict, sync, holder, progress, on_chunk
             )
             written, deleted = total.relationships_written, total.relationships_deleted
-        sync_state.advance_watermark(runner, sync.name, holder, until, run_id or "", len(customers))
+        writeback.advance_watermark(runner, sync.name, holder, until, run_id or "", len(customers))
     finally:
         # If this fails the lock expires after lock_ttl_s; never hide the original error.
         with contextlib.suppress(Exception):
-            sync_state.release_lock(runner, sync.name, holder)
+            writeback.release_lock(runner, sync.name, holder)
     return _result(
         "ok" if customers else "nothing to do",
         sync,
@@ -321,10 +322,10 @@ def _rescore(
                 batch_size=predict.batch_size,
                 sources=chunk,
                 progress=progress,
-                fence=sync_state.fence(sync.name, holder, sync.lock_ttl_s),
+                fence=writeback.fence(sync.name, holder, sync.lock_ttl_s),
             )
             total = _add(total, summary)
-            sync_state.renew_lock(runner, sync.name, holder, sync.lock_ttl_s)
+            writeback.renew_lock(runner, sync.name, holder, sync.lock_ttl_s)
             if on_chunk:
                 on_chunk(len(chunk))
     except BaseException:
@@ -360,7 +361,7 @@ def _result(
     status: str,
     sync: SyncConfig,
     changes: ChangeSet,
-    state: sync_state.SyncState,
+    state: writeback.SyncState,
     until: datetime,
     began: float,
     **more: Any,
@@ -401,10 +402,10 @@ def _dry_run(
     scorer: SyncScorer,
     predict: PredictConfig,
     sync: SyncConfig,
-    state: sync_state.SyncState,
+    state: writeback.SyncState,
     began: float,
 ) -> SyncResult:
-    until = sync_state.db_now(runner)
+    until = db_now(runner)
     changes = _changes(runner, state.watermark, until, predict, sync)
     customers = changes.customers
     query = statement("sync/current_recommendations", rel=predict.relationship)

@@ -7,12 +7,20 @@ $after ORDER BY n.id LIMIT $page``), so no single query result has to hold the
 graph. Integer and string ids are paged in two passes because Cypher compares
 only like types. Interactions come per page of customers, as one record of
 column lists per page, which keeps the driver's per-record cost out of the loop.
+
+:func:`read_graph` is what the application calls: the extraction, a clear error when
+there is nothing to learn from or score, and one line saying what was read. Every
+frame records in ``meta["as_of"]`` the database's time read before its first page: a
+change after that time may be missing from the frame, so predictions scored from it
+count as up to date only until then (the sync's watermark rule).
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import numpy as np
@@ -22,7 +30,7 @@ from kgframe import INTERACTION_TYPES, GraphFrame
 from kgstore.connection import QueryRunner
 from kgstore.cypher import check_identifier, statement
 
-__all__ = ["ExtractConfig", "extract_graphframe"]
+__all__ = ["EmptyGraphError", "ExtractConfig", "db_now", "extract_graphframe", "read_graph"]
 
 # Keyset starting points: below every int id, and below every (non-empty) string id.
 _STARTS: tuple[int | str, ...] = (-(2**63), "")
@@ -44,6 +52,44 @@ class ExtractConfig:
             raise ValueError(f"page_size must be >= 1, not {self.page_size}")
         for name in self.interaction_types:
             check_identifier(name, "interaction type")
+
+
+class EmptyGraphError(ValueError):
+    """No customers, products or interactions to learn from or score."""
+
+
+def db_now(runner: QueryRunner) -> datetime:
+    """The database's clock (not this machine's), which watermarks compare against."""
+    value = runner.read_value(statement("sync/now"))
+    now: datetime = value.to_native() if hasattr(value, "to_native") else value
+    return now
+
+
+def read_graph(
+    runner: QueryRunner,
+    config: ExtractConfig | None = None,
+    *,
+    until: int | None = None,
+    say: Callable[[str], None] = print,
+) -> GraphFrame:
+    """:func:`extract_graphframe`, refusing a graph without customers, products or
+    interactions (:class:`EmptyGraphError`, saying how to load some), and saying what
+    it read."""
+    began = time.perf_counter()
+    frame = extract_graphframe(runner, until=until, config=config)
+    sizes = frame.summary()
+    if not sizes.get("customers") or not sizes.get("products") or not sizes.get("interactions"):
+        raise EmptyGraphError(
+            f"the graph has {sizes.get('customers', 0)} customers, {sizes.get('products', 0)} "
+            f"products and {sizes.get('interactions', 0)} interactions"
+            + (f" up to day {until}" if until else "")
+            + ": load data first (`kgdistill load ecomm`, `load csv --dir DIR`)"
+        )
+    say(
+        f"extracted {sizes['customers']:,} customers, {sizes['products']:,} products, "
+        f"{sizes['interactions']:,} interactions ({time.perf_counter() - began:.1f}s)"
+    )
+    return frame
 
 
 def _pages(runner: QueryRunner, name: str, page: int) -> dict[str, list[Any]]:
@@ -92,6 +138,7 @@ def extract_graphframe(
     config = config or ExtractConfig()
     page = config.page_size
     began = time.monotonic()
+    as_of = db_now(runner)  # before the first page
 
     cols = _pages(runner, "extract/page_categories", page)
     categories = pd.DataFrame({"id": _ids(cols["id"])})
@@ -137,6 +184,7 @@ def extract_graphframe(
             "until": until,
             "page_size": page,
             "seconds": round(time.monotonic() - began, 3),
+            "as_of": as_of,
         },
     )
 

@@ -28,13 +28,27 @@ The contract (DESIGN.md, "Write-back contract"):
 
 The caller hands over rows already top-K'd and filtered: the model side
 excludes seen products and applies score thresholds.
+
+The sync's state lives here too, on one ``(:SyncState {name})`` node: a watermark
+and a lock, because predictions are written under them (:class:`BesideSync`).
+
+The watermark is the database time up to which changes have been rescored; it
+moves only after a sync succeeds. The lock keeps two syncs from running at
+once: it is taken in one write transaction (``cypher/sync/acquire_lock.cypher``
+takes the node's write lock before it checks), carries a holder
+(``host:pid:nonce``) and an expiry, and is renewed while a sync works. A holder
+that crashed stops blocking once its lock expires, or at once when the next
+sync runs on the same host and sees the holder's process is gone.
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
+import os
+import socket
 import time
+import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -44,22 +58,34 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
-from kgstore import sync_state
 from kgstore.connection import QueryRunner
 from kgstore.cypher import check_identifier, statement
 
 __all__ = [
     "CATEGORIES",
     "RECOMMENDATIONS",
+    "BesideSync",
+    "LockHeld",
+    "LockLost",
     "PredictionKind",
     "RunInfo",
+    "SyncState",
     "WriteSummary",
     "WritebackError",
+    "acquire_lock",
+    "advance_watermark",
     "check_free",
     "ensure_schema",
+    "fence",
     "finish_run",
     "group_batches",
+    "holder_is_dead",
     "mark_interrupted",
+    "new_holder",
+    "read_state",
+    "release_lock",
+    "renew_lock",
+    "rewind_watermark",
     "start_run",
     "write_predictions",
     "write_rows",
@@ -304,7 +330,7 @@ def start_run(runner: QueryRunner, run: RunInfo, kind: PredictionKind) -> None:
         model_version=run.model_version,
         metrics=json.dumps(dict(run.metrics), sort_keys=True, default=str),
         kind=kind.relationship,
-        writer=sync_state.new_holder(),
+        writer=new_holder(),
     )
 
 
@@ -313,7 +339,7 @@ def mark_interrupted(runner: QueryRunner, kind: PredictionKind, run_id: str) -> 
     this host and its pid no longer exists) as 'interrupted'; returns their ids. A run
     written from another host stays 'writing': from here its writer's fate is unknown."""
     rows = runner.read(statement("writeback/writing_runs"), kind=kind.relationship, run_id=run_id)
-    dead = [r["run_id"] for r in rows if r["writer"] and sync_state.holder_is_dead(r["writer"])]
+    dead = [r["run_id"] for r in rows if r["writer"] and holder_is_dead(r["writer"])]
     for dead_id in dead:
         runner.write(statement("writeback/mark_interrupted"), run_id=dead_id, by=run_id)
     return dead
@@ -349,7 +375,7 @@ def write_rows(
 
     ``sources`` lists source ids to replace even when ``frame`` has no rows for them
     (their old predictions are removed). ``fence(tx)`` runs first in every batch's
-    transaction and may raise to stop the write (e.g. :func:`kgstore.sync_state.fence`).
+    transaction and may raise to stop the write (e.g. :func:`fence`).
     """
     batches = list(_batches(frame, kind, batch_size, sources))
     query = statement("writeback/replace_predictions", **kind.identifiers())
@@ -415,6 +441,7 @@ def write_predictions(
     sources: Sequence[Any] | None = None,
     progress: bool = True,
     fence: Callable[[Any], None] | None = None,
+    beside_sync: BesideSync | None = None,
 ) -> WriteSummary:
     """One whole run, for recommendations and category predictions alike:
     :func:`start_run`, :func:`write_rows`, :func:`finish_run`.
@@ -424,10 +451,34 @@ def write_predictions(
     rerunning the same ``run.run_id`` completes it. ``sources`` lists sources to
     replace even without rows (e.g. customers none of whose scores passed the
     threshold: their old recommendations are removed); ``fence`` as in :func:`write_rows`.
+    With ``beside_sync`` the run is written under the sync's lock and keeps its
+    watermark right (:class:`BesideSync`).
     """
     # Validate everything up front: a bad row must not leave half a run behind.
     for _ in _batches(frame, kind, batch_size):
         pass
+    if beside_sync is None:
+        return _write_run(runner, frame, run, kind, batch_size, sources, progress, fence)
+    if fence is not None:
+        raise ValueError("pass fence or beside_sync, not both (beside_sync brings its own)")
+    return _write_beside_sync(
+        runner,
+        beside_sync,
+        lambda f: _write_run(runner, frame, run, kind, batch_size, sources, progress, f),
+        run.run_id,
+    )
+
+
+def _write_run(
+    runner: QueryRunner,
+    frame: pd.DataFrame,
+    run: RunInfo,
+    kind: PredictionKind,
+    batch_size: int,
+    sources: Sequence[Any] | None,
+    progress: bool,
+    fence: Callable[[Any], None] | None,
+) -> WriteSummary:
     start_run(runner, run, kind)
     try:
         summary = write_rows(
@@ -466,3 +517,219 @@ def _replace_batch(
         }
 
     return work
+
+
+# The sync's state: watermark and lock.
+
+
+class LockHeld(RuntimeError):
+    """Another sync holds the lock."""
+
+    def __init__(self, name: str, holder: str, expires: datetime | None) -> None:
+        until = f" until {expires.isoformat(timespec='seconds')}" if expires else ""
+        super().__init__(
+            f"another sync holds the lock '{name}' ({holder}{until}); "
+            "try again later, or wait for it with --wait"
+        )
+        self.name = name
+        self.holder = holder
+        self.expires = expires
+
+
+class LockLost(RuntimeError):
+    """The lock expired and another sync took it while this one worked."""
+
+
+@dataclass(frozen=True)
+class SyncState:
+    name: str
+    watermark: datetime | None = None
+    last_run_id: str | None = None
+    last_success_at: datetime | None = None
+    last_rescored: int | None = None
+    lock_holder: str | None = None
+    lock_expires: datetime | None = None
+
+
+def _native(value: Any) -> Any:
+    return value.to_native() if hasattr(value, "to_native") else value
+
+
+def new_holder() -> str:
+    """``host:pid:nonce``: who holds the lock, readable in the graph and in messages."""
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+def holder_is_dead(holder: str) -> bool:
+    """True only when ``holder`` ran on this host and its process is gone."""
+    host, _, rest = holder.partition(":")
+    pid_text = rest.partition(":")[0]
+    if host != socket.gethostname() or not pid_text.isdigit():
+        return False
+    pid = int(pid_text)
+    if pid == os.getpid():
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
+
+
+def read_state(runner: QueryRunner, name: str) -> SyncState:
+    rows = runner.read(statement("sync/read_state"), name=name)
+    if not rows:
+        return SyncState(name=name)
+    row = {key: _native(value) for key, value in rows[0].items()}
+    row.pop("now", None)
+    return SyncState(name=name, **row)
+
+
+def acquire_lock(
+    runner: QueryRunner,
+    name: str,
+    holder: str,
+    ttl_s: float,
+    *,
+    wait_s: float | None = None,
+    poll_s: float = 2.0,
+) -> SyncState:
+    """Take the lock or raise :class:`LockHeld`; with ``wait_s``, keep trying that long.
+
+    Returns the state as it was when the lock was taken (its watermark included).
+    """
+    runner.write(statement("sync/constraint_sync_state"))
+    deadline = None if wait_s is None else time.monotonic() + wait_s
+    stale: str | None = None
+    while True:
+        row = runner.write_tx(_acquire(name, holder, ttl_s, stale))
+        if row["acquired"]:
+            return read_state(runner, name)
+        current = str(row["holder"])
+        if stale != current and holder_is_dead(current):
+            stale = current  # take it over at once, but only if it still holds it
+            continue
+        if deadline is None or time.monotonic() >= deadline:
+            raise LockHeld(name, current, _native(row["expires"]))
+        time.sleep(max(0.05, min(poll_s, deadline - time.monotonic())))
+
+
+def _acquire(name: str, holder: str, ttl_s: float, stale: str | None) -> Any:
+    query = statement("sync/acquire_lock")
+
+    def work(tx: Any) -> dict[str, Any]:
+        record = tx.run(
+            query, name=name, holder=holder, ttl_ms=int(ttl_s * 1000), stale_holder=stale
+        ).single(strict=True)
+        return dict(record.data())
+
+    return work
+
+
+def _write(runner: QueryRunner, which: str, /, **params: Any) -> list[dict[str, Any]]:
+    """The rows statement ``which`` returns, run in one managed write transaction."""
+    query = statement(which)
+    rows: list[dict[str, Any]] = runner.write_tx(lambda tx: tx.run(query, **params).data())
+    return rows
+
+
+def renew_lock(runner: QueryRunner, name: str, holder: str, ttl_s: float) -> None:
+    """Extend the lock; raises :class:`LockLost` when it is no longer ours."""
+    if not _write(runner, "sync/renew_lock", name=name, holder=holder, ttl_ms=int(ttl_s * 1000)):
+        raise LockLost(
+            f"the sync lock '{name}' expired and another sync took it; this run stops without "
+            "advancing the watermark (raise sync.lock_ttl_s if runs take longer)"
+        )
+
+
+def fence(name: str, holder: str, ttl_s: float) -> Callable[[Any], None]:
+    """A check for the start of each write transaction: renew the lock inside it, or raise
+    :class:`LockLost`. Renewing writes the SyncState node, so the transaction holds that
+    node's write lock until it commits: no other sync can take the lock over in between,
+    and a writer that was paused past the lock's expiry writes nothing more."""
+    query = statement("sync/renew_lock")
+
+    def check(tx: Any) -> None:
+        if not tx.run(query, name=name, holder=holder, ttl_ms=int(ttl_s * 1000)).data():
+            raise LockLost(
+                f"the sync lock '{name}' passed to another holder while this run was writing; "
+                "it stops here (the next sync rescores what it left)"
+            )
+
+    return check
+
+
+def rewind_watermark(
+    runner: QueryRunner, name: str, holder: str, watermark: datetime, run_id: str
+) -> bool:
+    """Move the watermark back to ``watermark`` if it is later (while we hold the lock)."""
+    rows = _write(
+        runner,
+        "sync/rewind_watermark",
+        name=name,
+        holder=holder,
+        watermark=watermark,
+        run_id=run_id,
+    )
+    return bool(rows and rows[0]["rewound"])
+
+
+def release_lock(runner: QueryRunner, name: str, holder: str) -> bool:
+    rows = _write(runner, "sync/release_lock", name=name, holder=holder)
+    return bool(rows and rows[0]["released"])
+
+
+def advance_watermark(
+    runner: QueryRunner, name: str, holder: str, watermark: datetime, run_id: str, rescored: int
+) -> None:
+    """Move the watermark after a successful sync; raises :class:`LockLost` if not ours."""
+    rows = _write(
+        runner,
+        "sync/advance_watermark",
+        name=name,
+        holder=holder,
+        watermark=watermark,
+        run_id=run_id,
+        rescored=rescored,
+    )
+    if not rows or not rows[0]["advanced"]:
+        raise LockLost(
+            f"the sync lock '{name}' is no longer ours; the watermark stays where it was"
+        )
+
+
+@dataclass(frozen=True)
+class BesideSync:
+    """Write predictions beside the sync ``name``: under its lock, scored from the graph
+    as read at database time ``as_of`` (the rule in :mod:`kgdistill.sync`'s docstring).
+
+    Before the first write the watermark moves back to ``as_of`` when it is later; with
+    ``every_source`` (every customer is written) it ends at ``as_of``. The lock is waited
+    for up to ``lock_ttl_s`` (then :class:`LockHeld`) and fences each write transaction.
+    """
+
+    name: str
+    lock_ttl_s: float
+    as_of: datetime
+    every_source: bool = False
+
+
+def _write_beside_sync(
+    runner: QueryRunner,
+    sync: BesideSync,
+    write: Callable[[Callable[[Any], None]], WriteSummary],
+    run_id: str,
+) -> WriteSummary:
+    holder = new_holder()
+    acquire_lock(runner, sync.name, holder, sync.lock_ttl_s, wait_s=sync.lock_ttl_s)
+    try:
+        rewind_watermark(runner, sync.name, holder, sync.as_of, run_id)
+        summary = write(fence(sync.name, holder, sync.lock_ttl_s))
+        if sync.every_source:
+            advance_watermark(runner, sync.name, holder, sync.as_of, run_id, summary.sources)
+    finally:
+        with contextlib.suppress(Exception):
+            release_lock(runner, sync.name, holder)
+    return summary

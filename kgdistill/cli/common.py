@@ -11,8 +11,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from distill.artifact import DEFAULT_RUNS_DIR
 from kgdistill.config import Config, load_config
-from kgdistill.runs import DEFAULT_RUNS_DIR
 from kgdistill.server import Neo4jServerError, settings_from_env
 from kgdistill.settings import ConfigError
 from kgstore.connection import Neo4jConnectionError, Neo4jSettings, QueryRunner

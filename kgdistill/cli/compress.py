@@ -5,10 +5,10 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from distill.artifact import RunNotFoundError, find_run
 from kgdistill import rundata
 from kgdistill.cli import common
 from kgdistill.pipeline import PipelineError
-from kgdistill.runs import RunNotFoundError, find_run
 
 common.register_error(PipelineError, RunNotFoundError)
 

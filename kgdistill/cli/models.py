@@ -6,8 +6,8 @@ import argparse
 import sys
 from typing import Any
 
+from distill.artifact import RunNotFoundError, find_run, list_runs
 from kgdistill.cli import common
-from kgdistill.runs import RunNotFoundError, find_run, list_runs
 
 
 def register(sub: Any) -> None:

@@ -6,10 +6,10 @@ import argparse
 import logging
 from typing import Any
 
+from distill.artifact import RunNotFoundError, find_run
 from kgdistill import peer
 from kgdistill.cli import common
 from kgdistill.pipeline import PipelineError
-from kgdistill.runs import RunNotFoundError, find_run
 from kgdistill.server import Neo4jServerError
 from kgstore.gds import GdsError
 

@@ -9,10 +9,10 @@ from typing import Any
 
 from kgdistill import service
 from kgdistill.cli import common
-from kgstore import sync_state
+from kgstore import writeback
 from kgstore.writeback import WritebackError
 
-common.register_error(service.ScoreError, WritebackError, sync_state.LockHeld, sync_state.LockLost)
+common.register_error(service.ScoreError, WritebackError, writeback.LockHeld, writeback.LockLost)
 
 EPILOG = """\
 what --write does:

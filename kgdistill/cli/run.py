@@ -11,7 +11,7 @@ from typing import Any
 
 from kgdistill import pipeline, service, summary
 from kgdistill.cli import common, train
-from kgstore import ingest, sync_state
+from kgstore import ingest
 
 EPILOG = """\
 examples:
@@ -121,7 +121,6 @@ def _run(args: argparse.Namespace) -> int:
 
     with common.connect(config, args) as runner:
         loaded = _load(args, runner, config)
-        as_of = sync_state.db_now(runner)
         result = pipeline.train(
             runner,
             config,
@@ -140,7 +139,6 @@ def _run(args: argparse.Namespace) -> int:
                 write=True,
                 runs_dir=args.runs_dir,
                 frame=result.frame,
-                as_of=as_of,
                 progress=not common.quiet(args),
                 say=say,
             )

@@ -8,7 +8,7 @@ from typing import Any
 
 from kgdistill.cli import common
 from kgdistill.sync import ScorerError, load_scorer, run_sync
-from kgstore.sync_state import LockHeld, LockLost
+from kgstore.writeback import LockHeld, LockLost
 
 common.register_error(ScorerError, LockLost)
 

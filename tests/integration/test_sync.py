@@ -13,11 +13,12 @@ from datetime import UTC, datetime
 
 import pytest
 
-from kgdistill.service import PredictConfig, write_beside_sync
+from kgdistill.service import PredictConfig
 from kgdistill.sync import SyncConfig, run_sync
-from kgstore import sync_state
+from kgstore import writeback
 from kgstore.connection import QueryRunner
-from kgstore.writeback import RunInfo, write_predictions
+from kgstore.extract import db_now
+from kgstore.writeback import BesideSync, RunInfo, write_predictions
 from tests.support import shop
 from tests.support.scorers import CategoryAffinityScorer
 
@@ -137,7 +138,7 @@ def test_first_sync_scores_everyone_then_only_what_changed(graph: QueryRunner) -
         ids=NEW_PRODUCTS,
     )
     assert sorted(new_in_recs) == AUDIENCE  # new products reach the customers who like 13
-    state = sync_state.read_state(graph, "default")
+    state = writeback.read_state(graph, "default")
     assert state.watermark == result.watermark_to and state.last_run_id == result.run_id
     assert state.last_rescored == 20 and state.lock_holder is None
     runs = graph.read("MATCH (m:ModelRun) RETURN m.run_id AS id, m.status AS status")
@@ -184,7 +185,7 @@ def test_a_failing_scorer_leaves_the_watermark_and_a_rerun_completes(graph: Quer
     _changes(graph)
     with pytest.raises(RuntimeError, match="on purpose"):
         _sync(graph, CategoryAffinityScorer(fail_after=10))  # chunk 1 (7) written, chunk 2 fails
-    state = sync_state.read_state(graph, "default")
+    state = writeback.read_state(graph, "default")
     assert state.watermark == first.watermark_to and state.lock_holder is None
     failed = graph.read_value("MATCH (m:ModelRun {status: 'failed'}) RETURN collect(m.run_id)")
     assert len(failed) == 1
@@ -196,7 +197,7 @@ def test_a_failing_scorer_leaves_the_watermark_and_a_rerun_completes(graph: Quer
     runs = _runs(graph)
     assert not any(v == failed for v in runs.values())
     assert sum(1 for v in runs.values() if v == [result.run_id]) == 20
-    assert sync_state.read_state(graph, "default").watermark == result.watermark_to
+    assert writeback.read_state(graph, "default").watermark == result.watermark_to
 
 
 def test_dry_run_reports_and_writes_nothing(graph: QueryRunner) -> None:
@@ -236,7 +237,7 @@ def test_a_failed_run_exits_1_with_one_line_and_keeps_the_watermark(graph: Query
     (line,) = result.stderr.strip().splitlines()
     assert "failed: RuntimeError: scorer failed on purpose" in line
     assert "watermark did not move" in line
-    state = sync_state.read_state(graph, "default")
+    state = writeback.read_state(graph, "default")
     assert state.watermark is None and state.lock_holder is None
     assert _cli(graph, "-q").returncode == 0
 
@@ -279,7 +280,7 @@ def test_a_sync_killed_mid_run_is_completed_by_the_next(graph: QueryRunner) -> N
         victim.wait(30)
     killed = graph.read_value("MATCH (m:ModelRun) RETURN collect(m.run_id)")
     assert len(killed) == 1
-    state = sync_state.read_state(graph, "default")
+    state = writeback.read_state(graph, "default")
     assert state.watermark is None and state.lock_holder is not None  # left behind
 
     # The next run takes the dead holder's lock at once and redoes the whole run.
@@ -302,7 +303,7 @@ def test_a_sync_killed_mid_run_is_completed_by_the_next(graph: QueryRunner) -> N
 
 def test_a_held_lock_exits_75_with_a_clear_message(graph: QueryRunner) -> None:
     shop.build_shop(graph)
-    sync_state.acquire_lock(graph, "default", "elsewhere:1:abcd", ttl_s=600)
+    writeback.acquire_lock(graph, "default", "elsewhere:1:abcd", ttl_s=600)
     result = _cli(graph, "-q")
     assert result.returncode == 75
     assert "another sync holds the lock 'default' (elsewhere:1:abcd until" in result.stderr
@@ -315,7 +316,7 @@ def test_a_held_lock_exits_75_with_a_clear_message(graph: QueryRunner) -> None:
 
     # --wait gets the lock once the holder lets go.
     releaser = threading.Timer(
-        2.0, sync_state.release_lock, args=(graph, "default", "elsewhere:1:abcd")
+        2.0, writeback.release_lock, args=(graph, "default", "elsewhere:1:abcd")
     )
     releaser.start()
     try:
@@ -341,7 +342,7 @@ def test_the_default_overlap_rescores_the_last_minute_again(graph: QueryRunner) 
 
 def test_expired_and_dead_holders_do_not_block(graph: QueryRunner) -> None:
     shop.build_shop(graph, customers=4)
-    sync_state.acquire_lock(graph, "default", "elsewhere:1:abcd", ttl_s=0.2)
+    writeback.acquire_lock(graph, "default", "elsewhere:1:abcd", ttl_s=0.2)
     time.sleep(0.5)
     assert _sync(graph).status == "ok"
     # A holder on this host whose process is gone (a sync killed mid-run).
@@ -352,7 +353,7 @@ def test_expired_and_dead_holders_do_not_block(graph: QueryRunner) -> None:
         check=True,
     )
     holder = f"{socket.gethostname()}:{int(dead.stdout)}:dead"
-    sync_state.acquire_lock(graph, "default", holder, ttl_s=600)
+    writeback.acquire_lock(graph, "default", holder, ttl_s=600)
     assert _sync(graph).status == "nothing to do"
 
 
@@ -361,9 +362,9 @@ def test_only_one_of_many_concurrent_acquirers_wins(graph: QueryRunner) -> None:
         holder = f"elsewhere:{i}:race"
         barrier.wait()
         try:
-            sync_state.acquire_lock(graph, name, holder, ttl_s=600)
+            writeback.acquire_lock(graph, name, holder, ttl_s=600)
             winners.append(holder)
-        except sync_state.LockHeld:
+        except writeback.LockHeld:
             losers.append(holder)
 
     for round_ in range(3):
@@ -380,7 +381,7 @@ def test_only_one_of_many_concurrent_acquirers_wins(graph: QueryRunner) -> None:
         for t in threads:
             t.join()
         assert len(winners) == 1 and len(losers) == 3, (winners, losers)
-        assert sync_state.read_state(graph, name).lock_holder == winners[0]
+        assert writeback.read_state(graph, name).lock_holder == winners[0]
 
 
 # -- predict --write beside a sync (issue 14): nothing stale survives the next sync ------
@@ -404,30 +405,23 @@ def test_predict_scored_before_a_sync_ran_is_rescored_by_the_next(graph: QueryRu
     _sync(graph)
     customers = list(range(1, 41))
     # predict --write reads the graph and scores ...
-    as_of = sync_state.db_now(graph)
+    as_of = db_now(graph)
     scored = CategoryAffinityScorer().top_k(graph, customers, K)
     # ... meanwhile customer 1 buys its top recommendation and a sync rescores customer 1
     product = int(scored[scored["customer_id"] == 1].iloc[0]["product_id"])
     _buy(graph, 1, product)
     assert _sync(graph).rescored >= 1 and _stale(graph) == []
     # ... then predict writes what it scored before the purchase
-    write_beside_sync(
+    write_predictions(
         graph,
-        SYNC,
-        as_of,
-        "predict-late",
-        lambda fence: write_predictions(
-            graph,
-            scored,
-            RunInfo("predict-late", "m", "1"),
-            sources=customers,
-            progress=False,
-            fence=fence,
-        ),
-        every_customer=True,
+        scored,
+        RunInfo("predict-late", "m", "1"),
+        sources=customers,
+        progress=False,
+        beside_sync=BesideSync(SYNC.name, SYNC.lock_ttl_s, as_of, every_source=True),
     )
     assert _stale(graph) == [(1, product)]  # stale now, as written
-    assert sync_state.read_state(graph, "default").watermark == as_of
+    assert writeback.read_state(graph, "default").watermark == as_of
     _sync(graph)  # one more sync repairs it
     assert _stale(graph) == []
 
@@ -481,4 +475,4 @@ def test_predict_killed_mid_write_beside_a_sync_leaves_nothing_stale(graph: Quer
     assert _stale(graph) == []
     status = graph.read_value("MATCH (m:ModelRun {run_id: 'predict-killed'}) RETURN m.status")
     assert status == "interrupted"  # not 'writing' forever
-    assert sync_state.read_state(graph, "default").lock_holder is None
+    assert writeback.read_state(graph, "default").lock_holder is None

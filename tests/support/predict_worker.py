@@ -4,7 +4,7 @@
 
 It reads the graph and scores every customer (CategoryAffinityScorer), prints
 ``scored``, waits for a line on stdin (the test changes the graph and runs a sync
-meanwhile), then writes under :func:`kgdistill.service.write_beside_sync` as predict does,
+meanwhile), then writes under :class:`kgstore.writeback.BesideSync` as predict does,
 one customer per transaction and slowly, printing ``writing`` first.
 """
 
@@ -15,41 +15,45 @@ import time
 from typing import Any
 
 from kgdistill.server import settings_from_env
-from kgdistill.service import write_beside_sync
 from kgdistill.sync import SyncConfig
-from kgstore import sync_state
+from kgstore import writeback
 from kgstore.connection import QueryRunner
-from kgstore.writeback import RunInfo, WriteSummary, write_predictions
+from kgstore.extract import db_now
+from kgstore.writeback import BesideSync, RunInfo, write_predictions
 from tests.support.scorers import CategoryAffinityScorer
 
 
 def main(argv: list[str]) -> int:
     run_id, k = argv[0], int(argv[1])
     with QueryRunner.connect(settings_from_env()) as runner:
-        as_of = sync_state.db_now(runner)
+        as_of = db_now(runner)
         customers = sorted(runner.read_value("MATCH (c:Customer) RETURN collect(c.id)"))
         top = CategoryAffinityScorer().top_k(runner, customers, k)
         print("scored", flush=True)
         sys.stdin.readline()
 
-        def write(fence: Any) -> WriteSummary:
+        real_fence = writeback.fence
+
+        def slow_fence(name: str, holder: str, ttl_s: float) -> Any:
+            check = real_fence(name, holder, ttl_s)
+
             def slow(tx: Any) -> None:
                 time.sleep(0.3)
-                fence(tx)
+                check(tx)
 
-            return write_predictions(
-                runner,
-                top,
-                RunInfo(run_id, "predict-worker", "1"),
-                batch_size=k,  # one customer per transaction
-                sources=customers,
-                progress=False,
-                fence=slow,
-            )
+            return slow
 
+        writeback.fence = slow_fence  # each write transaction takes 0.3 s longer
+        sync = SyncConfig(overlap_s=0)
         print("writing", flush=True)
-        write_beside_sync(
-            runner, SyncConfig(overlap_s=0), as_of, run_id, write, every_customer=True
+        write_predictions(
+            runner,
+            top,
+            RunInfo(run_id, "predict-worker", "1"),
+            batch_size=k,  # one customer per transaction
+            sources=customers,
+            progress=False,
+            beside_sync=BesideSync(sync.name, sync.lock_ttl_s, as_of, every_source=True),
         )
     return 0
 

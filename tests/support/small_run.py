@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
+from distill.artifact import Run
 from distill.config import EvalConfig, KDConfig, StudentConfig, TaskConfig, TeacherConfig
 from kgdistill import pipeline
 from kgdistill.config import load_config
-from kgdistill.runs import Run
 from kgstore.connection import Neo4jSettings, QueryRunner
 from kgstore.ingest import write_plan
 from kgstore.sources.synthetic import generate

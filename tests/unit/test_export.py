@@ -13,13 +13,12 @@ import pandas as pd
 import pytest
 import torch
 
-from distill.artifact import LoadedModel, build_model, save_artifact
+from distill.artifact import LoadedModel, build_model, create_run, save_artifact
 from distill.config import RunConfig
 from distill.data import FeatureEncoder
 from distill.export import edge_tables, export_onnx, input_names
 from distill.predict import Scorer
 from kgdistill.cli import main
-from kgdistill.runs import create_run
 from kgframe import GraphFrame
 from tests.support.tiny import planted_frame
 

@@ -12,11 +12,11 @@ import numpy as np
 import pytest
 
 from distill import peer as routes
+from distill.artifact import Run
 from distill.config import EvalConfig, KDConfig, RunConfig, TaskConfig, TrainConfig
 from distill.evaluate import prepare
 from distill.metrics import auc
 from kgdistill import peer
-from kgdistill.runs import Run
 from kgdistill.server import Neo4jServerError, ServerConfig
 from kgstore import gds
 from tests.support.tiny import four_node_frame, planted_frame, planted_pairs

@@ -5,11 +5,11 @@ from types import SimpleNamespace
 
 import pytest
 
+from distill.artifact import create_run
 from distill.data import FeatureEncoder
 from kgdistill.config import load_config
 from kgdistill.pipeline import CONFIG_FILE, PipelineError, holdout_pairs
 from kgdistill.rundata import add_model, on_run_nodes, run_config, training_frame
-from kgdistill.runs import create_run
 from kgdistill.settings import to_dict
 from tests.support.tiny import planted_frame
 

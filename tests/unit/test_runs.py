@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from kgdistill.runs import (
+from distill.artifact import (
     RunNotFoundError,
     create_run,
     find_run,
