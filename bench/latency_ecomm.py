@@ -19,20 +19,24 @@ interleaved customer by customer, one thread each:
   in practice the whole graph; they change with every interaction, so nothing is
   cached), then its decoder's ranking logit over every product with the pair
   features from the history lookups;
-- student as exported: the graph-free student's ONNX model
-  (:func:`distill.export.export_onnx`) in onnxruntime, fed from the edge tables
-  (:func:`distill.export.onnx_feed`: the customer's and every product's encoded
-  features, the pair features), sorted by its ``rank`` output; it runs the product
-  tower over every product for every request;
-- student, split (:class:`CustomerSide`, exported to ONNX here): the product tower's
-  output for every product computed once (it depends on product features only, so
-  once per catalogue version), then per request the customer tower, the pair
-  features and the decoder's ranking logit. Its top 20 is checked against the
-  exported model's.
+- student, pair model: the graph-free student's pair-scoring ONNX model as
+  ``kgdistill export`` writes it (:func:`distill.export.export_onnx`, ``--out FILE``)
+  in onnxruntime, fed from the edge tables (:func:`distill.export.onnx_feed`: the
+  customer's and every product's encoded features, the pair features), sorted by its
+  ``rank`` output; it runs the product tower over every product for every request;
+- student, split: the two files ``kgdistill export`` writes beside it
+  (:func:`distill.export.export_split`): ``STEM.products.onnx`` gives every product's
+  representation (it depends on product features only, so it runs once per catalogue
+  version; its time is printed apart), then per request ``STEM.customer.onnx`` runs
+  the customer tower once and the decoder's ranking logit over the catalogue, from
+  the customer's edge-table rows and its pair features (computed per request from
+  the history, as :meth:`distill.data.History.pair_features` does). Its top 20 is
+  checked against the pair model's.
 
 The last line reads
-``teacher_top20_ms=X student_onnx_top20_ms=Y faster=Zx`` (Y: the split student); the
-line before it, the 100,000-pair figures ``teacher_ms=N student_ms=N faster=Nx``.
+``teacher_top20_ms=X student_onnx_top20_ms=Y faster=Zx`` (Y: the split student as
+exported); the line before it, the 100,000-pair figures ``teacher_ms=N student_ms=N
+faster=Nx``.
 """
 
 from __future__ import annotations
@@ -42,7 +46,6 @@ import statistics
 import sys
 import tempfile
 import time
-import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -55,12 +58,17 @@ import torch
 from distill.artifact import LoadedModel, build_model
 from distill.config import RunConfig
 from distill.data import FeatureEncoder, History, build_graph
-from distill.export import OPSET, edge_tables, export_onnx, id_inputs, onnx_feed
+from distill.export import (
+    edge_tables,
+    export_onnx,
+    export_split,
+    node_input_names,
+    onnx_feed,
+)
 from distill.metrics import median_latency_ms
 from distill.predict import (
     Scorer,
     _embed_needed,
-    _embed_rows,
     _seen_positions,
     scoring_logits,
 )
@@ -125,7 +133,14 @@ def main() -> int:
         f"  student, ONNX as exported (every product's tower per request) {top['student']:6.2f}"
         f"  = {top['teacher'] / top['student']:.0f}x faster"
     )
-    print(f"  student, ONNX with product representations once per catalogue {top['split']:6.2f}")
+    print(
+        f"  student, ONNX split as exported (STEM.customer.onnx; pair features included) "
+        f"{top['split']:6.2f}  = {top['teacher'] / top['split']:.0f}x faster"
+    )
+    print(
+        f"    its product side (STEM.products.onnx over {n_p:,} products, once per "
+        f"catalogue version, not per request) {top['products']:6.2f}"
+    )
     print(
         f"teacher_top20_ms={top['teacher']:.1f} student_onnx_top20_ms={top['split']:.2f} "
         f"faster={top['teacher'] / top['split']:.0f}x"
@@ -141,9 +156,11 @@ def _top20_ms(
     args: argparse.Namespace,
 ) -> dict[str, float]:
     """Median ms of one customer's top 20 (interleaved, customer by customer): the
-    teacher with its message passing; the ONNX student as exported, every product's
-    tower run per request; and split, the product tower run once per catalogue
-    (:class:`CustomerSide`). The two ONNX students' rankings are checked to agree."""
+    teacher with its message passing; and the student as ``kgdistill export`` writes it
+    (:func:`distill.export.export_onnx`, :func:`distill.export.export_split`), in
+    onnxruntime: the pair model, every product's tower run per request, and the split
+    model, its product side run once per catalogue (also timed, under ``products``).
+    The two ONNX students' top 20s are checked to agree."""
     import onnxruntime
 
     config = RunConfig()
@@ -153,16 +170,19 @@ def _top20_ms(
     options = onnxruntime.SessionOptions()
     options.intra_op_num_threads = args.threads
     with tempfile.TemporaryDirectory() as tmp:
-        whole = onnxruntime.InferenceSession(
-            str(export_onnx(scorer.loaded, Path(tmp) / "student.onnx")), options
-        )
-        split = onnxruntime.InferenceSession(
-            str(CustomerSide.export(scorer, Path(tmp) / "customer_side.onnx")), options
+        path = export_onnx(scorer.loaded, Path(tmp) / "student.onnx")
+        whole, products, customer = (
+            onnxruntime.InferenceSession(str(p), options)
+            for p in (path, *export_split(scorer.loaded, path))
         )
     tables = edge_tables(scorer)
     graph, history, n_p = scorer.graph, scorer.history, frame.num_products
     everything = np.arange(n_p)
-    z_p = _embed_rows(student.encoder, scorer.graph, "product", None).detach().numpy()
+    product_feed = {name: tables[name] for name in node_input_names(scorer.loaded, "product")}
+    z_p: list[np.ndarray] = []
+
+    def product_side(row: int) -> None:  # once per catalogue version, not per request
+        z_p[:] = products.run(["z_p"], product_feed)
 
     def top20(rank: np.ndarray, row: int) -> np.ndarray:
         _, seen = _seen_positions(history.pair_keys, np.array([row]), n_p)
@@ -174,9 +194,13 @@ def _top20_ms(
         feed = onnx_feed(scorer, tables, np.full(n_p, row), everything)
         return top20(whole.run(["rank"], feed)[0], row)
 
+    customer_names = node_input_names(scorer.loaded, "customer")
+
     def with_split(row: int) -> np.ndarray:
-        feed = CustomerSide.feed(scorer, tables, row, z_p)
-        return top20(split.run(["rank"], feed)[0], row)
+        feed = {name: tables[name][row : row + 1] for name in customer_names}
+        pair = history.pair_features(np.full(n_p, row), everything).numpy()
+        feed |= {"z_p": z_p[0], "pair": pair[None]}
+        return top20(customer.run(["rank"], feed)[0][0], row)
 
     def with_teacher(row: int) -> np.ndarray:
         with torch.no_grad():
@@ -185,11 +209,16 @@ def _top20_ms(
             rank = teacher.decoder.rank(z_c[row].expand(n_p, -1), z_p, f)
         return top20(rank.numpy(), row)
 
-    runs = {"teacher": with_teacher, "student": with_student, "split": with_split}
+    runs = {
+        "teacher": with_teacher,
+        "student": with_student,
+        "products": product_side,
+        "split": with_split,
+    }
     rows = np.random.default_rng(7).choice(frame.num_customers, args.customers, replace=False)
     for row in rows[:3].tolist():  # warm-up (the first run allocates), and the check
         rank = [run(row) for run in runs.values()]
-        if not np.array_equal(rank[1], rank[2]):
+        if not np.array_equal(rank[1], rank[3]):
             raise AssertionError(f"split ONNX top 20 differs for row {row}")
     times: dict[str, list[float]] = {name: [] for name in runs}
     for row in rows.tolist():
@@ -198,79 +227,6 @@ def _top20_ms(
             run(row)
             times[name].append((time.perf_counter() - began) * 1000.0)
     return {name: statistics.median(values) for name, values in times.items()}
-
-
-class CustomerSide(torch.nn.Module):
-    """The graph-free student's ranking logit for one customer against the whole
-    catalogue, given every product's representation (its product tower depends on
-    product features only, so a server computes it once per catalogue version).
-
-    Shapes:
-        customer_num [1, Fc], customer_cat [1, Cc], (customer_id [1]), z_p [P, D],
-        pair [P, F] -> rank [P]
-    """
-
-    def __init__(self, scorer: Scorer) -> None:
-        super().__init__()
-        self.model = scorer.loaded.model
-        self.ids = "customer" in id_inputs(scorer.loaded)
-
-    def forward(self, *inputs: torch.Tensor) -> torch.Tensor:
-        x_num, x_cat = inputs[0], inputs[1]
-        rows = inputs[2] if self.ids else torch.empty(0, dtype=torch.long)
-        z_p, pair = inputs[-2], inputs[-1]
-        z_c = self.model.encoder.embed("customer", x_num, x_cat, rows, None)[0]
-        # PairDecoder.rank (kind "dot") as one matrix-vector product: one customer, so
-        # no [P, D] copy of it (onnxruntime's einsum over the expanded rows is ~40 ms)
-        decoder = self.model.decoder
-        h = z_c.size(0) - decoder.collab_dim
-        scale = torch.full_like(z_c, 1.0 / h**0.5)
-        if decoder.mf_weight is not None:
-            scale = torch.cat([scale[:h], decoder.mf_weight.expand(decoder.collab_dim)])
-        # matrix times a [D, 1] matrix, not a vector: onnxruntime's MatMul with a 1-D
-        # operand is ~5 ms here, ten times torch
-        towards = (z_c * scale)[:, None]
-        rank = decoder.mlp(pair)
-        if decoder.prior is not None:  # prior([z_p, f]) = w_z . z_p + w_f . f + b, no concat
-            w = decoder.prior.weight.T
-            towards = towards + w[: z_p.size(1)]
-            rank = rank + pair @ w[z_p.size(1) :] + decoder.prior.bias
-        return (z_p @ towards + rank).squeeze(-1)
-
-    @staticmethod
-    def names(scorer: Scorer) -> list[str]:
-        ids = ["customer_id"] if "customer" in id_inputs(scorer.loaded) else []
-        return ["customer_num", "customer_cat", *ids, "z_p", "pair"]
-
-    @staticmethod
-    def feed(
-        scorer: Scorer, tables: dict[str, np.ndarray], row: int, z_p: np.ndarray
-    ) -> dict[str, np.ndarray]:
-        n_p = len(z_p)
-        pair = scorer.history.pair_features(np.full(n_p, row), np.arange(n_p)).numpy()
-        feed = {name: tables[name][row : row + 1] for name in CustomerSide.names(scorer)[:-2]}
-        return {**feed, "z_p": z_p, "pair": pair}
-
-    @staticmethod
-    def export(scorer: Scorer, path: Path) -> Path:
-        z_p = _embed_rows(scorer.loaded.model.encoder, scorer.graph, "product", None)[:2]
-        feed = CustomerSide.feed(scorer, edge_tables(scorer), 0, z_p.detach().numpy())
-        example = tuple(torch.as_tensor(v) for v in feed.values())
-        names = CustomerSide.names(scorer)
-        with warnings.catch_warnings():  # as distill.export.export_onnx
-            warnings.simplefilter("ignore", DeprecationWarning)
-            warnings.simplefilter("ignore", FutureWarning)
-            torch.onnx.export(
-                CustomerSide(scorer).eval(),
-                example,
-                str(path),
-                input_names=names,
-                output_names=["rank"],
-                dynamic_axes={"z_p": {0: "products"}, "pair": {0: "products"}, "rank": {0: "p"}},
-                opset_version=OPSET,
-                dynamo=False,
-            )
-        return path
 
 
 def _student_parts(

@@ -19,6 +19,13 @@ Outputs: ``logit`` [N] and ``score`` [N] = sigmoid(logit), what
 that ``kgdistill predict`` orders each customer's top K by (the pair logit plus the
 model's rank head, :meth:`distill.models.PairDecoder.rank`): an edge top K sorts by it.
 
+:func:`export_split` writes the same student split for serving one customer's top K
+over the whole catalogue: :class:`ProductSide` (product inputs in, every product's
+representation ``z_p`` out), run once per catalogue version, and :class:`CustomerSide`
+(one or a few customers' inputs, ``z_p`` and their pair features in, ``rank``
+[customers, products] out): per request the customer tower runs once, not once per
+product, and the product tower not at all.
+
 :func:`edge_tables` gathers, for every customer and product of a frame, those encoded
 inputs and the history tables that give pair features, as numpy arrays (saved with
 ``numpy.savez_compressed``); docs/onnx.md scores pairs from them with numpy alone.
@@ -35,7 +42,7 @@ from torch import Tensor, nn
 
 from distill.artifact import LoadedModel
 from distill.data import PAIR_FEATURES
-from distill.models import FeatureMLP
+from distill.models import FeatureMLP, LinkPredictor
 from distill.predict import Scorer
 
 OPSET = 17
@@ -56,6 +63,22 @@ def input_names(loaded: LoadedModel) -> list[str]:
     return [*names, "pair"]
 
 
+def graph_free(loaded: LoadedModel) -> LinkPredictor:
+    """``loaded``'s model, refused unless it scores from features alone."""
+    if not loaded.model.graph_free:
+        raise ValueError(
+            f"{loaded.name} is a graph model: only the graph-free student (kind 'mlp') "
+            "scores from features alone and exports to ONNX"
+        )
+    return loaded.model
+
+
+def _encoder(loaded: LoadedModel) -> FeatureMLP:
+    encoder = graph_free(loaded).encoder
+    assert isinstance(encoder, FeatureMLP)
+    return encoder
+
+
 class ScoringFunction(nn.Module):
     """A graph-free :class:`~distill.models.LinkPredictor` as a function of encoded features.
 
@@ -66,12 +89,7 @@ class ScoringFunction(nn.Module):
 
     def __init__(self, loaded: LoadedModel) -> None:
         super().__init__()
-        if not loaded.model.graph_free:
-            raise ValueError(
-                f"{loaded.name} is a graph model: only the graph-free student (kind 'mlp') "
-                "scores from features alone and exports to ONNX"
-            )
-        self.model = loaded.model
+        self.model = graph_free(loaded)
         self.ids = id_inputs(loaded)
 
     def forward(self, *inputs: Tensor) -> tuple[Tensor, Tensor, Tensor]:
@@ -107,13 +125,36 @@ def example_inputs(loaded: LoadedModel, n: int = 2) -> tuple[Tensor, ...]:
 
 def export_onnx(loaded: LoadedModel, path: str | Path) -> Path:
     """Write the ONNX model (opset :data:`OPSET`, batch size dynamic) to ``path``."""
-    import onnx
-
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    function = ScoringFunction(loaded).eval()
+    function = ScoringFunction(loaded)  # refuses a graph model
     names = input_names(loaded)
     outputs = ["logit", "score", "rank"]
+    _write(
+        function,
+        example_inputs(loaded),
+        path,
+        names,
+        outputs,
+        {name: {0: "pairs"} for name in names + outputs},
+    )
+    _describe(
+        path,
+        f"kgdistill {loaded.name}: inputs {', '.join(names)}; pair columns "
+        f"{', '.join(PAIR_FEATURES)}; score = sigmoid(logit); rank orders a top K. "
+        "See docs/onnx.md.",
+    )
+    return path
+
+
+def _write(
+    module: nn.Module,
+    example: tuple[Tensor, ...],
+    path: Path,
+    names: list[str],
+    outputs: list[str],
+    axes: dict[str, dict[int, str]],
+) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
     with warnings.catch_warnings():
         # torch's export-based ONNX exporter needs onnxscript, which kgdistill does not
         # ship; the TorchScript exporter is deprecated in torch 2.15 but complete for this
@@ -121,25 +162,132 @@ def export_onnx(loaded: LoadedModel, path: str | Path) -> Path:
         warnings.simplefilter("ignore", DeprecationWarning)
         warnings.simplefilter("ignore", FutureWarning)
         torch.onnx.export(
-            function,
-            example_inputs(loaded),
+            module.eval(),
+            example,
             str(path),
             input_names=names,
             output_names=outputs,
-            dynamic_axes={name: {0: "pairs"} for name in names + outputs},
+            dynamic_axes=axes,
             opset_version=OPSET,
             dynamo=False,
         )
+
+
+def _describe(path: Path, doc: str) -> None:
+    """Set the model's ``doc_string`` and its ``pair_features`` metadata."""
+    import onnx
+
     model = onnx.load(str(path))
-    model.doc_string = (
-        f"kgdistill {loaded.name}: inputs {', '.join(names)}; pair columns "
-        f"{', '.join(PAIR_FEATURES)}; score = sigmoid(logit); rank orders a top K. "
-        "See docs/onnx.md."
-    )
+    model.doc_string = doc
     entry = model.metadata_props.add()
     entry.key, entry.value = "pair_features", ",".join(PAIR_FEATURES)
     onnx.save(model, str(path))
-    return path
+
+
+def node_input_names(loaded: LoadedModel, node_type: str) -> list[str]:
+    """One node type's inputs of :func:`input_names`, in order."""
+    return [name for name in input_names(loaded) if name.startswith(f"{node_type}_")]
+
+
+class ProductSide(nn.Module):
+    """The product tower: every product's representation, from product features only,
+    so a server computes it once per catalogue version (the first half of the split
+    export, :func:`export_split`).
+
+    Shapes:
+        product_num [P, Fp], product_cat [P, Cp], (product_id [P]) -> z_p [P, D]
+    """
+
+    def __init__(self, loaded: LoadedModel) -> None:
+        super().__init__()
+        self.encoder = _encoder(loaded)
+        self.ids = "product" in id_inputs(loaded)
+
+    def forward(self, *inputs: Tensor) -> Tensor:
+        rows = inputs[2] if self.ids else torch.empty(0, dtype=torch.long)
+        return self.encoder.embed("product", inputs[0], inputs[1], rows, None)
+
+
+class CustomerSide(nn.Module):
+    """The ranking logit of ``B`` customers against the whole catalogue, given every
+    product's representation (:class:`ProductSide`): the customer tower runs once per
+    customer, the decoder once per (customer, product). The second half of the split
+    export; ``rank[b, p]`` is :meth:`distill.models.PairDecoder.rank`.
+
+    Shapes:
+        customer_num [B, Fc], customer_cat [B, Cc], (customer_id [B]), z_p [P, D],
+        pair [B, P, F] -> rank [B, P]
+    """
+
+    def __init__(self, loaded: LoadedModel) -> None:
+        super().__init__()
+        self.encoder = _encoder(loaded)
+        self.decoder = loaded.model.decoder
+        self.ids = "customer" in id_inputs(loaded)
+
+    def forward(self, *inputs: Tensor) -> Tensor:
+        rows = inputs[2] if self.ids else torch.empty(0, dtype=torch.long)
+        z_c = self.encoder.embed("customer", inputs[0], inputs[1], rows, None)
+        z_p, pair = inputs[-2], inputs[-1]
+        decoder = self.decoder
+        if decoder.kind != "dot":  # MLP([z_c * z_p, z_c, z_p, f]): every pair in full
+            size = (z_c.size(0), z_p.size(0), z_c.size(1))
+            logit = decoder(z_c[:, None].expand(size), z_p[None].expand(size), pair)
+            towards, rank = None, logit
+        else:  # z_c . z_p / sqrt(h) (+ w e_c . e_p) as one matrix product, no [B, P, D]
+            h = z_c.size(1) - decoder.collab_dim
+            scale = torch.full_like(z_c[0], 1.0 / h**0.5)
+            if decoder.mf_weight is not None:
+                scale = torch.cat([scale[:h], decoder.mf_weight.expand(decoder.collab_dim)])
+            towards, rank = (z_c * scale).T, decoder.mlp(pair).squeeze(-1)
+        if decoder.prior is not None:  # prior([z_p, f]) = w_z . z_p + w_f . f + b, no concat
+            w = decoder.prior.weight.T
+            rank = rank + (pair @ w[z_p.size(1) :]).squeeze(-1) + decoder.prior.bias
+            towards = w[: z_p.size(1)] if towards is None else towards + w[: z_p.size(1)]
+        if towards is None:
+            return rank
+        # [P, D] @ [D, B], transposed: onnxruntime's MatMul is slow with a 1-D operand
+        return rank + (z_p @ towards).T
+
+
+def split_paths(path: str | Path) -> tuple[Path, Path]:
+    """Where :func:`export_split` writes beside ``path``: ``<stem>.products.onnx`` and
+    ``<stem>.customer.onnx``."""
+    path = Path(path)
+    stem = path.name.removesuffix(".onnx")
+    return path.with_name(f"{stem}.products.onnx"), path.with_name(f"{stem}.customer.onnx")
+
+
+def export_split(loaded: LoadedModel, path: str | Path) -> tuple[Path, Path]:
+    """Write the graph-free student split for serving top K (:func:`split_paths` of
+    ``path``): :class:`ProductSide` (product inputs in, ``z_p`` out; run once per
+    catalogue) and :class:`CustomerSide` (customer inputs, ``z_p`` and pair features
+    in, ``rank`` out). Opset :data:`OPSET`; customers and products dynamic."""
+    products_path, customer_path = split_paths(path)
+    products = ProductSide(loaded)  # refuses a graph model
+    example = example_inputs(loaded, n=3)
+    product_names = node_input_names(loaded, "product")
+    start = len(node_input_names(loaded, "customer"))
+    product_example = example[start : start + len(product_names)]
+    axes = {name: {0: "products"} for name in [*product_names, "z_p"]}
+    _write(products, product_example, products_path, product_names, ["z_p"], axes)
+    with torch.no_grad():
+        z_p = products.eval()(*product_example)
+    customer_names = node_input_names(loaded, "customer")
+    pair = torch.zeros(2, len(z_p), len(PAIR_FEATURES))
+    customer_example = (*(x[:2] for x in example[:start]), z_p, pair)
+    names = [*customer_names, "z_p", "pair"]
+    axes = {name: {0: "customers"} for name in customer_names}
+    axes |= {"z_p": {0: "products"}, "pair": {0: "customers", 1: "products"}}
+    axes["rank"] = {0: "customers", 1: "products"}
+    _write(CustomerSide(loaded), customer_example, customer_path, names, ["rank"], axes)
+    _describe(products_path, f"kgdistill {loaded.name}: product tower; see docs/onnx.md.")
+    _describe(
+        customer_path,
+        f"kgdistill {loaded.name}: rank [customers, products] from {', '.join(names)}; "
+        f"pair columns {', '.join(PAIR_FEATURES)}. See docs/onnx.md.",
+    )
+    return products_path, customer_path
 
 
 def edge_tables(scorer: Scorer) -> dict[str, np.ndarray]:

@@ -1,6 +1,13 @@
 """Training: one loop (:func:`fit`: full batch, early stopping on a validation figure,
 seeded) that link prediction and node classification both run in.
 
+Under ``torchrun`` (``torch.distributed`` initialised, :func:`process_share`) link
+prediction is data-parallel as DDP is: each process trains on its share of every
+snapshot's pairs and positives (every ``world``-th, from its rank on), the gradients
+are averaged over the processes before each optimizer step (one all-reduce), so every
+process holds the same weights, and :func:`fit` stops them all at the same epoch. One
+process trains exactly as without ``torch.distributed``.
+
 :func:`train_link_model` trains any :class:`~distill.models.LinkPredictor`, with or
 without a teacher: given ``teacher_logits`` it minimises
 ``L = L_hard + alpha * L_soft`` over labelled pairs and unlabelled candidates;
@@ -19,6 +26,7 @@ from typing import Any
 
 import numpy as np
 import torch
+import torch.distributed as dist
 from torch import Tensor
 from torch_geometric.data import HeteroData
 from tqdm.auto import tqdm
@@ -53,6 +61,64 @@ def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)
+
+
+def process_share() -> tuple[int, int]:
+    """``(rank, world)``: this process's place among those training together
+    (``torch.distributed``, as ``torchrun`` starts them), ``(0, 1)`` when alone."""
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_rank(), dist.get_world_size()
+    return 0, 1
+
+
+def _my_share(mask: Tensor) -> Tensor:
+    """``mask`` cut to this process's share: every ``world``-th set position from
+    ``rank`` on (so shares differ in size by one at most); ``mask`` itself when alone."""
+    rank, world = process_share()
+    if world == 1:
+        return mask
+    mine = torch.zeros_like(mask)
+    mine[mask.nonzero().squeeze(-1)[rank::world]] = True
+    return mine
+
+
+def _my_columns(edge_index: Tensor) -> Tensor:
+    """This process's share of a graph's edges (every ``world``-th column from ``rank``
+    on, a view); ``edge_index`` itself when alone."""
+    rank, world = process_share()
+    return edge_index if world == 1 else edge_index[:, rank::world]
+
+
+def average_gradients(model: torch.nn.Module) -> None:
+    """What DDP does between backward and the optimizer step: every parameter's gradient
+    summed over the processes and divided by their number, in one all-reduce (a process
+    that gave a parameter no gradient counts zero; one that none gave keeps ``None``,
+    so the optimizer skips it as it would alone). Nothing when alone."""
+    _, world = process_share()
+    if world == 1:
+        return
+    params = [p for p in model.parameters() if p.requires_grad]
+    parts = [p.grad.reshape(-1) if p.grad is not None else p.new_zeros(p.numel()) for p in params]
+    had = torch.tensor([float(p.grad is not None) for p in params])
+    flat = torch.cat([*parts, had])
+    dist.all_reduce(flat)
+    offset = 0
+    for p, count in zip(params, flat[-len(params) :].tolist(), strict=True):
+        n = p.numel()
+        if count:
+            p.grad = (flat[offset : offset + n] / world).view_as(p).clone()
+        offset += n
+
+
+def _agreed(value: float) -> float:
+    """A validation figure all processes agree on (their mean; they hold the same
+    weights, so it is each one's, up to rounding): they stop at the same epoch."""
+    _, world = process_share()
+    if world == 1:
+        return value
+    total = torch.tensor([value], dtype=torch.float64)
+    dist.all_reduce(total)
+    return float(total.item()) / world
 
 
 @dataclass
@@ -113,17 +179,23 @@ def _steps(
         labels = snap.pairs.labels
         distil = teacher_logits is not None
         keep = torch.ones_like(labels, dtype=torch.bool) if distil else labels != IGNORE
+        keep = _my_share(keep)  # under torchrun, this process's pairs
         if not keep.any():
             continue
         step = _Step(snap, keep, teacher_logits[i] if teacher_logits is not None else None)
-        positive = (labels == 1).numpy()
+        positive = _my_share(labels == 1).numpy()
         if ranking and positive.sum() >= 2:
             c = snap.pairs.customers.numpy()[positive]
             p = snap.pairs.products.numpy()[positive]
             n_p = snap.history.num_products
-            step.pos, step.pos_keys = (c, p), positive_keys(c, p, n_p)
+            # every process masks all the day's positives, not only its own
+            every = (labels == 1).numpy()
+            step.pos = (c, p)
+            step.pos_keys = positive_keys(
+                snap.pairs.customers.numpy()[every], snap.pairs.products.numpy()[every], n_p
+            )
             step.pos_log_q = log_frequency(p, n_p)
-            edge_index = snap.graph[INTERACTION_EDGE].edge_index.numpy()
+            edge_index = _my_columns(snap.graph[INTERACTION_EDGE].edge_index).numpy()
             if edge_index.shape[1] >= 2:
                 step.edges = (edge_index[0], edge_index[1])
                 step.edge_log_q = log_frequency(edge_index[1], n_p)
@@ -222,6 +294,7 @@ def _epoch(
             loss = loss + _ranking_loss(model, step, z, train, kd, rng)
         loss.backward()
         total += loss.item()
+    average_gradients(model)
     optimizer.step()
     return total
 
@@ -343,7 +416,8 @@ def fit(
     """The loop every model trains in: ``step()`` (one epoch, its loss) ``epochs`` times,
     ``validate()`` every ``train.eval_every`` epochs and after the last, early stopping
     once the validation figure has not improved for ``train.patience`` epochs; ends in
-    eval mode with the best weights."""
+    eval mode with the best weights. Under ``torchrun`` the processes' validation
+    figures are averaged (:func:`_agreed`), so all stop at the same epoch."""
     best_val, best_epoch, best_state = -1.0, 0, copy.deepcopy(model.state_dict())
     curve: list[tuple[int, float, float]] = []
     since_best, epoch = 0, 0
@@ -353,7 +427,7 @@ def fit(
         total = step()
         if epoch % train.eval_every and epoch != epochs:
             continue
-        value = validate()
+        value = _agreed(validate())
         curve.append((epoch, total, value))
         if on_eval is not None:
             on_eval(epoch, value)

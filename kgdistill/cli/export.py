@@ -20,8 +20,12 @@ def register(sub: Any) -> None:
         help="write a run's graph-free student as ONNX (scores pairs in onnxruntime, no torch)",
         description=(
             "Export the scoring function of a run's graph-free student (encoded customer "
-            "and product features and 13 pair features in, logit and score out) as an ONNX "
-            "file. --features also writes an .npz with every node's encoded inputs and the "
+            "and product features and 13 pair features in, logit, score and rank out) as an "
+            "ONNX file, and beside it the same student split for serving a top K: "
+            "STEM.products.onnx (product features in, every product's representation out, "
+            "once per catalogue) and STEM.customer.onnx (a customer's features, those "
+            "representations and its pair features in, its rank of every product out). "
+            "--features also writes an .npz with every node's encoded inputs and the "
             "history tables for pair features, read from the graph in Neo4j. Inputs and a "
             "numpy-only scoring example: docs/onnx.md."
         ),
@@ -41,7 +45,7 @@ def register(sub: Any) -> None:
 def _run(args: argparse.Namespace) -> int:
     # torch is imported when a learning command runs, not when the CLI starts
     from distill.artifact import load_artifact
-    from distill.export import export_onnx, input_names, save_edge_tables
+    from distill.export import export_onnx, export_split, input_names, save_edge_tables
     from distill.predict import Scorer
 
     run = find_run(args.run)
@@ -49,6 +53,7 @@ def _run(args: argparse.Namespace) -> int:
     loaded = load_artifact(run.artifact(name))
     try:
         path = export_onnx(loaded, Path(args.out))
+        products, customer = export_split(loaded, path)
     except ValueError as exc:
         raise PipelineError(str(exc)) from None
     result: dict[str, Any] = {
@@ -56,7 +61,9 @@ def _run(args: argparse.Namespace) -> int:
         "model": name,
         "onnx": str(path),
         "inputs": input_names(loaded),
-        "outputs": ["logit", "score"],
+        "outputs": ["logit", "score", "rank"],
+        "products_onnx": str(products),
+        "customer_onnx": str(customer),
     }
     if args.features:
         config = common.config_from_args(args)
@@ -69,7 +76,9 @@ def _run(args: argparse.Namespace) -> int:
         common.emit_json(result)
         return 0
     print(f"{name} of run {run.run_id} -> {path} ({path.stat().st_size:,} bytes)")
-    print(f"inputs: {', '.join(result['inputs'])}; outputs: logit, score (see docs/onnx.md)")
+    print(f"inputs: {', '.join(result['inputs'])}; outputs: logit, score, rank")
+    print(f"for top K: {products} (product tower, once per catalogue) and {customer}")
+    print("(one customer against every product; see docs/onnx.md)")
     if args.features:
         print(f"inputs of every customer and product: {result['features']}")
     return 0

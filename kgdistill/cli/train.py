@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import argparse
+import os
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from distill.config import STUDENT_NAMES
 from kgdistill import pipeline, summary
 from kgdistill.cli import common
+from kgdistill.config import Config
 
 common.register_error(pipeline.PipelineError)
 
@@ -25,6 +30,12 @@ evaluation:
 the run directory (runs/<run_id>/, or --out) holds report.json, report.md,
 quality_vs_cost.png, config.json, eval_pairs.tsv and models/<name>.pt;
 runs/LATEST names it, so `kgdistill predict`, `score` and `sync` use it next.
+
+several processes:
+  torchrun --nproc-per-node 2 -m kgdistill train ...   (or --nnodes N on N machines
+                      against one Neo4j): each process extracts the graph and trains on
+                      its share of the pairs, gradients averaged (torch.distributed, gloo);
+                      only the first (rank 0) writes the run and prints
 """
 
 
@@ -97,19 +108,53 @@ def train_flags(args: argparse.Namespace) -> dict[str, Any]:
 
 def _run(args: argparse.Namespace) -> int:
     config = common.config_from_args(args, train_flags(args) or None)
+    with _process_group() as rank:
+        if rank == 0:
+            print_result(args, _train(args, config, args.out, args.runs_dir, speak=True))
+            return 0
+        # under torchrun only rank 0 writes the run and speaks; the others train the
+        # same models in lock-step into a scratch directory, removed after
+        with tempfile.TemporaryDirectory() as scratch:
+            _train(args, config, Path(scratch), Path(scratch), speak=False)
+    return 0
+
+
+def _train(
+    args: argparse.Namespace,
+    config: Config,
+    out: str | Path | None,
+    runs_dir: Path,
+    *,
+    speak: bool,
+) -> pipeline.TrainResult:
     with common.connect(config, args) as runner:
-        result = pipeline.train(
+        return pipeline.train(
             runner,
             config,
             until=args.until,
             pairs_path=pairs_path(args),
-            out=args.out,
-            runs_dir=args.runs_dir,
-            progress=not common.quiet(args),
-            say=lambda m: common.say(args, m),
+            out=out,
+            runs_dir=runs_dir,
+            progress=speak and not common.quiet(args),
+            say=lambda m: common.say(args, m) if speak else None,
         )
-    print_result(args, result)
-    return 0
+
+
+@contextmanager
+def _process_group() -> Iterator[int]:
+    """This process's rank: under ``torchrun`` (``WORLD_SIZE`` > 1, the rendezvous in
+    the environment) it joins the process group (gloo: the training loop runs on the
+    CPU) and leaves it after; alone, 0 and nothing started."""
+    if int(os.environ.get("WORLD_SIZE", "1")) <= 1:
+        yield 0
+        return
+    import torch.distributed as dist
+
+    dist.init_process_group(backend="gloo")
+    try:
+        yield dist.get_rank()
+    finally:
+        dist.destroy_process_group()
 
 
 def print_result(args: argparse.Namespace, result: pipeline.TrainResult) -> None:

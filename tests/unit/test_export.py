@@ -16,8 +16,15 @@ import torch
 from distill.artifact import LoadedModel, build_model, create_run, save_artifact
 from distill.config import RunConfig
 from distill.data import FeatureEncoder
-from distill.export import edge_tables, export_onnx, input_names
-from distill.predict import Scorer
+from distill.export import (
+    edge_tables,
+    export_onnx,
+    export_split,
+    input_names,
+    node_input_names,
+    split_paths,
+)
+from distill.predict import Scorer, scoring_logits
 from kgdistill.cli import main
 from kgframe import GraphFrame
 from tests.support.tiny import planted_frame
@@ -133,6 +140,112 @@ def test_doc_example_scores_with_numpy_and_onnxruntime_alone(exported, tmp_path)
     assert np.abs(got - expected).max() <= 1e-4
 
 
+SPLIT_SPECS = {
+    "default": {},
+    "no ids, no rank head": {
+        "customer_id_dim": 0,
+        "product_id_dim": 0,
+        "collab": False,
+        "rank_head": False,
+    },
+    "mlp decoder": {"decoder": "mlp"},
+}
+
+
+@pytest.mark.parametrize("change", SPLIT_SPECS.values(), ids=SPLIT_SPECS.keys())
+def test_split_onnx_ranks_every_product_as_pytorch(exported, change, tmp_path):
+    """The product side once, then three customers (one unknown at training) against
+    the whole catalogue: the ranking logit of every pair, and each one's top 20."""
+    frame, _, _ = exported
+    spec = {**RunConfig().student_mlp.spec(), **change}
+    loaded = _loaded(planted_frame(), spec)
+    scorer = Scorer(loaded, frame)
+    products_path, customer_path = export_split(loaded, tmp_path / "student.onnx")
+    assert (products_path, customer_path) == split_paths(tmp_path / "student.onnx")
+    t = edge_tables(scorer)
+    side = ort.InferenceSession(str(products_path), providers=["CPUExecutionProvider"])
+    names = node_input_names(loaded, "product")
+    assert [i.name for i in side.get_inputs()] == names
+    (z_p,) = side.run(["z_p"], {name: t[name] for name in names})
+    n_p = frame.num_products
+    rows = np.array([frame.num_customers - 1, 0, 17])  # the last is a newcomer
+    pair = scorer.history.pair_features(np.repeat(rows, n_p), np.tile(np.arange(n_p), 3))
+    names = node_input_names(loaded, "customer")
+    feed = {name: t[name][rows] for name in names}
+    feed |= {"z_p": z_p, "pair": pair.numpy().reshape(3, n_p, -1)}
+    session = ort.InferenceSession(str(customer_path), providers=["CPUExecutionProvider"])
+    assert [i.name for i in session.get_inputs()] == [*names, "z_p", "pair"]
+    (rank,) = session.run(["rank"], feed)
+    assert rank.shape == (3, n_p)
+    expected = scoring_logits(
+        loaded.model,
+        scorer.graph,
+        scorer.history,
+        np.repeat(rows, n_p),
+        np.tile(np.arange(n_p), 3),
+        ranking=True,
+    ).numpy()
+    assert np.abs(rank.ravel() - expected).max() <= 1e-4
+    assert rank.std() > 0.1  # scores differ from product to product
+    # each customer's top 20, products it interacted with left out, as PyTorch ranks them
+    # (not Scorer.top_k: its sigmoid scores tie where these large weights saturate it)
+    expected = expected.reshape(3, n_p)
+    for j, row in enumerate(rows):
+        seen = scorer.history.pair_keys[scorer.history.pair_keys // n_p == row] % n_p
+        assert 0 < len(seen) < n_p - 20 or row == rows[0]
+        tops = []
+        for ranked in (rank[j].copy(), expected[j].copy()):
+            ranked[seen] = -np.inf
+            tops.append(np.argsort(-ranked, kind="stable")[:20])
+        assert np.array_equal(*tops)
+
+
+def test_doc_top_k_example_ranks_as_pytorch_without_torch(exported, tmp_path):
+    frame, loaded, path = exported
+    scorer = Scorer(loaded, frame)
+    np.savez_compressed(tmp_path / "student.npz", **edge_tables(scorer))
+    products, customer = export_split(loaded, path.parent / "split.onnx")
+    blocks = re.findall(r"```python\n(.*?)```", DOC.read_text(), re.S)
+    assert len(blocks) == 2 and "def top_k(" in blocks[1]
+    customers = [str(v) for v in scorer.customer_index[[0, 17, frame.num_customers - 1]]]
+    main_block = (
+        f"session = [ort.InferenceSession(p) for p in {[str(products), str(customer)]!r}]\n"
+        f"t = np.load({str(tmp_path / 'student.npz')!r})\n"
+        f"for c in {customers!r}:\n"
+        "    print(c, *top_k(*session, t, c))\n"
+    )
+    script = blocks[0].split('if __name__ == "__main__":')[0] + blocks[1] + main_block
+    (tmp_path / "top_k.py").write_text(script)
+    blocker = tmp_path / "no_torch"
+    (blocker / "torch").mkdir(parents=True)
+    (blocker / "torch" / "__init__.py").write_text("raise ImportError('no torch here')\n")
+    proc = subprocess.run(
+        [sys.executable, str(tmp_path / "top_k.py")],
+        capture_output=True,
+        text=True,
+        env={"PYTHONPATH": str(blocker), "PATH": "/usr/bin:/bin"},
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    n_p = frame.num_products
+    got = [line.split() for line in proc.stdout.splitlines()]
+    assert [row[0] for row in got] == customers
+    for row in got:
+        (c,), _ = scorer.rows([row[0]], [scorer.product_index[0]])
+        logits = scoring_logits(
+            loaded.model,
+            scorer.graph,
+            scorer.history,
+            np.full(n_p, c),
+            np.arange(n_p),
+            ranking=True,
+        ).numpy()
+        keys = scorer.history.pair_keys
+        logits[keys[keys // n_p == c] % n_p] = -np.inf
+        best = np.argsort(-logits, kind="stable")[:20]
+        assert row[1:] == [str(v) for v in scorer.product_index[best]]
+
+
 def test_product_ids_are_an_input_only_when_the_student_has_them(tmp_path):
     frame = planted_frame()
     for product_id_dim, expected in ((6, True), (0, False)):
@@ -165,3 +278,7 @@ def test_export_command_needs_no_database_without_features(exported, tmp_path, c
     assert printed["model"] == "student_mlp" and printed["inputs"] == input_names(loaded)
     session = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"])
     assert [o.name for o in session.get_outputs()] == ["logit", "score", "rank"]
+    products, customer = split_paths(out)
+    assert printed["products_onnx"] == str(products) and printed["customer_onnx"] == str(customer)
+    session = ort.InferenceSession(str(customer), providers=["CPUExecutionProvider"])
+    assert [o.name for o in session.get_outputs()] == ["rank"]
