@@ -1,0 +1,95 @@
+"""`kgdistill predict --write` for every customer of issue 13's shop, end to end.
+
+    .venv/bin/python bench/predict_write.py [--customers 70679 --products 24915
+        --interactions 652514 --k 20 --epochs 1]
+
+Loads the interaction-only synthetic shop of issue 13 (``kgdistill load synthetic --mode
+cf``: 70,679 customers, 24,915 products, 652,514 interactions by default) into a private
+managed Neo4j (or ``NEO4J_URI``'s empty database), trains a run with ``--epochs`` epochs per
+model (``kgdistill train`` with the default models and one seed; the quality is not what
+this measures, the work per customer is the same), then runs ``kgdistill predict --write``
+for every customer as a user does, in its own process (start, model load, extraction,
+scoring, write), twice: the first write, and a second that replaces it. For each it prints
+the wall time and the write's own summary (relationships written and replaced, seconds).
+The last line reads
+``customers=N relationships=R first_write_s=X rewrite_s=Y write_rels_per_s=Z``
+(issue 13: within 60 s on this 2-core machine; 519 s before its work).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.database import database
+
+
+def kgdistill(env: dict[str, str], *args: str) -> tuple[dict[str, Any], float]:
+    """``kgdistill ARGS --json`` in its own process: its JSON summary and wall seconds."""
+    cmd = [sys.executable, "-m", "kgdistill", *args, "--json", "--quiet"]
+    began = time.perf_counter()
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, check=False)
+    seconds = time.perf_counter() - began
+    if proc.returncode != 0:
+        raise SystemExit(f"kgdistill {' '.join(args)} failed:\n{proc.stderr[-3000:]}")
+    summary: dict[str, Any] = json.loads(proc.stdout)
+    return summary, seconds
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--customers", type=int, default=70_679)
+    parser.add_argument("--products", type=int, default=24_915)
+    parser.add_argument("--interactions", type=int, default=652_514)
+    parser.add_argument("--k", type=int, default=20)
+    parser.add_argument("--epochs", type=int, default=1, help="per model, for the run")
+    args = parser.parse_args()
+
+    with database("predictwrite", heap="2g") as runner, tempfile.TemporaryDirectory() as tmp:
+        s = runner.settings
+        env = dict(os.environ, NEO4J_URI=s.uri, NEO4J_USER=s.user, NEO4J_PASSWORD=s.password)
+        shop = ["--customers", str(args.customers), "--products", str(args.products)]
+        shop += ["--interactions", str(args.interactions)]
+        _, seconds = kgdistill(env, "load", "synthetic", "--mode", "cf", *shop)
+        print(f"load: {seconds:.0f} s", flush=True)
+        small = ["--set", "eval.seeds=0", "--set", "eval.latency_runs=1"]
+        small += ["--set", "eval.latency_pairs=2000", "--set", "eval.rank_customers=500"]
+        for model in ("teacher", "student_mlp"):
+            small += ["--set", f"{model}.epochs={args.epochs}"]
+        runs = str(Path(tmp) / "runs")
+        _, seconds = kgdistill(env, "train", "--runs-dir", runs, *small)
+        print(f"train ({args.epochs} epoch per model): {seconds:.0f} s", flush=True)
+        walls, writes = [], []
+        for label in ("first write", "rewrite"):
+            result, seconds = kgdistill(
+                env, "predict", "--write", "--k", str(args.k), "--runs-dir", runs
+            )
+            write = result["write"]
+            walls.append(seconds)
+            writes.append(write)
+            print(
+                f"predict --write ({label}): {seconds:.1f} s wall for {result['customers']:,} "
+                f"customers; write {write['relationships_written']:,} written, "
+                f"{write['relationships_deleted']:,} replaced in {write['seconds']:.1f} s "
+                f"({write['rels_per_s']:,.0f}/s)",
+                flush=True,
+            )
+    print(
+        f"customers={args.customers} relationships={writes[0]['relationships_written']} "
+        f"first_write_s={walls[0]:.1f} rewrite_s={walls[1]:.1f} "
+        f"write_rels_per_s={writes[0]['rels_per_s']:.0f}"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
