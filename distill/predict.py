@@ -9,9 +9,10 @@ Scores are probabilities ``sigmoid(logit)`` of "the customer will interact".
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from itertools import pairwise
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -247,7 +248,12 @@ class Scorer:
         for j, (a, b) in enumerate(zip(lo, hi, strict=True)):
             scores[j, seen_keys[a:b] - chunk[j] * n_p] = -np.inf
 
-    def top_k(
+    def top_k(self, customer_ids: Sequence[object] | None = None, **options: Any) -> pd.DataFrame:
+        """The ``k`` best products per customer: (customer_id, product_id, score, rank), all
+        customers in one frame; ``options`` as :meth:`top_k_blocks`."""
+        return pd.concat(list(self.top_k_blocks(customer_ids, **options)), ignore_index=True)
+
+    def top_k_blocks(
         self,
         customer_ids: Sequence[object] | None = None,
         *,
@@ -257,9 +263,11 @@ class Scorer:
         batch_customers: int | None = None,
         progress: bool = False,
         shortlist: int | None = None,
-    ) -> pd.DataFrame:
+    ) -> Iterator[pd.DataFrame]:
         """The ``k`` best products per customer: (customer_id, product_id, score, rank),
-        by the ranking score (``sigmoid`` of :meth:`~distill.models.PairDecoder.rank`).
+        by the ranking score (``sigmoid`` of :meth:`~distill.models.PairDecoder.rank`),
+        one block of customers at a time (at least one block, maybe empty), so that a
+        caller can write a block while the next is scored (:meth:`top_k`: in one frame).
 
         ``exclude_seen`` drops products the customer already interacted with;
         ``min_score`` drops scores below it (so a customer may get fewer than ``k``).
@@ -283,21 +291,26 @@ class Scorer:
         shortlist = max(10 * k, 200) if shortlist is None else shortlist
         fast = shortlist > 0 and self.loaded.model.decoder.kind == "dot"
         step = batch_customers or self._block(fast)
-        none = np.zeros((0, k), np.int64)  # so that no customers concatenate too
-        parts = [_kept(none[:, 0], none, none.astype(np.float32), None)]
+        none = np.zeros((0, k), np.int64)  # so that no customers still give one block
         bar = tqdm(
             total=len(rows), desc="scoring", unit="customer", disable=not progress, leave=False
         )
-        for start in range(0, len(rows), step):
-            chunk = rows[start : start + step]
-            bar.update(len(chunk))
-            if fast:
-                top, top_scores = self._shortlist_top(chunk, k, shortlist, exclude_seen)
-            else:
-                top, top_scores = self._grid_top(chunk, k, exclude_seen)
-            parts.append(_kept(chunk, top, top_scores, min_score))
-        bar.close()
-        c, p, score, rank = (np.concatenate(column) for column in zip(*parts, strict=True))
+        with bar:
+            if len(rows) == 0:
+                yield self._rows_frame(_kept(none[:, 0], none, none.astype(np.float32), None))
+            for start in range(0, len(rows), step):
+                chunk = rows[start : start + step]
+                if fast:
+                    top, top_scores = self._shortlist_top(chunk, k, shortlist, exclude_seen)
+                else:
+                    top, top_scores = self._grid_top(chunk, k, exclude_seen)
+                yield self._rows_frame(_kept(chunk, top, top_scores, min_score))
+                bar.update(len(chunk))
+
+    def _rows_frame(
+        self, kept: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]
+    ) -> pd.DataFrame:
+        c, p, score, rank = kept
         return pd.DataFrame(
             {
                 "customer_id": self.customer_index[c].tolist(),

@@ -27,7 +27,7 @@ modules, each once, in this order:
 from __future__ import annotations
 
 import secrets
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -43,6 +43,7 @@ from kgstore.extract import read_graph
 from kgstore.writeback import (
     BesideSync,
     PredictionKind,
+    PredictionWriter,
     RunInfo,
     WriteSummary,
     write_predictions,
@@ -84,6 +85,9 @@ class PredictConfig:
     category_source_label: str = "Product"
     category_target_label: str = "Category"
     batch_size: int = 10_000  # relationships per transaction (whole sources, so about)
+    # predict --write writes each block of customers' top K while the next block is
+    # scored; false: score every customer first, then write
+    pipeline: bool = True
 
     def __post_init__(self) -> None:
         if self.k < 1:
@@ -176,27 +180,25 @@ class TrainedModel:
         return [c for c in (normalize_id(v) for v in customer_ids) if c in index]
 
     def top_k(
-        self,
-        runner: QueryRunner,
-        customer_ids: Sequence[Any] | None,
-        k: int,
-        *,
-        exclude_seen: bool = True,
-        min_score: float | None = None,
-        progress: bool = False,
+        self, runner: QueryRunner, customer_ids: Sequence[Any] | None, k: int, **options: Any
     ) -> pd.DataFrame:
         """``customer_id, product_id, score, rank`` for each customer (None: every one),
-        by :meth:`distill.predict.Scorer.top_k`. Customers not in the graph get no rows."""
+        in one frame; ``options`` as :meth:`top_k_blocks`."""
+        blocks = self.top_k_blocks(runner, customer_ids, k, **options)
+        return pd.concat(list(blocks), ignore_index=True)
+
+    def top_k_blocks(
+        self, runner: QueryRunner, customer_ids: Sequence[Any] | None, k: int, **options: Any
+    ) -> Iterator[pd.DataFrame]:
+        """:meth:`distill.predict.Scorer.top_k_blocks` (``exclude_seen``, ``min_score``,
+        ``progress``) with ``predict.shortlist``, a block of customers at a time.
+        Customers not in the graph get no rows."""
         ids = None if customer_ids is None else self.known(runner, customer_ids)
-        result: pd.DataFrame = self.scorer(runner).top_k(
-            ids,
-            k=k,
-            exclude_seen=exclude_seen,
-            min_score=min_score,
-            progress=progress,
-            shortlist=self.config.predict.shortlist,
+        shortlist = self.config.predict.shortlist
+        blocks: Iterator[pd.DataFrame] = self.scorer(runner).top_k_blocks(
+            ids, k=k, shortlist=shortlist, **options
         )
-        return result
+        return blocks
 
     def score_pairs(
         self, runner: QueryRunner, customer_ids: Sequence[Any], product_ids: Sequence[Any]
@@ -263,33 +265,40 @@ def predict(
         model.bind(frame)
     ids = None if customers is None else model.known(runner, customers)
     p = config.predict
-    top = model.top_k(
+    blocks = model.top_k_blocks(
         runner, ids, p.k, exclude_seen=p.exclude_seen, min_score=p.min_score, progress=progress
     )
+    written = None
+    if write:
+        as_of = _as_of(frame)
+        top, written = _score_and_write(runner, config, model, blocks, ids, as_of, progress)
+    else:
+        top = pd.concat(list(blocks), ignore_index=True)
     scored = int(top["customer_id"].nunique())
     say(f"{model.name} of run {model.version}: top {p.k} for {scored:,} customers")
-    written = None
     if out is not None:
         out = Path(out)
         out.parent.mkdir(parents=True, exist_ok=True)
         top.to_csv(out, index=False, float_format="%.6f")
-    if write:
-        written = _write_top(runner, config, model, top, ids, _as_of(frame), progress)
+    if written is not None:
         say(written.line())
     return PredictResult(
         model.name, model.version, scored, top, None if out is None else str(out), written
     )
 
 
-def _write_top(
+def _score_and_write(
     runner: QueryRunner,
     config: Config,
     model: TrainedModel,
-    top: pd.DataFrame,
+    blocks: Iterator[pd.DataFrame],
     ids: list[Any] | None,
     as_of: datetime,
     progress: bool,
-) -> WriteSummary:
+) -> tuple[pd.DataFrame, WriteSummary]:
+    """Write the top K of each block of customers while the next block is scored
+    (``predict.pipeline``; false: score every customer, then write), under the sync's
+    lock; the rows of every block, and what the write did."""
     now = datetime.now(UTC)
     run = RunInfo(
         run_id=f"predict-{model.name}-{_stamp(now)}",
@@ -301,17 +310,26 @@ def _write_top(
     # Every customer asked for is replaced, also one whose scores all fell below
     # predict.min_score (their old recommendations go).
     everyone = model.frame(runner).customers["id"].tolist() if ids is None else ids
-    sync = config.sync
-    return write_predictions(
+    pipeline = config.predict.pipeline
+    if not pipeline:
+        blocks = iter([pd.concat(list(blocks), ignore_index=True)])
+    writer = PredictionWriter(
         runner,
-        top,
         run,
         config.predict.recommendations(),
         batch_size=config.predict.batch_size,
-        sources=everyone,
-        progress=progress,
-        beside_sync=BesideSync(sync.name, sync.lock_ttl_s, as_of, every_source=ids is None),
+        progress=progress and not pipeline,  # pipelined, the scoring's bar shows both
+        beside_sync=BesideSync(
+            config.sync.name, config.sync.lock_ttl_s, as_of, every_source=ids is None
+        ),
     )
+    written = []
+    with writer:
+        for block in blocks:
+            writer.write(block)
+            written.append(block)
+        summary = writer.finish(sources=everyone)
+    return pd.concat(written, ignore_index=True), summary
 
 
 def _as_of(frame: GraphFrame) -> datetime:

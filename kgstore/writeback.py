@@ -50,6 +50,7 @@ import socket
 import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -68,6 +69,7 @@ __all__ = [
     "LockHeld",
     "LockLost",
     "PredictionKind",
+    "PredictionWriter",
     "RunInfo",
     "SyncState",
     "WriteSummary",
@@ -444,7 +446,8 @@ def write_predictions(
     beside_sync: BesideSync | None = None,
 ) -> WriteSummary:
     """One whole run, for recommendations and category predictions alike:
-    :func:`start_run`, :func:`write_rows`, :func:`finish_run`.
+    :func:`start_run`, :func:`write_rows`, :func:`finish_run` (a
+    :class:`PredictionWriter` given one block).
 
     Rows are validated before anything is written. If writing fails the run is
     marked ``failed`` (when the database still answers) and the error re-raised;
@@ -455,48 +458,175 @@ def write_predictions(
     watermark right (:class:`BesideSync`).
     """
     # Validate everything up front: a bad row must not leave half a run behind.
-    for _ in _batches(frame, kind, batch_size):
-        pass
-    if beside_sync is None:
-        return _write_run(runner, frame, run, kind, batch_size, sources, progress, fence)
-    if fence is not None:
-        raise ValueError("pass fence or beside_sync, not both (beside_sync brings its own)")
-    return _write_beside_sync(
+    batches = list(_batches(frame, kind, batch_size, sources))
+    writer = PredictionWriter(
         runner,
-        beside_sync,
-        lambda f: _write_run(runner, frame, run, kind, batch_size, sources, progress, f),
-        run.run_id,
+        run,
+        kind,
+        batch_size=batch_size,
+        progress=progress,
+        fence=fence,
+        beside_sync=beside_sync,
     )
+    with writer:
+        writer.write_batches(batches, len(frame))
+        return writer.finish()
 
 
-def _write_run(
-    runner: QueryRunner,
-    frame: pd.DataFrame,
-    run: RunInfo,
-    kind: PredictionKind,
-    batch_size: int,
-    sources: Sequence[Any] | None,
-    progress: bool,
-    fence: Callable[[Any], None] | None,
-) -> WriteSummary:
-    start_run(runner, run, kind)
-    try:
-        summary = write_rows(
-            runner,
-            frame,
-            run,
-            kind,
-            batch_size=batch_size,
-            sources=sources,
-            progress=progress,
-            fence=fence,
+class PredictionWriter:
+    """One run written block by block, each block's write overlapping the caller's work
+    on the next (``kgdistill predict`` scores the next customers meanwhile)::
+
+        with PredictionWriter(runner, run, kind, beside_sync=...) as writer:
+            for block in blocks:
+                writer.write(block)
+            summary = writer.finish(sources=everyone)
+
+    Entering records the run as ``writing`` (:func:`start_run`), with ``beside_sync``
+    under the sync's lock (:class:`BesideSync`). :meth:`write` validates a block's rows
+    (a bad row raises before that block is written), waits for the previous block's
+    write and starts this one in a background thread: at most one block is in flight.
+    :meth:`finish` writes the ``sources`` no block had (their old predictions go), waits
+    and marks the run ``complete``. Leaving the ``with`` by an exception waits for the
+    block in flight and marks the run ``failed``; rerunning the run id completes it (the
+    contract above: every source is replaced whole in one transaction).
+    """
+
+    def __init__(
+        self,
+        runner: QueryRunner,
+        run: RunInfo,
+        kind: PredictionKind = RECOMMENDATIONS,
+        *,
+        batch_size: int = 10_000,
+        progress: bool = True,
+        fence: Callable[[Any], None] | None = None,
+        beside_sync: BesideSync | None = None,
+    ) -> None:
+        if fence is not None and beside_sync is not None:
+            raise ValueError("pass fence or beside_sync, not both (beside_sync brings its own)")
+        self.runner, self.run, self.kind, self.batch_size = runner, run, kind, batch_size
+        self._fence, self._sync = fence, beside_sync
+        self._holder: str | None = None
+        self._pool: ThreadPoolExecutor | None = None
+        self._pending: Future[None] | None = None
+        self._seen: set[Any] = set()
+        self._totals = dict.fromkeys(("sources", "linked", "asked", "created", "deleted"), 0)
+        self._rows = self._given = self._batches = 0
+        self._query = statement("writeback/replace_predictions", **kind.identifiers())
+        self._params = {
+            "run_id": run.run_id,
+            "model": run.model,
+            "model_version": run.model_version,
+            "scored_at": run.scored_at,
+        }
+        self._bar = tqdm(
+            unit="rel",
+            unit_scale=True,
+            desc=f"writing {kind.relationship}",
+            disable=not progress,
+            leave=False,
         )
-    except BaseException:
-        with contextlib.suppress(Exception):
-            finish_run(runner, run.run_id, "failed")
-        raise
-    finish_run(runner, run.run_id, "complete", summary)
-    return summary
+        self._began = time.monotonic()
+        self._finished = False
+
+    def __enter__(self) -> PredictionWriter:
+        sync = self._sync
+        if sync is not None:
+            self._holder = new_holder()
+            acquire_lock(
+                self.runner, sync.name, self._holder, sync.lock_ttl_s, wait_s=sync.lock_ttl_s
+            )
+        try:
+            if sync is not None and self._holder is not None:
+                rewind_watermark(self.runner, sync.name, self._holder, sync.as_of, self.run.run_id)
+                self._fence = fence(sync.name, self._holder, sync.lock_ttl_s)
+            start_run(self.runner, self.run, self.kind)
+        except BaseException:
+            self._release()
+            raise
+        self._pool = ThreadPoolExecutor(1, thread_name_prefix="kgdistill-write")
+        self._began = time.monotonic()
+        return self
+
+    def write(self, frame: pd.DataFrame, sources: Sequence[Any] | None = None) -> None:
+        """Validate ``frame``'s rows (and ``sources`` to replace without rows), then write
+        them in the background once the previous block is written."""
+        self.write_batches(list(_batches(frame, self.kind, self.batch_size, sources)), len(frame))
+
+    def write_batches(self, batches: list[list[dict[str, Any]]], rows: int) -> None:
+        """Batches of :func:`group_batches`, holding ``rows`` rows, written in the background."""
+        if self._pool is None:
+            raise RuntimeError("PredictionWriter.write outside its `with` block")
+        self._seen.update(group["source"] for batch in batches for group in batch)
+        self._wait()
+        self._rows += rows
+        self._pending = self._pool.submit(self._send, batches)
+
+    def _send(self, batches: list[list[dict[str, Any]]]) -> None:
+        for batch in batches:
+            params = {**self._params, "rows": batch}
+            result = self.runner.write_tx(_replace_batch(self._query, params, self._fence))
+            self._given += len(batch)
+            self._batches += 1
+            for key in self._totals:
+                self._totals[key] += result[key]
+            self._bar.update(sum(len(group["targets"]) for group in batch))
+
+    def _wait(self) -> None:
+        pending, self._pending = self._pending, None
+        if pending is not None:
+            pending.result()
+
+    def finish(self, sources: Sequence[Any] | None = None) -> WriteSummary:
+        """Replace the ``sources`` no block had, wait for every write and mark the run
+        ``complete``; with ``beside_sync``'s ``every_source`` the watermark ends at its
+        ``as_of``."""
+        extra = [s for s in sources or () if _plain(s) not in self._seen]
+        if extra:
+            none = pd.DataFrame(columns=[self.kind.source_column, self.kind.target_column])
+            self.write(none.assign(score=[], rank=[]), sources=extra)
+        self._wait()
+        t = self._totals
+        summary = WriteSummary(
+            run_id=self.run.run_id,
+            relationship=self.kind.relationship,
+            sources=t["sources"],
+            rows=self._rows,
+            relationships_written=t["created"],
+            relationships_deleted=t["deleted"],
+            missing_sources=self._given - t["sources"],
+            missing_targets=t["asked"] - t["linked"],
+            batches=self._batches,
+            seconds=time.monotonic() - self._began,
+        )
+        finish_run(self.runner, self.run.run_id, "complete", summary)
+        sync, holder = self._sync, self._holder
+        if sync is not None and holder is not None and sync.every_source:
+            advance_watermark(
+                self.runner, sync.name, holder, sync.as_of, self.run.run_id, summary.sources
+            )
+        self._finished = True
+        return summary
+
+    def __exit__(self, *exc: object) -> None:
+        try:
+            if not self._finished:
+                with contextlib.suppress(Exception):
+                    self._wait()
+                with contextlib.suppress(Exception):
+                    finish_run(self.runner, self.run.run_id, "failed")
+        finally:
+            if self._pool is not None:
+                self._pool.shutdown(wait=True)
+            self._bar.close()
+            self._release()
+
+    def _release(self) -> None:
+        if self._sync is not None and self._holder is not None:
+            with contextlib.suppress(Exception):
+                release_lock(self.runner, self._sync.name, self._holder)
+            self._holder = None
 
 
 def _replace_batch(
@@ -714,22 +844,3 @@ class BesideSync:
     lock_ttl_s: float
     as_of: datetime
     every_source: bool = False
-
-
-def _write_beside_sync(
-    runner: QueryRunner,
-    sync: BesideSync,
-    write: Callable[[Callable[[Any], None]], WriteSummary],
-    run_id: str,
-) -> WriteSummary:
-    holder = new_holder()
-    acquire_lock(runner, sync.name, holder, sync.lock_ttl_s, wait_s=sync.lock_ttl_s)
-    try:
-        rewind_watermark(runner, sync.name, holder, sync.as_of, run_id)
-        summary = write(fence(sync.name, holder, sync.lock_ttl_s))
-        if sync.every_source:
-            advance_watermark(runner, sync.name, holder, sync.as_of, run_id, summary.sources)
-    finally:
-        with contextlib.suppress(Exception):
-            release_lock(runner, sync.name, holder)
-    return summary

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import threading
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -13,7 +14,7 @@ from kgdistill.config import ConfigError, load_config
 from kgdistill.service import PredictConfig
 from kgstore.connection import QueryRunner
 from kgstore.ingest import load_csv
-from kgstore.writeback import RunInfo, WritebackError, write_predictions
+from kgstore.writeback import PredictionWriter, RunInfo, WritebackError, write_predictions
 from tests.integration.graphcheck import graph_hash
 from tests.support import shop
 from tests.support.scorers import CategoryAffinityScorer
@@ -217,3 +218,70 @@ def test_a_prediction_name_held_by_other_data_is_refused_before_writing(
         ConfigError, match=r"predict\.relationship = 'BOUGHT' is also an interaction"
     ):
         load_config(sets=["predict.relationship=BOUGHT"], environ={})
+
+
+def _writer(graph: QueryRunner, run_id: str, **kw: object) -> PredictionWriter:
+    run = RunInfo(run_id, "category-affinity", "1", AT)
+    return PredictionWriter(
+        graph, run, CONFIG.recommendations(), batch_size=CONFIG.batch_size, progress=False, **kw
+    )
+
+
+def _status(graph: QueryRunner, run_id: str) -> str:
+    return str(graph.read_value("MATCH (r:ModelRun {run_id: $id}) RETURN r.status", id=run_id))
+
+
+def test_a_run_written_block_by_block_equals_one_written_whole(graph: QueryRunner) -> None:
+    shop.build_shop(graph)
+    frame = CategoryAffinityScorer().top_k(graph, list(range(1, 41)), K)
+    whole = _recommend(graph, "run-1", frame)
+    expected = [{**row, "run": "run-2"} for row in _snapshot(graph)]
+    blocks = [frame[frame["customer_id"] <= 13], frame[frame["customer_id"] > 13]]
+    with _writer(graph, "run-2") as writer:
+        for block in blocks:
+            writer.write(block)
+        summary = writer.finish(sources=list(range(1, 41)))
+    assert _snapshot(graph) == expected
+    assert _status(graph, "run-2") == "complete"
+    assert (summary.sources, summary.rows, summary.relationships_written) == (
+        whole.sources,
+        whole.rows,
+        whole.relationships_written,
+    )
+    assert summary.relationships_deleted == whole.relationships_written  # run-1's, replaced
+
+
+def test_the_writer_scores_on_while_a_block_is_written(graph: QueryRunner) -> None:
+    """write() returns while its block's transaction is still open: the fence holds the
+    transaction until the test, back from write(), lets it go (10 s at most)."""
+    shop.build_shop(graph)
+    frame = CategoryAffinityScorer().top_k(graph, list(range(1, 11)), K)
+    released = threading.Event()
+    seen: list[bool] = []
+
+    def fence(_tx: object) -> None:
+        seen.append(released.wait(timeout=10))
+
+    with _writer(graph, "run-1", fence=fence) as writer:
+        writer.write(frame)
+        released.set()  # only reached once write() has returned
+        writer.finish()
+    assert seen and all(seen), "write() waited for its own transaction"
+    assert len(_snapshot(graph)) == 10 * K
+
+
+def test_a_bad_block_fails_the_run_and_a_rerun_completes_it(graph: QueryRunner) -> None:
+    shop.build_shop(graph)
+    frame = CategoryAffinityScorer().top_k(graph, list(range(1, 41)), K)
+    good, rest = frame[frame["customer_id"] <= 20], frame[frame["customer_id"] > 20]
+    bad = rest.assign(score=rest["score"].where(rest["customer_id"] != 30, float("nan")))
+    with pytest.raises(WritebackError), _writer(graph, "run-1") as writer:
+        writer.write(good)
+        writer.write(bad)  # refused before this block is written
+    assert _status(graph, "run-1") == "failed"
+    assert {row["s"] for row in _snapshot(graph)} == set(range(1, 21))
+    with _writer(graph, "run-1") as writer:  # the rerun of the same run id
+        writer.write(frame)
+        writer.finish()
+    assert _status(graph, "run-1") == "complete"
+    assert len(_snapshot(graph)) == 40 * K
