@@ -1,5 +1,12 @@
-"""Training: one loop (:func:`fit`: full batch, early stopping on a validation figure,
-seeded) that link prediction and node classification both run in.
+"""Training: one loop (:func:`fit`: early stopping on a validation figure, seeded)
+that link prediction and node classification both run in.
+
+Link prediction steps full batch (one step per epoch, message passing over each whole
+snapshot graph) or, per ``[train] minibatch`` (``auto``: from ``minibatch_above``
+training interactions), in mini-batches of pairs, each embedded from the subgraph
+:class:`~distill.sampling.NeighborSampler` draws around its customers and products
+(:func:`_minibatch_epoch`); validation, teacher logits and scoring stay full batch
+(no gradients kept). Node classification is full batch.
 
 Under ``torchrun`` (``torch.distributed`` initialised, :func:`process_share`) link
 prediction is data-parallel as DDP is: each process trains on its share of every
