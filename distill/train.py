@@ -510,20 +510,9 @@ def train_link_model(
     steps = _steps(snapshots, teacher_logits, list_teacher, train.rank_loss != "none")
     optimizer = torch.optim.Adam(_param_groups(model, train, lr), weight_decay=weight_decay)
     minibatch = train.use_minibatch(max(_edges(s) for s in snapshots))
-    if minibatch:
-        draws = torch.Generator().manual_seed(train.seed)
-        samplers = [NeighborSampler(s.snap.graph, _hops(model, train), draws) for s in steps]
-
-        def epoch() -> float:
-            return _minibatch_epoch(model, steps, samplers, optimizer, train, kd, rng)
-    else:
-
-        def epoch() -> float:
-            return _epoch(model, steps, optimizer, train, kd, rng)
-
     result = fit(
         model,
-        epoch,
+        _epoch_step(model, steps, optimizer, train, kd, rng, minibatch),
         lambda: _val_auc(model, val),
         epochs=epochs,
         train=train,
@@ -537,6 +526,24 @@ def train_link_model(
         model.eval()
         result.seconds += time.perf_counter() - began
     return result
+
+
+def _epoch_step(
+    model: LinkPredictor,
+    steps: list[_Step],
+    optimizer: torch.optim.Optimizer,
+    train: TrainConfig,
+    kd: KDConfig | None,
+    rng: np.random.Generator,
+    minibatch: bool,
+) -> Callable[[], float]:
+    """One epoch of :func:`train_link_model`: full batch, or in mini-batches (each
+    snapshot graph's sampler built once, its draws seeded by ``train.seed``)."""
+    if not minibatch:
+        return lambda: _epoch(model, steps, optimizer, train, kd, rng)
+    draws = torch.Generator().manual_seed(train.seed)
+    samplers = [NeighborSampler(s.snap.graph, _hops(model, train), draws) for s in steps]
+    return lambda: _minibatch_epoch(model, steps, samplers, optimizer, train, kd, rng)
 
 
 def _start(model: torch.nn.Module, train: TrainConfig) -> None:
