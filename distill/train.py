@@ -29,6 +29,7 @@ import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -308,27 +309,33 @@ def _pair_loss(
     )
 
 
-def _epoch(
-    model: LinkPredictor,
-    steps: list[_Step],
-    optimizer: torch.optim.Optimizer,
-    train: TrainConfig,
-    kd: KDConfig | None,
-    rng: np.random.Generator,
-) -> float:
+@dataclass
+class _Loop:
+    """What each epoch of :func:`train_link_model` works on, full batch or not."""
+
+    model: LinkPredictor
+    steps: list[_Step]
+    optimizer: torch.optim.Optimizer
+    train: TrainConfig
+    kd: KDConfig | None
+    rng: np.random.Generator
+
+
+def _epoch(loop: _Loop) -> float:
+    model, train, kd = loop.model, loop.train, loop.kd
     model.train()
-    optimizer.zero_grad()
+    loop.optimizer.zero_grad()
     total = 0.0
-    for step in steps:
+    for step in loop.steps:
         z = model.embeddings(step.snap.graph)
         loss = _pair_loss(model, step, z, kd)
         if train.rank_loss != "none":
-            grids = _sample_grids(model, step, train, rng)
+            grids = _sample_grids(model, step, train, loop.rng)
             loss = loss + _ranking_loss(model, z, grids, train, kd, _teacher_view(step))
         loss.backward()
         total += loss.item()
     average_gradients(model)
-    optimizer.step()
+    loop.optimizer.step()
     return total
 
 
@@ -396,15 +403,7 @@ def _batch_loss(
     return loss + _ranking_loss(model, z, local_grids, train, kd, teacher)  # type: ignore[arg-type]
 
 
-def _minibatch_epoch(
-    model: LinkPredictor,
-    steps: list[_Step],
-    samplers: list[NeighborSampler],
-    optimizer: torch.optim.Optimizer,
-    train: TrainConfig,
-    kd: KDConfig | None,
-    rng: np.random.Generator,
-) -> float:
+def _minibatch_epoch(loop: _Loop, samplers: list[NeighborSampler]) -> float:
     """One epoch in mini-batches: each snapshot's pairs (this process's share) shuffled
     and cut into batches of ``train.batch_size``, one optimizer step each. The ranking
     grids are drawn as in :func:`_epoch`, once per snapshot and epoch, and enter the
@@ -412,16 +411,17 @@ def _minibatch_epoch(
     of pairs (a [B, B] decode), so one per batch would multiply the epoch's time, and
     grids cut to the batch size would rank among few in-batch negatives. Returns the
     mean batch loss, summed over snapshots (what :func:`_epoch` sums)."""
+    model, optimizer, train, rng = loop.model, loop.optimizer, loop.train, loop.rng
     model.train()
     total = 0.0
-    for step, sampler in zip(steps, samplers, strict=True):
+    for step, sampler in zip(loop.steps, samplers, strict=True):
         mine = step.keep.nonzero().squeeze(-1)
         mine = mine[torch.as_tensor(rng.permutation(mine.numel()))]
         count = _agreed_count(-(-mine.numel() // train.batch_size))
         for i, batch in enumerate(torch.tensor_split(mine, count)):
             optimizer.zero_grad()
             if batch.numel():
-                loss = _batch_loss(model, step, batch, sampler, train, kd, rng, i == 0)
+                loss = _batch_loss(model, step, batch, sampler, train, loop.kd, rng, i == 0)
                 loss.backward()
                 total += loss.item() / count
             average_gradients(model)
@@ -510,9 +510,14 @@ def train_link_model(
     steps = _steps(snapshots, teacher_logits, list_teacher, train.rank_loss != "none")
     optimizer = torch.optim.Adam(_param_groups(model, train, lr), weight_decay=weight_decay)
     minibatch = train.use_minibatch(max(_edges(s) for s in snapshots))
+    loop = _Loop(model, steps, optimizer, train, kd, rng)
+    if minibatch:
+        epoch = partial(_minibatch_epoch, loop, _samplers(model, steps, train))
+    else:
+        epoch = partial(_epoch, loop)
     result = fit(
         model,
-        _epoch_step(model, steps, optimizer, train, kd, rng, minibatch),
+        epoch,
         lambda: _val_auc(model, val),
         epochs=epochs,
         train=train,
@@ -528,22 +533,12 @@ def train_link_model(
     return result
 
 
-def _epoch_step(
-    model: LinkPredictor,
-    steps: list[_Step],
-    optimizer: torch.optim.Optimizer,
-    train: TrainConfig,
-    kd: KDConfig | None,
-    rng: np.random.Generator,
-    minibatch: bool,
-) -> Callable[[], float]:
-    """One epoch of :func:`train_link_model`: full batch, or in mini-batches (each
-    snapshot graph's sampler built once, its draws seeded by ``train.seed``)."""
-    if not minibatch:
-        return lambda: _epoch(model, steps, optimizer, train, kd, rng)
+def _samplers(
+    model: LinkPredictor, steps: list[_Step], train: TrainConfig
+) -> list[NeighborSampler]:
+    """Each step's snapshot graph's sampler (built once), its draws seeded by the run's."""
     draws = torch.Generator().manual_seed(train.seed)
-    samplers = [NeighborSampler(s.snap.graph, _hops(model, train), draws) for s in steps]
-    return lambda: _minibatch_epoch(model, steps, samplers, optimizer, train, kd, rng)
+    return [NeighborSampler(s.snap.graph, _hops(model, train), draws) for s in steps]
 
 
 def _start(model: torch.nn.Module, train: TrainConfig) -> None:
