@@ -205,6 +205,14 @@ class TrainConfig:
     (:func:`distill.train.pretrain_ids`); 0 skips it. ``freeze_ids`` keeps them fixed in
     the full-batch loop; ``refresh_epochs`` passes fit them again on the graph the
     model scores on once the loop is done (0: not).
+
+    ``minibatch``: how link prediction's loop steps: ``off`` (full batch: one step per
+    epoch over the whole graph), ``on`` (mini-batches of ``batch_size`` pairs, each
+    embedded from the subgraph that neighbour sampling draws around its customers and
+    products, ``fanouts[i]`` edges per node and relation at hop ``i``, the last one
+    repeated for deeper models; :mod:`distill.sampling`), or ``auto``: mini-batches
+    once the largest training graph holds ``minibatch_above`` interactions or more.
+    Validation and scoring stay full batch.
     """
 
     seed: int = 0
@@ -223,6 +231,10 @@ class TrainConfig:
     pretrain_lr: float = 0.01
     freeze_ids: bool = True
     refresh_epochs: int = 10
+    minibatch: str = "auto"
+    minibatch_above: int = 500_000
+    fanouts: tuple[int, ...] = (15, 10)
+    batch_size: int = 4096
 
     def __post_init__(self) -> None:
         for key in ("patience", "eval_every", "threads"):
@@ -236,6 +248,17 @@ class TrainConfig:
         _at_least("pretrain_batch", self.pretrain_batch, 2)
         if not self.pretrain_lr > 0:
             raise ValueError(f"pretrain_lr = {self.pretrain_lr!r}; must be > 0")
+        _one_of("minibatch", self.minibatch, ("auto", "on", "off"))
+        _at_least("minibatch_above", self.minibatch_above, 0)
+        _at_least("batch_size", self.batch_size, 1)
+        if not self.fanouts or min(self.fanouts) < 1:
+            raise ValueError(f"fanouts = {list(self.fanouts)!r}; give at least one, each >= 1")
+
+    def use_minibatch(self, interactions: int) -> bool:
+        """Whether a graph of ``interactions`` trains in mini-batches (see ``minibatch``)."""
+        if self.minibatch == "auto":
+            return interactions >= self.minibatch_above
+        return self.minibatch == "on"
 
 
 @dataclass(frozen=True)

@@ -1,5 +1,12 @@
-"""Training: one loop (:func:`fit`: full batch, early stopping on a validation figure,
-seeded) that link prediction and node classification both run in.
+"""Training: one loop (:func:`fit`: early stopping on a validation figure, seeded)
+that link prediction and node classification both run in.
+
+Link prediction steps full batch (one step per epoch, message passing over each whole
+snapshot graph) or, per ``[train] minibatch`` (``auto``: from ``minibatch_above``
+training interactions), in mini-batches of pairs, each embedded from the subgraph
+:class:`~distill.sampling.NeighborSampler` draws around its customers and products
+(:func:`_minibatch_epoch`); validation, teacher logits and scoring stay full batch
+(no gradients kept). Node classification is full batch.
 
 Under ``torchrun`` (``torch.distributed`` initialised, :func:`process_share`) link
 prediction is data-parallel as DDP is: each process trains on its share of every
@@ -21,7 +28,8 @@ import copy
 import random
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -52,7 +60,8 @@ from distill.ranking import (
     rank_loss,
     sample_grid,
 )
-from distill.tasks import IGNORE, NodeTask, Snapshot
+from distill.sampling import NeighborSampler
+from distill.tasks import IGNORE, NodeTask, PairBatch, Snapshot
 
 SCORE_BATCH = 262_144
 
@@ -131,6 +140,7 @@ class TrainResult:
     epochs_run: int
     seconds: float
     curve: list[tuple[int, float, float]] = field(default_factory=list)
+    minibatch: bool = False  # trained in mini-batches with neighbour sampling
 
 
 @torch.no_grad()
@@ -223,39 +233,62 @@ def _dot_grid(z_c: Tensor, z_p: Tensor, grid: RankGrid) -> Tensor:
     return z_c[grid.customers] @ z_p[grid.products].T / z_c.size(-1) ** 0.5
 
 
-def _ranking_loss(
-    model: LinkPredictor,
-    step: _Step,
-    z: tuple[Tensor, Tensor],
-    train: TrainConfig,
-    kd: KDConfig | None,
-    rng: np.random.Generator,
-) -> Tensor:
-    """``w_rank * L_rank`` on the day's positives, ``+ w_list * L_list`` against the
-    teacher's ranking of the same grid, ``+ w_hist * L_rank`` on the graph's own edges
-    (embeddings only: an edge's pair features would give it away)."""
-    total = z[0].new_zeros(())
+Grids = tuple[RankGrid | None, RankGrid | None]
+
+
+def _sample_grids(
+    model: LinkPredictor, step: _Step, train: TrainConfig, rng: np.random.Generator
+) -> Grids:
+    """The ranking losses' grids for one step: one of the day's positives and, for a
+    ``dot`` decoder with ``train.history_weight``, one of the graph's own edges."""
     if step.pos is None or step.pos_keys is None:
-        return total
+        return None, None
     history = step.snap.history
     n_p = history.num_products
     grid = sample_grid(
         *step.pos, step.pos_keys, n_p, train.rank_batch, rng, history.pair_features, step.pos_log_q
     )
+    if step.edges is None or train.history_weight <= 0 or model.decoder.kind != "dot":
+        return grid, None
+    hist = sample_grid(
+        *step.edges, history.pair_keys, n_p, train.rank_batch, rng, None, step.edge_log_q
+    )
+    return grid, hist
+
+
+def _ranking_loss(
+    model: LinkPredictor,
+    z: tuple[Tensor, Tensor],
+    grids: Grids,
+    train: TrainConfig,
+    kd: KDConfig | None,
+    teacher: tuple[LinkPredictor, tuple[Tensor, Tensor]] | None,
+) -> Tensor:
+    """``w_rank * L_rank`` on the day's positives, ``+ w_list * L_list`` against the
+    teacher's ranking of the same grid (``teacher``: the model and its embeddings, rows
+    as ``z``'s), ``+ w_hist * L_rank`` on the graph's own edges (embeddings only: an
+    edge's pair features would give it away)."""
+    total = z[0].new_zeros(())
+    grid, hist = grids
+    if grid is None:
+        return total
     logits = _grid_logits(model.decoder, z[0], z[1], grid)
     corrected = logits - grid.log_q[None, :]
     total = total + train.rank_weight * rank_loss(train.rank_loss, corrected, grid.mask)
-    if step.teacher is not None and step.t_emb is not None and kd is not None:
+    if teacher is not None and kd is not None:
         with torch.no_grad():
-            t_grid = _grid_logits(step.teacher.decoder, *step.t_emb, grid)
+            t_grid = _grid_logits(teacher[0].decoder, *teacher[1], grid)
         total = total + kd.listwise_weight * listwise_kd(logits, t_grid, grid.mask, kd.temperature)
-    if step.edges is not None and train.history_weight > 0 and model.decoder.kind == "dot":
-        hist = sample_grid(
-            *step.edges, history.pair_keys, n_p, train.rank_batch, rng, None, step.edge_log_q
-        )
+    if hist is not None:
         dot = _dot_grid(z[0], z[1], hist) - hist.log_q[None, :]
         total = total + train.history_weight * rank_loss(train.rank_loss, dot, hist.mask)
     return total
+
+
+def _teacher_view(step: _Step) -> tuple[LinkPredictor, tuple[Tensor, Tensor]] | None:
+    if step.teacher is None or step.t_emb is None:
+        return None
+    return step.teacher, step.t_emb
 
 
 def _pair_loss(
@@ -276,26 +309,123 @@ def _pair_loss(
     )
 
 
-def _epoch(
-    model: LinkPredictor,
-    steps: list[_Step],
-    optimizer: torch.optim.Optimizer,
-    train: TrainConfig,
-    kd: KDConfig | None,
-    rng: np.random.Generator,
-) -> float:
+@dataclass
+class _Loop:
+    """What each epoch of :func:`train_link_model` works on, full batch or not."""
+
+    model: LinkPredictor
+    steps: list[_Step]
+    optimizer: torch.optim.Optimizer
+    train: TrainConfig
+    kd: KDConfig | None
+    rng: np.random.Generator
+
+
+def _epoch(loop: _Loop) -> float:
+    model, train, kd = loop.model, loop.train, loop.kd
     model.train()
-    optimizer.zero_grad()
+    loop.optimizer.zero_grad()
     total = 0.0
-    for step in steps:
+    for step in loop.steps:
         z = model.embeddings(step.snap.graph)
         loss = _pair_loss(model, step, z, kd)
         if train.rank_loss != "none":
-            loss = loss + _ranking_loss(model, step, z, train, kd, rng)
+            grids = _sample_grids(model, step, train, loop.rng)
+            loss = loss + _ranking_loss(model, z, grids, train, kd, _teacher_view(step))
         loss.backward()
         total += loss.item()
     average_gradients(model)
-    optimizer.step()
+    loop.optimizer.step()
+    return total
+
+
+def _hops(model: LinkPredictor, train: TrainConfig) -> list[int]:
+    """Fan-out per message-passing layer of ``model`` (``train.fanouts``, the last one
+    repeated for deeper models); none for a graph-free model (its seeds are all)."""
+    layers = len(getattr(model.encoder, "convs", ()))
+    return [train.fanouts[min(i, len(train.fanouts) - 1)] for i in range(layers)]
+
+
+def _agreed_count(count: int) -> int:
+    """The largest of the processes' ``count``: every process steps as often (the
+    all-reduce of each step needs them all)."""
+    _, world = process_share()
+    if world == 1:
+        return count
+    most = torch.tensor([count], dtype=torch.long)
+    dist.all_reduce(most, op=dist.ReduceOp.MAX)
+    return int(most.item())
+
+
+def _rows(pair: tuple[Tensor, Tensor]) -> dict[str, Tensor]:
+    return {"customers": pair[0], "products": pair[1]}
+
+
+def _batch_loss(
+    model: LinkPredictor,
+    step: _Step,
+    batch: Tensor,
+    sampler: NeighborSampler,
+    train: TrainConfig,
+    kd: KDConfig | None,
+    rng: np.random.Generator,
+    rank: bool,
+) -> Tensor:
+    """The loss of :func:`_epoch` on the pairs ``batch`` (positions in the snapshot's
+    pairs) and, given ``rank``, freshly drawn ranking grids, every customer and product
+    among them embedded from the subgraph ``sampler`` draws around them (the seeds)."""
+    pairs = step.snap.pairs
+    rank = rank and train.rank_loss != "none"
+    grids = _sample_grids(model, step, train, rng) if rank else (None, None)
+    drawn = [g for g in grids if g is not None]
+    parts = [pairs.customers[batch], *(g.customers for g in drawn)]
+    seeds_c, rows_c = torch.unique(torch.cat(parts), return_inverse=True)
+    seeds_p, rows_p = torch.unique(
+        torch.cat([pairs.products[batch], *(g.products for g in drawn)]), return_inverse=True
+    )
+    z_c, z_p = model.embeddings(sampler.sample({"customer": seeds_c, "product": seeds_p}))
+    z = (z_c[: seeds_c.numel()], z_p[: seeds_p.numel()])
+    sizes = [p.numel() for p in parts]
+    c_rows, p_rows = rows_c.split(sizes), rows_p.split(sizes)
+    local = PairBatch(c_rows[0], p_rows[0], pairs.labels[batch], pairs.features[batch])
+    t_logits = step.t_logits[batch] if step.t_logits is not None else None
+    every = torch.ones_like(batch, dtype=torch.bool)
+    view = _Step(replace(step.snap, pairs=local), every, t_logits)
+    loss = _pair_loss(model, view, z, kd)
+    if not rank:
+        return loss
+    # the grids' rows in z: the parts after the pairs, in the order drawn
+    rows = iter(zip(c_rows[1:], p_rows[1:], strict=True))
+    local_grids = tuple(g if g is None else replace(g, **_rows(next(rows))) for g in grids)
+    teacher = _teacher_view(step)
+    if teacher is not None:
+        teacher = (teacher[0], (teacher[1][0][seeds_c], teacher[1][1][seeds_p]))
+    return loss + _ranking_loss(model, z, local_grids, train, kd, teacher)  # type: ignore[arg-type]
+
+
+def _minibatch_epoch(loop: _Loop, samplers: list[NeighborSampler]) -> float:
+    """One epoch in mini-batches: each snapshot's pairs (this process's share) shuffled
+    and cut into batches of ``train.batch_size``, one optimizer step each. The ranking
+    grids are drawn as in :func:`_epoch`, once per snapshot and epoch, and enter the
+    snapshot's first batch: a grid of ``rank_batch`` positives costs more than a batch
+    of pairs (a [B, B] decode), so one per batch would multiply the epoch's time, and
+    grids cut to the batch size would rank among few in-batch negatives. Returns the
+    mean batch loss, summed over snapshots (what :func:`_epoch` sums)."""
+    model, optimizer, train, rng = loop.model, loop.optimizer, loop.train, loop.rng
+    model.train()
+    total = 0.0
+    for step, sampler in zip(loop.steps, samplers, strict=True):
+        mine = step.keep.nonzero().squeeze(-1)
+        mine = mine[torch.as_tensor(rng.permutation(mine.numel()))]
+        count = _agreed_count(-(-mine.numel() // train.batch_size))
+        for i, batch in enumerate(torch.tensor_split(mine, count)):
+            optimizer.zero_grad()
+            if batch.numel():
+                loss = _batch_loss(model, step, batch, sampler, train, loop.kd, rng, i == 0)
+                loss.backward()
+                total += loss.item() / count
+            average_gradients(model)
+            optimizer.step()
     return total
 
 
@@ -379,21 +509,36 @@ def train_link_model(
     pretrain_ids(model, min(snapshots, key=_edges).graph, train, train.pretrain_epochs)
     steps = _steps(snapshots, teacher_logits, list_teacher, train.rank_loss != "none")
     optimizer = torch.optim.Adam(_param_groups(model, train, lr), weight_decay=weight_decay)
+    minibatch = train.use_minibatch(max(_edges(s) for s in snapshots))
+    loop = _Loop(model, steps, optimizer, train, kd, rng)
+    if minibatch:
+        epoch = partial(_minibatch_epoch, loop, _samplers(model, steps, train))
+    else:
+        epoch = partial(_epoch, loop)
     result = fit(
         model,
-        lambda: _epoch(model, steps, optimizer, train, kd, rng),
+        epoch,
         lambda: _val_auc(model, val),
         epochs=epochs,
         train=train,
         desc=desc,
         on_eval=on_eval,
     )
+    result.minibatch = minibatch
     if refresh is not None:
         began = time.perf_counter()
         pretrain_ids(model, refresh, train, train.refresh_epochs)
         model.eval()
         result.seconds += time.perf_counter() - began
     return result
+
+
+def _samplers(
+    model: LinkPredictor, steps: list[_Step], train: TrainConfig
+) -> list[NeighborSampler]:
+    """Each step's snapshot graph's sampler (built once), its draws seeded by the run's."""
+    draws = torch.Generator().manual_seed(train.seed)
+    return [NeighborSampler(s.snap.graph, _hops(model, train), draws) for s in steps]
 
 
 def _start(model: torch.nn.Module, train: TrainConfig) -> None:
