@@ -497,8 +497,7 @@ def train_link_model(
     ``teacher_logits``, one tensor per snapshot aligned with its pairs) plus, unless
     ``train.rank_loss`` is ``none``, the ranking losses of :mod:`distill.ranking`
     (with ``teacher``, the listwise distillation of its ranking too).
-    ``on_eval(epoch, val_auc)`` is called after each validation (a search uses it to
-    stop hopeless trials early, by raising).
+    ``on_eval(epoch, val_auc)`` runs after each validation (a search stops trials by it).
     """
     if teacher_logits is not None and kd is None:
         raise ValueError("distillation needs a KDConfig")
@@ -511,10 +510,9 @@ def train_link_model(
     optimizer = torch.optim.Adam(_param_groups(model, train, lr), weight_decay=weight_decay)
     minibatch = train.use_minibatch(max(_edges(s) for s in snapshots))
     loop = _Loop(model, steps, optimizer, train, kd, rng)
+    epoch = partial(_epoch, loop)
     if minibatch:
         epoch = partial(_minibatch_epoch, loop, _samplers(model, steps, train))
-    else:
-        epoch = partial(_epoch, loop)
     result = fit(
         model,
         epoch,
