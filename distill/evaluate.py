@@ -105,7 +105,8 @@ def prepare(
 ) -> EvalContext:
     """``encoder``: a trained run's (its models' input widths), else fitted on ``frame``."""
     rng = np.random.default_rng(config.train.seed)
-    encoder = FeatureEncoder.fit(frame) if encoder is None else encoder
+    if encoder is None:
+        encoder = FeatureEncoder.fit(frame, config.structure.encoder_settings())
     snapshots = link_snapshots(frame, encoder, config.task, config.kd, rng)
     labelled = sum(int((s.pairs.labels != IGNORE).sum()) for s in snapshots)
     count = round(config.kd.candidates_per_pair * labelled)

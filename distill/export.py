@@ -71,6 +71,11 @@ class ScoringFunction(nn.Module):
                 f"{loaded.name} is a graph model: only the graph-free student (kind 'mlp') "
                 "scores from features alone and exports to ONNX"
             )
+        if loaded.model.decoder.struct_dim:
+            raise ValueError(
+                f"{loaded.name} scores with structural vectors of the graph (FastRP), which "
+                "the ONNX model has no input for yet: train with [structure] dim = 0 to export"
+            )
         self.model = loaded.model
         self.ids = id_inputs(loaded)
 
