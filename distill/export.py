@@ -12,7 +12,10 @@ inputs (``N`` pairs; widths fixed by the artifact's feature encoder):
 - ``product_num``, ``product_cat`` (and ``product_id``, only with product id embeddings),
   the same for the product;
 - ``pair`` float32 [N, 13]: :data:`distill.data.PAIR_FEATURES`, log1p counts from the
-  interaction history (:meth:`distill.data.History.pair_features`).
+  interaction history (:meth:`distill.data.History.pair_features`);
+- ``customer_struct``, ``product_struct`` float32 [N, S], only when the run computes
+  structural vectors (``[structure] dim`` S > 0): the nodes' FastRP vectors of the graph
+  (:func:`distill.structure.fastrp`; the edge tables hold them).
 
 Outputs: ``logit`` [N] and ``score`` [N] = sigmoid(logit), what
 :meth:`distill.predict.Scorer.score_pairs` returns, and ``rank`` [N], the ranking logit
@@ -53,7 +56,10 @@ def input_names(loaded: LoadedModel) -> list[str]:
     names = []
     for t in FeatureMLP.node_types:
         names += [f"{t}_num", f"{t}_cat"] + ([f"{t}_id"] if t in ids else [])
-    return [*names, "pair"]
+    names.append("pair")
+    if loaded.model.decoder.struct_dim:
+        names += [f"{t}_struct" for t in FeatureMLP.node_types]
+    return names
 
 
 class ScoringFunction(nn.Module):
@@ -61,7 +67,8 @@ class ScoringFunction(nn.Module):
 
     Shapes:
         customer_num [N, Fc], customer_cat [N, Cc], (customer_id [N]), product_num [N, Fp],
-        product_cat [N, Cp], (product_id [N]), pair [N, F] -> logit [N], score [N], rank [N]
+        product_cat [N, Cp], (product_id [N]), pair [N, F], (customer_struct [N, S],
+        product_struct [N, S]) -> logit [N], score [N], rank [N]
     """
 
     def __init__(self, loaded: LoadedModel) -> None:
@@ -71,11 +78,6 @@ class ScoringFunction(nn.Module):
                 f"{loaded.name} is a graph model: only the graph-free student (kind 'mlp') "
                 "scores from features alone and exports to ONNX"
             )
-        if loaded.model.decoder.struct_dim:
-            raise ValueError(
-                f"{loaded.name} scores with structural vectors of the graph (FastRP), which "
-                "the ONNX model has no input for yet: train with [structure] dim = 0 to export"
-            )
         self.model = loaded.model
         self.ids = id_inputs(loaded)
 
@@ -83,18 +85,23 @@ class ScoringFunction(nn.Module):
         encoder = self.model.encoder
         assert isinstance(encoder, FeatureMLP)
         it = iter(inputs)
-        z = {}
+        parts = {}
         for t in FeatureMLP.node_types:
             x_num, x_cat = next(it), next(it)
             # without an id embedding the encoder reads no rows: an empty stand-in
             rows = next(it) if t in self.ids else torch.empty(0, dtype=torch.long)
-            z[t] = encoder.embed(t, x_num, x_cat, rows, None)
+            parts[t] = (x_num, x_cat, rows)
         pair = next(it)
         decoder = self.model.decoder
+        z = {
+            t: encoder.embed(t, *parts[t], None, next(it) if decoder.struct_dim else None)
+            for t in FeatureMLP.node_types
+        }
         logit = decoder(z["customer"], z["product"], pair)
         rank = logit
         if decoder.prior is not None:  # PairDecoder.rank, without computing the logit twice
-            rank = logit + decoder.prior(torch.cat([z["product"], pair], dim=-1)).squeeze(-1)
+            z_p = decoder.split(z["product"])[0]
+            rank = logit + decoder.prior(torch.cat([z_p, pair], dim=-1)).squeeze(-1)
         return logit, torch.sigmoid(logit), rank
 
 
@@ -107,6 +114,8 @@ def example_inputs(loaded: LoadedModel, n: int = 2) -> tuple[Tensor, ...]:
         if t in id_inputs(loaded):
             out.append(torch.full((n,), -1, dtype=torch.long))
     out.append(torch.zeros(n, len(PAIR_FEATURES)))
+    struct_dim = loaded.model.decoder.struct_dim
+    out += [torch.zeros(n, struct_dim) for _ in FeatureMLP.node_types if struct_dim]
     return tuple(out)
 
 
@@ -151,7 +160,8 @@ def edge_tables(scorer: Scorer) -> dict[str, np.ndarray]:
     """What the ONNX model needs to score any pair of ``scorer``'s frame, as numpy arrays.
 
     ``customer_ids`` / ``product_ids`` (str), ``customer_num``, ``customer_cat``,
-    ``customer_id`` (-1: no id embedding applies) and the same for products, then the
+    ``customer_id`` (-1: no id embedding applies), ``customer_struct`` (with structural
+    vectors) and the same for products, then the
     history lookups of :meth:`distill.data.History.pair_features`: ``pair_keys`` (sorted
     ``customer_row * num_products + product_row``), ``pair_values`` and the per-customer,
     per-product and per-category tables (log1p already applied), ``product_category``,
@@ -168,6 +178,8 @@ def edge_tables(scorer: Scorer) -> dict[str, np.ndarray]:
         out[f"{t}_cat"] = store.x_cat.numpy()
         rows = store.id_row.numpy().astype(np.int64)
         out[f"{t}_id"] = np.where(store.seen.numpy(), rows, -1)
+        if "struct" in store:
+            out[f"{t}_struct"] = store.struct.numpy()
     out["pair_keys"] = np.asarray(history.pair_keys, np.int64)
     out.update(history.lookup_tables())
     out["product_category"] = np.asarray(history.product_category, np.int64)

@@ -182,7 +182,11 @@ class _Encoder(nn.Module):
         decoder's cosine term. Shapes: [N, D], [N, S] -> [N, D + S]."""
         if not self.struct_dim:
             return h
-        if struct is None or struct.size(-1) != self.struct_dim:
+        # (a traced size is a tensor: ONNX export checks no width, the tables have it)
+        wrong = (
+            not torch.jit.is_tracing() and struct is not None and struct.size(-1) != self.struct_dim
+        )
+        if struct is None or wrong:
             got = "none" if struct is None else f"width {struct.size(-1)}"
             raise ValueError(
                 f"the model scores with {self.struct_dim}-wide structural vectors but the "
