@@ -234,9 +234,7 @@ def _grid_logits(
         else:
             z_c, z_p = model.embeddings(graph)
             z_c = z_c[torch.as_tensor(rows)]
-        zc = z_c[:, None, :].expand(n_c, n_p, -1).reshape(n_c * n_p, -1)
-        zp = z_p[None, :, :].expand(n_c, n_p, -1).reshape(n_c * n_p, -1)
-        return model.decoder.rank(zc, zp, f.reshape(n_c * n_p, -1)).reshape(n_c, n_p)
+        return model.decoder.rank_grid(z_c, z_p, f.reshape(n_c * n_p, -1))
 
 
 def _cost(ctx: EvalContext, model: LinkPredictor, runs: int) -> Cost:

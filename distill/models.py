@@ -486,6 +486,24 @@ class PairDecoder(nn.Module):
         z_p = self.split(z_p)[0]
         return logit + self.prior(torch.cat([z_p, f], dim=-1)).squeeze(-1)
 
+    def rank_grid(self, z_c: Tensor, z_p: Tensor, f: Tensor) -> Tensor:
+        """:meth:`rank` of every (customer, product) cell of a grid: the structural
+        cosines as one matrix product rather than per cell (they are most of the width).
+        Shapes: z_c [C, D + S], z_p [P, D + S], f [C * P, F] (row-major cells) -> [C, P]."""
+        n_c, n_p = z_c.size(0), z_p.size(0)
+        b_c, s_c = self.split(z_c)
+        b_p, s_p = self.split(z_p)
+        zc = b_c[:, None, :].expand(n_c, n_p, -1).reshape(n_c * n_p, -1)
+        zp = b_p[None, :, :].expand(n_c, n_p, -1).reshape(n_c * n_p, -1)
+        logit = self._logit(zc, zp, f)
+        if self.prior is not None:
+            logit = logit + self.prior(torch.cat([zp, f], dim=-1)).squeeze(-1)
+        out = logit.reshape(n_c, n_p)
+        if s_c is None or s_p is None:
+            return out
+        assert self.struct_weight is not None
+        return out + self.struct_weight * (s_c @ s_p.T)
+
 
 class LinkPredictor(nn.Module):
     """An encoder (``HeteroGNN`` or ``FeatureMLP``) and a :class:`PairDecoder`.

@@ -166,9 +166,7 @@ class Scorer:
                         model.encoder, self.graph, "product", torch.arange(n_p)
                     )
                 z_p = self._product_z
-            zc = z_c[:, None, :].expand(n_c, n_p, -1).reshape(n_c * n_p, -1)
-            zp = z_p[None, :, :].expand(n_c, n_p, -1).reshape(n_c * n_p, -1)
-            return model.decoder.rank(zc, zp, f.reshape(n_c * n_p, -1)).reshape(n_c, n_p)
+            return model.decoder.rank_grid(z_c, z_p, f.reshape(n_c * n_p, -1))
 
     def all_embeddings(self) -> tuple[Tensor, Tensor]:
         """Every customer's and product's representation, computed once per Scorer (the

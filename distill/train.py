@@ -141,10 +141,7 @@ def _edges(snap: Snapshot) -> int:
 
 def _grid_logits(decoder: PairDecoder, z_c: Tensor, z_p: Tensor, grid: RankGrid) -> Tensor:
     """Ranking logits of every cell of the grid. Shapes: -> [B, B]."""
-    b = grid.size
-    zc = z_c[grid.customers].repeat_interleave(b, dim=0)
-    zp = z_p[grid.products].repeat(b, 1)
-    return decoder.rank(zc, zp, grid.features).reshape(b, b)
+    return decoder.rank_grid(z_c[grid.customers], z_p[grid.products], grid.features)
 
 
 def _dot_grid(z_c: Tensor, z_p: Tensor, grid: RankGrid) -> Tensor:

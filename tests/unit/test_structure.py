@@ -152,3 +152,16 @@ def test_models_score_with_the_graph_vectors_and_old_ones_without(config):
         build_model(config.spec(), enc, frame.num_customers, frame.num_products)(
             build_graph(frame, old_enc), torch.tensor([0]), torch.tensor([0]), torch.zeros(1, 13)
         )
+
+
+@pytest.mark.parametrize("struct_dim", [0, 3])
+def test_rank_grid_is_rank_of_every_cell(struct_dim):
+    torch.manual_seed(0)
+    dec = PairDecoder(dim=6, pair_dim=3, collab_dim=2, struct_dim=struct_dim, rank_head=True)
+    with torch.no_grad():
+        dec.prior.weight.normal_()
+        dec.mf_weight.fill_(0.4)
+    z_c, z_p = torch.randn(4, 6 + struct_dim), torch.randn(5, 6 + struct_dim)
+    f = torch.randn(4 * 5, 3)
+    cells = dec.rank(z_c.repeat_interleave(5, dim=0), z_p.repeat(4, 1), f).reshape(4, 5)
+    assert torch.allclose(dec.rank_grid(z_c, z_p, f), cells, atol=1e-5)
