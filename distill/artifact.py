@@ -174,11 +174,15 @@ def _rebuild(path: Path, state: Any) -> LoadedModel:
 def build_model(
     spec: dict[str, Any], encoder: FeatureEncoder, num_customers: int, num_products: int
 ) -> LinkPredictor:
+    """The model of ``spec`` for ``encoder``'s inputs; it scores with the encoder's
+    structural vectors when both have them (a spec or encoder saved before: not)."""
     from distill.data import NODE_TYPES, PAIR_FEATURES
     from distill.models import build_link_predictor
 
     dims = {t: (encoder.num_dim(t), encoder.cat_cardinalities(t)) for t in NODE_TYPES}
     num_nodes = {"customer": num_customers, "product": num_products}
+    struct_dim = int(encoder.structure.get("dim", 0)) if spec.get("structure") else 0
+    spec = {**spec, "struct_dim": struct_dim}
     return build_link_predictor(spec, dims, num_nodes, len(PAIR_FEATURES))
 
 

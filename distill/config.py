@@ -33,7 +33,9 @@ class ModelConfig:
     have interactions in the training graph (0 turns them off); equal and non-zero,
     they also enter the decoder as a matrix-factorisation term (``collab``).
     ``decoder``: ``dot`` (inner product plus a small MLP on pair features) or ``mlp``
-    (an MLP on the pair). The defaults are a student's.
+    (an MLP on the pair). ``structure``: score with the run's structural vectors (the
+    cosine term of :class:`distill.models.PairDecoder`) when :class:`StructureConfig`
+    computes them. The defaults are a student's.
     """
 
     hidden: int = 32
@@ -47,6 +49,7 @@ class ModelConfig:
     lr: float = 0.01
     weight_decay: float = 0.0
     epochs: int = 80
+    structure: bool = True
 
     KINDS: ClassVar[tuple[str, ...]] = ()
     KIND_KEY: ClassVar[str] = "kind"
@@ -84,6 +87,7 @@ class ModelConfig:
             "pair_hidden": self.pair_hidden,
             "rank_head": True,
             "collab": self.customer_id_dim == self.product_id_dim > 0,
+            "structure": self.structure,
         }
 
     def as_dict(self) -> dict[str, Any]:
@@ -164,6 +168,30 @@ class KDConfig:
         _one_of("hard_label", self.hard_label, ("ground_truth", "teacher"))
         _at_least("candidates_per_pair", self.candidates_per_pair, 0.0)
         _one_of("candidate_sampling", self.candidate_sampling, ("mixed", "uniform", "popularity"))
+
+
+@dataclass(frozen=True)
+class StructureConfig:
+    """The ``[structure]`` section: FastRP vectors of every customer and product
+    (:func:`distill.structure.fastrp`), computed from each graph a model sees (training
+    snapshots, the graph it is bound to at predict time). ``dim`` 0 turns them off;
+    ``weights``: one per hop, how much each counts; ``seed``: the random projection's.
+    """
+
+    dim: int = 0
+    weights: tuple[float, ...] = (1.0, 1.0, 1.0, 1.0)
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        _at_least("dim", self.dim, 0)
+        if self.dim and not self.weights:
+            raise ValueError("weights is empty; give one weight per hop")
+
+    def encoder_settings(self) -> dict[str, Any]:
+        """What :class:`distill.data.FeatureEncoder` stores (empty: off)."""
+        if not self.dim:
+            return {}
+        return {"dim": self.dim, "weights": [float(w) for w in self.weights], "seed": self.seed}
 
 
 @dataclass(frozen=True)
@@ -309,6 +337,7 @@ class RunConfig:
     student_sage: StudentConfig = STUDENTS["student_sage"]
     student_mlp: StudentConfig = STUDENTS["student_mlp"]
     kd: KDConfig = field(default_factory=KDConfig)
+    structure: StructureConfig = field(default_factory=StructureConfig)
     task: TaskConfig = field(default_factory=TaskConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)

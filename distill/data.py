@@ -25,6 +25,7 @@ import pandas as pd
 import torch
 from torch_geometric.data import HeteroData
 
+from distill.structure import fastrp
 from kgframe import INTERACTION_TYPES, GraphFrame
 
 NODE_TYPES: tuple[str, ...] = ("customer", "product", "category", "brand")
@@ -76,12 +77,18 @@ class FeatureEncoder:
     specs: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     category_ids: list[Any] = field(default_factory=list)
     brand_ids: list[Any] = field(default_factory=list)
+    # FastRP settings (``dim``, ``weights``, ``seed``; :func:`distill.structure.fastrp`):
+    # set, every graph built with this encoder carries customers' and products' ``struct``
+    # vectors; empty (encoders saved before them too), none
+    structure: dict[str, Any] = field(default_factory=dict)
 
     # -- fitting ---------------------------------------------------------------
     @classmethod
-    def fit(cls, frame: GraphFrame) -> FeatureEncoder:
+    def fit(cls, frame: GraphFrame, structure: dict[str, Any] | None = None) -> FeatureEncoder:
         enc = cls(
-            category_ids=frame.categories["id"].tolist(), brand_ids=frame.brands["id"].tolist()
+            category_ids=frame.categories["id"].tolist(),
+            brand_ids=frame.brands["id"].tolist(),
+            structure=dict(structure or {}),
         )
         enc.specs["customer"] = [
             _fit_column(frame.customers, c) for c in _feature_columns(frame.customers, set())
@@ -189,6 +196,7 @@ class FeatureEncoder:
             "specs": self.specs,
             "category_ids": list(self.category_ids),
             "brand_ids": list(self.brand_ids),
+            "structure": dict(self.structure),
         }
 
     @classmethod
@@ -197,6 +205,7 @@ class FeatureEncoder:
             specs={k: [dict(s) for s in v] for k, v in state["specs"].items()},
             category_ids=list(state["category_ids"]),
             brand_ids=list(state["brand_ids"]),
+            structure=dict(state.get("structure", {})),  # saved before it: none
         )
 
 
@@ -269,10 +278,15 @@ def build_graph(
     ``data[customer|product].seen`` [N_t] bool, ``data[INTERACTION_EDGE].edge_attr``
     [E, 5], ``data[customer|product].id_row`` [N_t] (row of the node in the training
     frame, which owns its id embedding; -1 for nodes unknown at training; defaults to
-    the node's own row).
+    the node's own row); with ``encoder.structure``, ``data[customer|product].struct``
+    [N_t, dim] (FastRP vectors of this graph, the same interactions only).
     """
     data = HeteroData()
     _add_nodes(data, frame, encoder, id_rows)
+    if encoder.structure:
+        vectors = fastrp(frame, before_day=before_day, **encoder.structure)
+        for node_type, values in zip(("customer", "product"), vectors, strict=True):
+            data[node_type].struct = torch.from_numpy(values)
     inter = frame.interactions
     if before_day is not None:
         inter = inter.loc[inter["day"].to_numpy() < int(before_day)]

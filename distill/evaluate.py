@@ -105,7 +105,8 @@ def prepare(
 ) -> EvalContext:
     """``encoder``: a trained run's (its models' input widths), else fitted on ``frame``."""
     rng = np.random.default_rng(config.train.seed)
-    encoder = FeatureEncoder.fit(frame) if encoder is None else encoder
+    if encoder is None:
+        encoder = FeatureEncoder.fit(frame, config.structure.encoder_settings())
     snapshots = link_snapshots(frame, encoder, config.task, config.kd, rng)
     labelled = sum(int((s.pairs.labels != IGNORE).sum()) for s in snapshots)
     count = round(config.kd.candidates_per_pair * labelled)
@@ -233,9 +234,7 @@ def _grid_logits(
         else:
             z_c, z_p = model.embeddings(graph)
             z_c = z_c[torch.as_tensor(rows)]
-        zc = z_c[:, None, :].expand(n_c, n_p, -1).reshape(n_c * n_p, -1)
-        zp = z_p[None, :, :].expand(n_c, n_p, -1).reshape(n_c * n_p, -1)
-        return model.decoder.rank(zc, zp, f.reshape(n_c * n_p, -1)).reshape(n_c, n_p)
+        return model.decoder.rank_grid(z_c, z_p, f.reshape(n_c * n_p, -1))
 
 
 def _cost(ctx: EvalContext, model: LinkPredictor, runs: int) -> Cost:

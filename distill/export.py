@@ -12,7 +12,10 @@ inputs (``N`` pairs; widths fixed by the artifact's feature encoder):
 - ``product_num``, ``product_cat`` (and ``product_id``, only with product id embeddings),
   the same for the product;
 - ``pair`` float32 [N, 13]: :data:`distill.data.PAIR_FEATURES`, log1p counts from the
-  interaction history (:meth:`distill.data.History.pair_features`).
+  interaction history (:meth:`distill.data.History.pair_features`);
+- ``customer_struct``, ``product_struct`` float32 [N, S], only when the run computes
+  structural vectors (``[structure] dim`` S > 0): the nodes' FastRP vectors of the graph
+  (:func:`distill.structure.fastrp`; the edge tables hold them).
 
 Outputs: ``logit`` [N] and ``score`` [N] = sigmoid(logit), what
 :meth:`distill.predict.Scorer.score_pairs` returns, and ``rank`` [N], the ranking logit
@@ -60,7 +63,10 @@ def input_names(loaded: LoadedModel) -> list[str]:
     names = []
     for t in FeatureMLP.node_types:
         names += [f"{t}_num", f"{t}_cat"] + ([f"{t}_id"] if t in ids else [])
-    return [*names, "pair"]
+    names.append("pair")
+    if loaded.model.decoder.struct_dim:
+        names += [f"{t}_struct" for t in FeatureMLP.node_types]
+    return names
 
 
 def graph_free(loaded: LoadedModel) -> LinkPredictor:
@@ -84,7 +90,8 @@ class ScoringFunction(nn.Module):
 
     Shapes:
         customer_num [N, Fc], customer_cat [N, Cc], (customer_id [N]), product_num [N, Fp],
-        product_cat [N, Cp], (product_id [N]), pair [N, F] -> logit [N], score [N], rank [N]
+        product_cat [N, Cp], (product_id [N]), pair [N, F], (customer_struct [N, S],
+        product_struct [N, S]) -> logit [N], score [N], rank [N]
     """
 
     def __init__(self, loaded: LoadedModel) -> None:
@@ -96,18 +103,23 @@ class ScoringFunction(nn.Module):
         encoder = self.model.encoder
         assert isinstance(encoder, FeatureMLP)
         it = iter(inputs)
-        z = {}
+        parts = {}
         for t in FeatureMLP.node_types:
             x_num, x_cat = next(it), next(it)
             # without an id embedding the encoder reads no rows: an empty stand-in
             rows = next(it) if t in self.ids else torch.empty(0, dtype=torch.long)
-            z[t] = encoder.embed(t, x_num, x_cat, rows, None)
+            parts[t] = (x_num, x_cat, rows)
         pair = next(it)
         decoder = self.model.decoder
+        z = {
+            t: encoder.embed(t, *parts[t], None, next(it) if decoder.struct_dim else None)
+            for t in FeatureMLP.node_types
+        }
         logit = decoder(z["customer"], z["product"], pair)
         rank = logit
         if decoder.prior is not None:  # PairDecoder.rank, without computing the logit twice
-            rank = logit + decoder.prior(torch.cat([z["product"], pair], dim=-1)).squeeze(-1)
+            z_p = decoder.split(z["product"])[0]
+            rank = logit + decoder.prior(torch.cat([z_p, pair], dim=-1)).squeeze(-1)
         return logit, torch.sigmoid(logit), rank
 
 
@@ -120,6 +132,8 @@ def example_inputs(loaded: LoadedModel, n: int = 2) -> tuple[Tensor, ...]:
         if t in id_inputs(loaded):
             out.append(torch.full((n,), -1, dtype=torch.long))
     out.append(torch.zeros(n, len(PAIR_FEATURES)))
+    struct_dim = loaded.model.decoder.struct_dim
+    out += [torch.zeros(n, struct_dim) for _ in FeatureMLP.node_types if struct_dim]
     return tuple(out)
 
 
@@ -195,17 +209,27 @@ class ProductSide(nn.Module):
     export, :func:`export_split`).
 
     Shapes:
-        product_num [P, Fp], product_cat [P, Cp], (product_id [P]) -> z_p [P, D]
+        product_num [P, Fp], product_cat [P, Cp], (product_id [P]), (product_struct
+        [P, S]) -> z_p [P, D (+ S)]
     """
 
     def __init__(self, loaded: LoadedModel) -> None:
         super().__init__()
         self.encoder = _encoder(loaded)
         self.ids = "product" in id_inputs(loaded)
+        self.struct = bool(loaded.model.decoder.struct_dim)
 
     def forward(self, *inputs: Tensor) -> Tensor:
-        rows = inputs[2] if self.ids else torch.empty(0, dtype=torch.long)
-        return self.encoder.embed("product", inputs[0], inputs[1], rows, None)
+        return _embed(self.encoder, "product", inputs, self.ids, self.struct)
+
+
+def _embed(
+    encoder: FeatureMLP, t: str, inputs: tuple[Tensor, ...], ids: bool, struct: bool
+) -> Tensor:
+    """One node type's representation from its inputs (num, cat, (id), (struct), ...)."""
+    rows = inputs[2] if ids else torch.empty(0, dtype=torch.long)
+    vectors = inputs[2 + ids] if struct else None
+    return encoder.embed(t, inputs[0], inputs[1], rows, None, vectors)
 
 
 class CustomerSide(nn.Module):
@@ -215,8 +239,8 @@ class CustomerSide(nn.Module):
     export; ``rank[b, p]`` is :meth:`distill.models.PairDecoder.rank`.
 
     Shapes:
-        customer_num [B, Fc], customer_cat [B, Cc], (customer_id [B]), z_p [P, D],
-        pair [B, P, F] -> rank [B, P]
+        customer_num [B, Fc], customer_cat [B, Cc], (customer_id [B]), (customer_struct
+        [B, S]), z_p [P, D (+ S)], pair [B, P, F] -> rank [B, P]
     """
 
     def __init__(self, loaded: LoadedModel) -> None:
@@ -224,15 +248,23 @@ class CustomerSide(nn.Module):
         self.encoder = _encoder(loaded)
         self.decoder = loaded.model.decoder
         self.ids = "customer" in id_inputs(loaded)
+        self.struct = bool(loaded.model.decoder.struct_dim)
 
     def forward(self, *inputs: Tensor) -> Tensor:
-        rows = inputs[2] if self.ids else torch.empty(0, dtype=torch.long)
-        z_c = self.encoder.embed("customer", inputs[0], inputs[1], rows, None)
-        z_p, pair = inputs[-2], inputs[-1]
+        decoder = self.decoder
+        z_c, s_c = decoder.split(_embed(self.encoder, "customer", inputs, self.ids, self.struct))
+        (z_p, s_p), pair = decoder.split(inputs[-2]), inputs[-1]
+        rank = self._rank(z_c, z_p, pair)
+        if s_c is None or s_p is None:
+            return rank
+        assert decoder.struct_weight is not None  # the structural cosines, [B, S] @ [S, P]
+        return rank + decoder.struct_weight * (s_c @ s_p.T)
+
+    def _rank(self, z_c: Tensor, z_p: Tensor, pair: Tensor) -> Tensor:
         decoder = self.decoder
         if decoder.kind != "dot":  # MLP([z_c * z_p, z_c, z_p, f]): every pair in full
             size = (z_c.size(0), z_p.size(0), z_c.size(1))
-            logit = decoder(z_c[:, None].expand(size), z_p[None].expand(size), pair)
+            logit = decoder._logit(z_c[:, None].expand(size), z_p[None].expand(size), pair)
             towards, rank = None, logit
         else:  # z_c . z_p / sqrt(h) (+ w e_c . e_p) as one matrix product, no [B, P, D]
             h = z_c.size(1) - decoder.collab_dim
@@ -265,17 +297,16 @@ def export_split(loaded: LoadedModel, path: str | Path) -> tuple[Path, Path]:
     in, ``rank`` out). Opset :data:`OPSET`; customers and products dynamic."""
     products_path, customer_path = split_paths(path)
     products = ProductSide(loaded)  # refuses a graph model
-    example = example_inputs(loaded, n=3)
+    example = dict(zip(input_names(loaded), example_inputs(loaded, n=3), strict=True))
     product_names = node_input_names(loaded, "product")
-    start = len(node_input_names(loaded, "customer"))
-    product_example = example[start : start + len(product_names)]
+    product_example = tuple(example[name] for name in product_names)
     axes = {name: {0: "products"} for name in [*product_names, "z_p"]}
     _write(products, product_example, products_path, product_names, ["z_p"], axes)
     with torch.no_grad():
         z_p = products.eval()(*product_example)
     customer_names = node_input_names(loaded, "customer")
     pair = torch.zeros(2, len(z_p), len(PAIR_FEATURES))
-    customer_example = (*(x[:2] for x in example[:start]), z_p, pair)
+    customer_example = (*(example[name][:2] for name in customer_names), z_p, pair)
     names = [*customer_names, "z_p", "pair"]
     axes = {name: {0: "customers"} for name in customer_names}
     axes |= {"z_p": {0: "products"}, "pair": {0: "customers", 1: "products"}}
@@ -294,7 +325,8 @@ def edge_tables(scorer: Scorer) -> dict[str, np.ndarray]:
     """What the ONNX model needs to score any pair of ``scorer``'s frame, as numpy arrays.
 
     ``customer_ids`` / ``product_ids`` (str), ``customer_num``, ``customer_cat``,
-    ``customer_id`` (-1: no id embedding applies) and the same for products, then the
+    ``customer_id`` (-1: no id embedding applies), ``customer_struct`` (with structural
+    vectors) and the same for products, then the
     history lookups of :meth:`distill.data.History.pair_features`: ``pair_keys`` (sorted
     ``customer_row * num_products + product_row``), ``pair_values`` and the per-customer,
     per-product and per-category tables (log1p already applied), ``product_category``,
@@ -311,6 +343,8 @@ def edge_tables(scorer: Scorer) -> dict[str, np.ndarray]:
         out[f"{t}_cat"] = store.x_cat.numpy()
         rows = store.id_row.numpy().astype(np.int64)
         out[f"{t}_id"] = np.where(store.seen.numpy(), rows, -1)
+        if "struct" in store:
+            out[f"{t}_struct"] = store.struct.numpy()
     out["pair_keys"] = np.asarray(history.pair_keys, np.int64)
     out.update(history.lookup_tables())
     out["product_category"] = np.asarray(history.product_category, np.int64)

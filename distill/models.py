@@ -130,6 +130,7 @@ def _id_rows(store: Any, n: int) -> Tensor:
 
 
 COLLAB_TYPES: tuple[str, ...] = ("customer", "product")
+STRUCT_WEIGHT = 5.0  # the structural cosine's weight at the start (the loop adjusts it)
 
 
 def collab_dim(id_dims: dict[str, int] | None) -> int:
@@ -165,13 +166,33 @@ class _Encoder(nn.Module):
         dropout: float,
         id_dims: dict[str, int] | None,
         collab: bool,
+        struct_dim: int = 0,
     ) -> None:
         super().__init__()
         if collab and not collab_dim(id_dims):
             raise ValueError("collab needs customer and product id embeddings of one width")
         self.collab = collab
+        self.struct_dim = struct_dim
         self.dropout = dropout
         self.encoders = _node_encoders(dims, num_nodes, hidden, id_dims or {})
+
+    def with_struct(self, node_type: str, h: Tensor, struct: Tensor | None) -> Tensor:
+        """``[h ; s]``: the node's structural vector (``data[t].struct``, see
+        :func:`distill.data.build_graph`) appended when the model uses them, for the
+        decoder's cosine term. Shapes: [N, D], [N, S] -> [N, D + S]."""
+        if not self.struct_dim:
+            return h
+        # (a traced size is a tensor: ONNX export checks no width, the tables have it)
+        wrong = (
+            not torch.jit.is_tracing() and struct is not None and struct.size(-1) != self.struct_dim
+        )
+        if struct is None or wrong:
+            got = "none" if struct is None else f"width {struct.size(-1)}"
+            raise ValueError(
+                f"the model scores with {self.struct_dim}-wide structural vectors but the "
+                f"graph's {node_type}s have {got}: build it with the run's FeatureEncoder"
+            )
+        return torch.cat([h, struct.to(h.dtype)], dim=-1)
 
 
 class HeteroGNN(_Encoder):
@@ -191,11 +212,13 @@ class HeteroGNN(_Encoder):
         id_dims: node type -> id embedding width (missing or 0: none).
         collab: append customers' and products' raw id embeddings to their output
             (see :func:`collab_dim`), a matrix-factorisation term for the decoder.
+        struct_dim: width of the graph's structural vectors (``data[t].struct``),
+            appended last to customers' and products' output; 0: not used.
 
     Shapes:
         data: ``HeteroData`` from :func:`distill.data.build_graph`
-        -> dict node type -> [N_t, hidden] (``hidden + collab_dim`` for customers and
-        products with ``collab``)
+        -> dict node type -> [N_t, hidden] (``+ collab_dim`` with ``collab``, then
+        ``+ struct_dim``, for customers and products)
     """
 
     def __init__(
@@ -210,12 +233,13 @@ class HeteroGNN(_Encoder):
         dropout: float = 0.2,
         id_dims: dict[str, int] | None = None,
         collab: bool = False,
+        struct_dim: int = 0,
     ) -> None:
         if conv not in CONVS:
             raise ValueError(f"conv must be one of {CONVS}, got {conv!r}")
         if conv in ("gat", "gatv2") and hidden % heads:
             raise ValueError(f"hidden ({hidden}) must be divisible by heads ({heads})")
-        super().__init__(dims, num_nodes, hidden, dropout, id_dims, collab)
+        super().__init__(dims, num_nodes, hidden, dropout, id_dims, collab, struct_dim)
         self.convs = nn.ModuleList()
         self.skips = nn.ModuleList()
         for _ in range(layers):
@@ -252,7 +276,10 @@ class HeteroGNN(_Encoder):
                 )
                 for t in h
             }
-        return _with_ids(self.encoders, data, h) if self.collab else h
+        h = _with_ids(self.encoders, data, h) if self.collab else h
+        for t in COLLAB_TYPES:
+            h[t] = self.with_struct(t, h[t], data[t].get("struct"))
+        return h
 
 
 def _make_conv(
@@ -279,7 +306,7 @@ class FeatureMLP(_Encoder):
     """Graph-free encoder of customers and products (GLNN): features -> MLP, no edges read.
 
     Args:
-        dims, num_nodes, id_dims, collab: as for :class:`HeteroGNN`.
+        dims, num_nodes, id_dims, collab, struct_dim: as for :class:`HeteroGNN`.
         hidden: output width; layers: MLP depth after the feature encoder.
 
     Shapes:
@@ -299,9 +326,10 @@ class FeatureMLP(_Encoder):
         dropout: float = 0.1,
         id_dims: dict[str, int] | None = None,
         collab: bool = False,
+        struct_dim: int = 0,
     ) -> None:
         own = {t: dims[t] for t in self.node_types}
-        super().__init__(own, num_nodes, hidden, dropout, id_dims, collab)
+        super().__init__(own, num_nodes, hidden, dropout, id_dims, collab, struct_dim)
         self.mlps = nn.ModuleDict(
             {
                 t: nn.ModuleList(nn.Linear(hidden, hidden) for _ in range(max(layers - 1, 0)))
@@ -318,9 +346,16 @@ class FeatureMLP(_Encoder):
                 lin.reset_parameters()
 
     def embed(
-        self, node_type: str, x_num: Tensor, x_cat: Tensor, index: Tensor, seen: Tensor | None
+        self,
+        node_type: str,
+        x_num: Tensor,
+        x_cat: Tensor,
+        index: Tensor,
+        seen: Tensor | None,
+        struct: Tensor | None = None,
     ) -> Tensor:
-        """Embed some rows only (what the graph-free path buys: no full-graph pass)."""
+        """Embed some rows only (what the graph-free path buys: no full-graph pass);
+        ``struct``: those rows' structural vectors (read, not computed, here)."""
         encoder = self.encoders[node_type]
         h = encoder(x_num, x_cat, index, seen)
         for lin in self.mlps[node_type]:  # type: ignore[attr-defined]  # torch Module attributes are untyped
@@ -328,14 +363,21 @@ class FeatureMLP(_Encoder):
             h = lin(h)
         if self.collab:
             h = torch.cat([h, encoder.id_vectors(index, seen)], dim=-1)  # type: ignore[operator]
-        return h
+        return self.with_struct(node_type, h, struct)
 
     def forward(self, data: HeteroData) -> dict[str, Tensor]:
         out = {}
         for t in self.node_types:
             store = data[t]
             n = store.x_num.size(0)
-            out[t] = self.embed(t, store.x_num, store.x_cat, _id_rows(store, n), store.get("seen"))
+            out[t] = self.embed(
+                t,
+                store.x_num,
+                store.x_cat,
+                _id_rows(store, n),
+                store.get("seen"),
+                store.get("struct"),
+            )
         return out
 
 
@@ -353,8 +395,15 @@ class PairDecoder(nn.Module):
     the score a top K is taken by (trained by the ranking losses of
     :mod:`distill.ranking`, where the prior learns what popularity adds).
 
+    With ``struct_dim``, the last ``struct_dim`` columns of ``z_c`` and ``z_p`` are
+    structural vectors of unit length (:mod:`distill.structure`) and add
+    ``w_s * s_c . s_p`` (their cosine) to both kinds, with a learnt weight ``w_s`` that
+    starts at :data:`STRUCT_WEIGHT`. Nothing else reads them: the random projection's
+    basis differs between graphs, their cosines do not (to first order), so the score
+    carries over to the graph a run is bound to at predict time.
+
     Shapes:
-        z_c [N, D], z_p [N, D], f [N, F] -> [N]
+        z_c [N, D + S], z_p [N, D + S], f [N, F] -> [N]  (S: ``struct_dim``)
     """
 
     def __init__(
@@ -366,6 +415,7 @@ class PairDecoder(nn.Module):
         hidden: int = 16,
         rank_head: bool = False,
         collab_dim: int = 0,
+        struct_dim: int = 0,
     ) -> None:
         super().__init__()
         if kind not in ("dot", "mlp"):
@@ -374,6 +424,8 @@ class PairDecoder(nn.Module):
             raise ValueError(f"collab_dim ({collab_dim}) must be in [0, dim ({dim}))")
         self.kind = kind
         self.collab_dim = collab_dim
+        self.struct_dim = struct_dim
+        self.struct_weight = nn.Parameter(torch.zeros(())) if struct_dim else None
         # how much the matrix-factorisation term counts, learnt from 0: on a sparse,
         # feature-rich shop the id embeddings know little, on a dense one most
         self.mf_weight = nn.Parameter(torch.zeros(())) if collab_dim else None
@@ -388,11 +440,29 @@ class PairDecoder(nn.Module):
                 module.reset_parameters()
         if self.mf_weight is not None:
             nn.init.zeros_(self.mf_weight)
+        if self.struct_weight is not None:
+            nn.init.constant_(self.struct_weight, STRUCT_WEIGHT)
         if self.prior is not None:
             nn.init.zeros_(self.prior.weight)
             nn.init.zeros_(self.prior.bias)
 
+    def split(self, z: Tensor) -> tuple[Tensor, Tensor | None]:
+        """``z`` -> (the representation, its structural columns or None).
+        Shapes: [N, D + S] -> [N, D], [N, S]."""
+        if not self.struct_dim:
+            return z, None
+        return z[:, : -self.struct_dim], z[:, -self.struct_dim :]
+
     def forward(self, z_c: Tensor, z_p: Tensor, f: Tensor) -> Tensor:
+        z_c, s_c = self.split(z_c)
+        z_p, s_p = self.split(z_p)
+        logit = self._logit(z_c, z_p, f)
+        if s_c is None or s_p is None:
+            return logit
+        assert self.struct_weight is not None
+        return logit + self.struct_weight * torch.einsum("nd,nd->n", s_c, s_p)
+
+    def _logit(self, z_c: Tensor, z_p: Tensor, f: Tensor) -> Tensor:
         if self.kind == "dot":
             # einsum: the row-wise dot product without a [N, D] temporary (faster)
             if not self.collab_dim:
@@ -413,7 +483,26 @@ class PairDecoder(nn.Module):
         logit = self.forward(z_c, z_p, f)
         if self.prior is None:
             return logit
+        z_p = self.split(z_p)[0]
         return logit + self.prior(torch.cat([z_p, f], dim=-1)).squeeze(-1)
+
+    def rank_grid(self, z_c: Tensor, z_p: Tensor, f: Tensor) -> Tensor:
+        """:meth:`rank` of every (customer, product) cell of a grid: the structural
+        cosines as one matrix product rather than per cell (they are most of the width).
+        Shapes: z_c [C, D + S], z_p [P, D + S], f [C * P, F] (row-major cells) -> [C, P]."""
+        n_c, n_p = z_c.size(0), z_p.size(0)
+        b_c, s_c = self.split(z_c)
+        b_p, s_p = self.split(z_p)
+        zc = b_c[:, None, :].expand(n_c, n_p, -1).reshape(n_c * n_p, -1)
+        zp = b_p[None, :, :].expand(n_c, n_p, -1).reshape(n_c * n_p, -1)
+        logit = self._logit(zc, zp, f)
+        if self.prior is not None:
+            logit = logit + self.prior(torch.cat([zp, f], dim=-1)).squeeze(-1)
+        out = logit.reshape(n_c, n_p)
+        if s_c is None or s_p is None:
+            return out
+        assert self.struct_weight is not None
+        return out + self.struct_weight * (s_c @ s_p.T)
 
 
 class LinkPredictor(nn.Module):
@@ -485,6 +574,7 @@ def build_encoder(
     dropout: float = 0.1,
     id_dims: dict[str, int] | None = None,
     collab: bool = False,
+    struct_dim: int = 0,
 ) -> nn.Module:
     """``kind``: a conv name from :data:`CONVS` (graph encoder) or ``mlp`` (graph-free)."""
     if kind == "mlp":
@@ -496,6 +586,7 @@ def build_encoder(
             dropout=dropout,
             id_dims=id_dims,
             collab=collab,
+            struct_dim=struct_dim,
         )
     return HeteroGNN(
         dims=dims,
@@ -507,6 +598,7 @@ def build_encoder(
         dropout=dropout,
         id_dims=id_dims,
         collab=collab,
+        struct_dim=struct_dim,
     )
 
 
@@ -516,8 +608,10 @@ def build_link_predictor(
     """Rebuild a link predictor from a plain spec (what artifacts store).
 
     ``spec`` keys: kind, hidden, heads, layers, dropout, customer_id_dim, product_id_dim,
-    decoder, pair_hidden, rank_head, collab (id embeddings beside the representation).
+    decoder, pair_hidden, rank_head, collab (id embeddings beside the representation),
+    struct_dim (the graph's structural vectors' width, 0 or absent: not used).
     """
+    struct_dim = int(spec.get("struct_dim", 0))  # runs saved before it had none
     id_dims = {
         "customer": int(spec.get("customer_id_dim", 0)),
         "product": int(spec.get("product_id_dim", 0)),
@@ -532,6 +626,7 @@ def build_link_predictor(
         dropout=float(spec.get("dropout", 0.1)),
         id_dims=id_dims,
         collab=bool(spec.get("collab", False)),  # runs saved before it had none
+        struct_dim=struct_dim,
     )
     extra = collab_dim(id_dims) if spec.get("collab", False) else 0
     decoder = PairDecoder(
@@ -541,5 +636,6 @@ def build_link_predictor(
         hidden=int(spec.get("pair_hidden", 16)),
         rank_head=bool(spec.get("rank_head", False)),  # runs saved before it had none
         collab_dim=extra,
+        struct_dim=struct_dim,
     )
     return LinkPredictor(encoder=encoder, decoder=decoder)

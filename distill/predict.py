@@ -73,19 +73,19 @@ def _embed_needed(encoder: FeatureMLP, graph: object, node_type: str, rows: Tens
 def _embed_rows(encoder: FeatureMLP, graph: object, node_type: str, rows: Tensor | None) -> Tensor:
     """Embeddings of some rows of a node type (``None``: all of them, no gather)."""
     store = graph[node_type]  # type: ignore[index]
-    seen = store.get("seen")
+    seen, struct = store.get("seen"), store.get("struct")
     if rows is None:
         n = store.x_num.size(0)
         id_row = store.get("id_row")
-        return encoder.embed(
-            node_type, store.x_num, store.x_cat, torch.arange(n) if id_row is None else id_row, seen
-        )
+        index = torch.arange(n) if id_row is None else id_row
+        return encoder.embed(node_type, store.x_num, store.x_cat, index, seen, struct)
     return encoder.embed(
         node_type,
         store.x_num[rows],
         store.x_cat[rows],
         store.id_row[rows],
         seen[rows] if seen is not None else None,
+        struct[rows] if struct is not None else None,
     )
 
 
@@ -167,9 +167,7 @@ class Scorer:
                         model.encoder, self.graph, "product", torch.arange(n_p)
                     )
                 z_p = self._product_z
-            zc = z_c[:, None, :].expand(n_c, n_p, -1).reshape(n_c * n_p, -1)
-            zp = z_p[None, :, :].expand(n_c, n_p, -1).reshape(n_c * n_p, -1)
-            return model.decoder.rank(zc, zp, f.reshape(n_c * n_p, -1)).reshape(n_c, n_p)
+            return model.decoder.rank_grid(z_c, z_p, f.reshape(n_c * n_p, -1))
 
     def all_embeddings(self) -> tuple[Tensor, Tensor]:
         """Every customer's and product's representation, computed once per Scorer (the
@@ -402,7 +400,8 @@ def _cheap_parts(
     decoder = model.decoder
     t = history.lookup_tables()
     cell = [torch.as_tensor(t[name][chunk]) for name in ("cc", "ccr", "share", "cb")]
-    zc, zp = z_c.index_select(0, torch.as_tensor(chunk)), z_p
+    zc, sc = decoder.split(z_c.index_select(0, torch.as_tensor(chunk)))
+    zp, sp = decoder.split(z_p)
     h = zc.size(1) - decoder.collab_dim
     scale = torch.full((zc.size(1),), 1.0 / h**0.5)
     if decoder.mf_weight is not None:
@@ -416,6 +415,9 @@ def _cheap_parts(
         slopes = slopes + w[zp.size(1) + n_pair : zp.size(1) + n_pair + 4]
     left = torch.cat([zc * scale, torch.ones(len(chunk), 1)], 1)
     right = torch.cat([zp, by_product[:, None]], 1)
+    if sc is not None and sp is not None and decoder.struct_weight is not None:
+        left = torch.cat([sc * decoder.struct_weight, left], 1)  # w_s * cosine, exactly
+        right = torch.cat([sp, right], 1)
     by_category = sum(slopes[:, i, None] * cell[i] for i in range(3))
     assert isinstance(by_category, Tensor)
     return left, right, by_category, slopes[:, 3, None] * cell[3]

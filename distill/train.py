@@ -223,10 +223,7 @@ def _edges(snap: Snapshot) -> int:
 
 def _grid_logits(decoder: PairDecoder, z_c: Tensor, z_p: Tensor, grid: RankGrid) -> Tensor:
     """Ranking logits of every cell of the grid. Shapes: -> [B, B]."""
-    b = grid.size
-    zc = z_c[grid.customers].repeat_interleave(b, dim=0)
-    zp = z_p[grid.products].repeat(b, 1)
-    return decoder.rank(zc, zp, grid.features).reshape(b, b)
+    return decoder.rank_grid(z_c[grid.customers], z_p[grid.products], grid.features)
 
 
 def _dot_grid(z_c: Tensor, z_p: Tensor, grid: RankGrid) -> Tensor:
@@ -280,7 +277,8 @@ def _ranking_loss(
             t_grid = _grid_logits(teacher[0].decoder, *teacher[1], grid)
         total = total + kd.listwise_weight * listwise_kd(logits, t_grid, grid.mask, kd.temperature)
     if hist is not None:
-        dot = _dot_grid(z[0], z[1], hist) - hist.log_q[None, :]
+        bare = (model.decoder.split(z[0])[0], model.decoder.split(z[1])[0])
+        dot = _dot_grid(*bare, hist) - hist.log_q[None, :]
         total = total + train.history_weight * rank_loss(train.rank_loss, dot, hist.mask)
     return total
 
@@ -589,19 +587,19 @@ def fit(
 
 def _param_groups(model: LinkPredictor, train: TrainConfig, lr: float) -> list[dict[str, Any]]:
     """Every parameter, less the pre-trained id embeddings when ``train.freeze_ids``; the
-    weight of the matrix-factorisation term learns ten times faster (one scalar that
-    has to travel from 0 to its level within the loop's few dozen steps)."""
+    weights of the matrix-factorisation and structural terms learn ten times faster
+    (scalars that have to travel to their level within the loop's few dozen steps)."""
     ids = _collab_ids(model)
     skip = set()
     if ids is not None and train.freeze_ids and train.pretrain_epochs > 0:
         skip = {id(ids[0].weight), id(ids[1].weight)}
-    gate = getattr(model.decoder, "mf_weight", None)
-    if gate is not None:
-        skip.add(id(gate))
+    gates = [getattr(model.decoder, name, None) for name in ("mf_weight", "struct_weight")]
+    gates = [gate for gate in gates if gate is not None]
+    skip |= {id(gate) for gate in gates}
     rest = [p for p in model.parameters() if id(p) not in skip]
     groups: list[dict[str, Any]] = [{"params": rest, "lr": lr}]
-    if gate is not None:
-        groups.append({"params": [gate], "lr": 10 * lr, "weight_decay": 0.0})
+    if gates:
+        groups.append({"params": gates, "lr": 10 * lr, "weight_decay": 0.0})
     return groups
 
 

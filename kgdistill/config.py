@@ -17,6 +17,7 @@ from distill.config import (
     EvalConfig,
     KDConfig,
     RunConfig,
+    StructureConfig,
     StudentConfig,
     TaskConfig,
     TeacherConfig,
@@ -46,6 +47,7 @@ class Config:
     student_sage: StudentConfig = field(default_factory=lambda: RunConfig().student_sage)
     student_mlp: StudentConfig = field(default_factory=lambda: RunConfig().student_mlp)
     kd: KDConfig = field(default_factory=KDConfig)
+    structure: StructureConfig = field(default_factory=StructureConfig)
     task: TaskConfig = field(default_factory=TaskConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
@@ -70,6 +72,7 @@ class Config:
             student_sage=self.student_sage,
             student_mlp=self.student_mlp,
             kd=self.kd,
+            structure=self.structure,
             task=self.task,
             train=self.train,
             eval=self.eval,

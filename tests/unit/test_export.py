@@ -14,7 +14,7 @@ import pytest
 import torch
 
 from distill.artifact import LoadedModel, build_model, create_run, save_artifact
-from distill.config import RunConfig
+from distill.config import RunConfig, StructureConfig
 from distill.data import FeatureEncoder
 from distill.export import (
     edge_tables,
@@ -32,8 +32,8 @@ from tests.support.tiny import planted_frame
 DOC = Path(__file__).resolve().parents[2] / "docs" / "onnx.md"
 
 
-def _loaded(frame, spec):
-    encoder = FeatureEncoder.fit(frame)
+def _loaded(frame, spec, structure=0):
+    encoder = FeatureEncoder.fit(frame, StructureConfig(dim=structure).encoder_settings())
     torch.manual_seed(0)
     model = build_model(spec, encoder, frame.num_customers, frame.num_products)
     # larger than reset_parameters' weights, so scores spread over (0, 1)
@@ -53,11 +53,12 @@ def _loaded(frame, spec):
     )
 
 
-@pytest.fixture(scope="module")
-def exported(tmp_path_factory):
-    """The default student, scoring a frame with customers it never saw (-1 ids)."""
+@pytest.fixture(scope="module", params=[0, 16], ids=["plain", "structure"])
+def exported(tmp_path_factory, request):
+    """The default student, scoring a frame with customers it never saw (-1 ids); with
+    and without 16-wide structural vectors (inputs of their own)."""
     trained_on = planted_frame()
-    loaded = _loaded(trained_on, RunConfig().student_mlp.spec())
+    loaded = _loaded(trained_on, RunConfig().student_mlp.spec(), structure=request.param)
     newcomers = trained_on.customers.head(5).assign(id=[f"new{i}" for i in range(5)])
     frame = GraphFrame(
         pd.concat([trained_on.customers, newcomers], ignore_index=True),
@@ -94,6 +95,9 @@ def test_onnx_scores_match_pytorch_on_1000_pairs(exported):
         "product_id": t["product_id"][p],
         "pair": scorer.history.pair_features(c, p).numpy(),
     }
+    if loaded.model.decoder.struct_dim:
+        feed["customer_struct"] = t["customer_struct"][c]
+        feed["product_struct"] = t["product_struct"][p]
     session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     assert [i.name for i in session.get_inputs()] == input_names(loaded) == list(feed)
     logit, score, rank = session.run(["logit", "score", "rank"], feed)

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from distill.artifact import LoadedModel, build_model, load_artifact, save_artifact
-from distill.config import KDConfig, StudentConfig, TaskConfig, TrainConfig
+from distill.config import KDConfig, StructureConfig, StudentConfig, TaskConfig, TrainConfig
 from distill.data import FeatureEncoder
 from distill.predict import Scorer, _cheap_scores, _pair_mlp, _seen_positions
 from distill.tasks import link_snapshots
@@ -152,11 +152,11 @@ def test_gnn_artifact_scores_the_same_after_reload(tmp_path):
     assert a["score"][0] == pytest.approx(b["score"][0], abs=1e-6)
 
 
-def _collab_scorer(frame: GraphFrame) -> Scorer:
+def _collab_scorer(frame: GraphFrame, structure: bool = False) -> Scorer:
     """A fresh MLP student with the matrix-factorisation term and a rank head, its
     mf weight and prior random (fresh, they are 0), so every term of the ranking logit
-    counts."""
-    enc = FeatureEncoder.fit(frame)
+    counts; ``structure``: with the structural vectors' cosine term too."""
+    enc = FeatureEncoder.fit(frame, StructureConfig(dim=16 if structure else 0).encoder_settings())
     spec = StudentConfig(kind="mlp", hidden=8, customer_id_dim=4, product_id_dim=4).spec()
     model = build_model(spec, enc, frame.num_customers, frame.num_products)
     torch.manual_seed(3)
@@ -164,6 +164,9 @@ def _collab_scorer(frame: GraphFrame) -> Scorer:
         assert model.decoder.mf_weight is not None and model.decoder.prior is not None
         model.decoder.mf_weight.fill_(0.7)
         model.decoder.prior.weight.normal_()
+        if structure:  # not its starting 5: sigmoid would saturate into ties here
+            assert model.decoder.struct_weight is not None
+            model.decoder.struct_weight.fill_(0.6)
     ids = frame.customers["id"].tolist(), frame.products["id"].tolist()
     return Scorer(LoadedModel("student_mlp", model.eval(), spec, enc, *ids), frame)
 
@@ -171,7 +174,7 @@ def _collab_scorer(frame: GraphFrame) -> Scorer:
 @pytest.mark.parametrize("exclude_seen", [True, False])
 def test_shortlist_of_the_whole_catalogue_gives_the_exact_top_k(trained, exclude_seen):
     frame, loaded, _ = trained
-    for scorer in (Scorer(loaded, frame), _collab_scorer(frame)):
+    for scorer in (Scorer(loaded, frame), _collab_scorer(frame), _collab_scorer(frame, True)):
         exact = scorer.top_k(k=7, shortlist=0, exclude_seen=exclude_seen)
         fast = scorer.top_k(k=7, shortlist=frame.num_products, exclude_seen=exclude_seen)
         assert len(exact) == 7 * frame.num_customers
@@ -186,7 +189,11 @@ def test_cheap_score_is_the_ranking_logit_when_the_pair_mlp_is_constant():
     category and brand gathers) must be the exact ranking logit of every unseen
     product up to a constant per customer."""
     frame = planted_frame(customers=12, products=30)
-    scorer = _collab_scorer(frame)
+    for structure in (False, True):
+        _cheap_is_exact(_collab_scorer(frame, structure), frame)
+
+
+def _cheap_is_exact(scorer: Scorer, frame: GraphFrame) -> None:
     with torch.no_grad():
         scorer.loaded.model.decoder.mlp[2].weight.zero_()
     chunk = np.arange(frame.num_customers)
@@ -202,7 +209,7 @@ def test_cheap_score_is_the_ranking_logit_when_the_pair_mlp_is_constant():
 
 def test_fast_top_k_keeps_exclude_seen_min_score_and_recall(trained):
     frame, loaded, _ = trained
-    for scorer in (Scorer(loaded, frame), _collab_scorer(frame)):
+    for scorer in (Scorer(loaded, frame), _collab_scorer(frame), _collab_scorer(frame, True)):
         exact = scorer.top_k(k=5, shortlist=0)
         fast = scorer.top_k(k=5, shortlist=15)  # an eighth of the catalogue
         seen = set(zip(frame.interactions["customer"], frame.interactions["product"], strict=True))

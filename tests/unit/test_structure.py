@@ -1,0 +1,167 @@
+"""FastRP structural vectors (distill.structure): shapes, determinism, no leakage of the
+held-out day, cold start; how graphs carry them and the decoder's cosine term uses them;
+encoders and specs saved before them load and score without them."""
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from distill.artifact import build_model
+from distill.config import StructureConfig, StudentConfig, TeacherConfig
+from distill.data import FeatureEncoder, build_graph
+from distill.models import STRUCT_WEIGHT, PairDecoder
+from distill.structure import fastrp
+from kgframe import GraphFrame
+from tests.support.tiny import planted_frame
+
+SETTINGS = {"dim": 64, "weights": [1.0, 1.0, 1.0], "seed": 0}
+
+
+def _vectors(frame: GraphFrame, **overrides):
+    return fastrp(frame, **{**SETTINGS, **overrides})
+
+
+def test_shapes_unit_rows_and_determinism():
+    frame = planted_frame()
+    c, p = _vectors(frame)
+    assert c.shape == (frame.num_customers, 64) and p.shape == (frame.num_products, 64)
+    assert c.dtype == np.float32 and p.dtype == np.float32
+    assert np.allclose(np.linalg.norm(c, axis=1), 1.0, atol=1e-5)
+    again = _vectors(frame)
+    assert np.array_equal(c, again[0]) and np.array_equal(p, again[1])
+    other = _vectors(frame, seed=1)
+    assert not np.allclose(c, other[0])
+
+
+def test_vectors_follow_the_graph():
+    """Customers of the same favourite category (planted) end up closer than others."""
+    frame = planted_frame()
+    c, _ = _vectors(frame, dim=256)
+    sim = c @ c.T
+    same = (np.arange(40)[:, None] % 4) == (np.arange(40)[None, :] % 4)
+    off_diagonal = ~np.eye(40, dtype=bool)
+    assert sim[same & off_diagonal].mean() > sim[~same].mean() + 0.2
+
+
+def test_before_day_leaves_out_that_day_and_later():
+    """Only interactions before the cut-off count: the vectors equal those of a frame
+    without the later days, whatever the held-out day holds."""
+    frame = planted_frame()
+    cut = 20190612
+    early = frame.interactions.loc[frame.interactions["day"] < cut]
+    without = GraphFrame(frame.customers, frame.products, frame.categories, frame.brands, early)
+    a, b = _vectors(frame, before_day=cut), _vectors(without)
+    assert np.array_equal(a[0], b[0]) and np.array_equal(a[1], b[1])
+    assert not np.allclose(a[0], _vectors(frame)[0])  # the later days do count without a cut
+    # a held-out pair of the last day that nothing before it links: it changes nothing
+    extra = pd.DataFrame(
+        {"customer": [0], "product": [119], "type": ["BOUGHT"], "day": [cut], "count": [9]}
+    )
+    more = GraphFrame(
+        frame.customers,
+        frame.products,
+        frame.categories,
+        frame.brands,
+        pd.concat([frame.interactions, extra], ignore_index=True),
+    )
+    c, p = _vectors(more, before_day=cut)
+    assert np.array_equal(c, a[0]) and np.array_equal(p, a[1])
+
+
+def test_a_cold_product_gets_a_vector_through_its_category_and_brand():
+    frame = planted_frame()
+    products = pd.concat(
+        [
+            frame.products,
+            pd.DataFrame(
+                {"id": [5000, 5001], "price": [3.0, 3.0], "category": [1, -1], "brand": [0, -1]}
+            ),
+        ],
+        ignore_index=True,
+    )
+    grown = GraphFrame(
+        frame.customers, products, frame.categories, frame.brands, frame.interactions
+    )
+    c, p = _vectors(grown, dim=256)
+    cold, isolated = p[-2], p[-1]
+    assert np.linalg.norm(cold) == pytest.approx(1.0, abs=1e-5)
+    assert not isolated.any()  # linked to nothing: nothing to say
+    # customers who like its category (planted: c % 4 == 1) rank it above the others
+    likes = np.arange(40) % 4 == 1
+    assert (c[likes] @ cold).mean() > (c[~likes] @ cold).mean()
+
+
+def test_graphs_carry_vectors_only_with_an_encoder_that_has_structure():
+    frame = planted_frame()
+    plain = build_graph(frame, FeatureEncoder.fit(frame), before_day=20190612)
+    assert "struct" not in plain["customer"] and "struct" not in plain["product"]
+    enc = FeatureEncoder.fit(frame, StructureConfig(dim=32).encoder_settings())
+    graph = build_graph(frame, enc, before_day=20190612)
+    want = fastrp(frame, dim=32, weights=[1.0] * 4, seed=0, before_day=20190612)
+    assert torch.equal(graph["customer"].struct, torch.from_numpy(want[0]))
+    assert torch.equal(graph["product"].struct, torch.from_numpy(want[1]))
+    again = FeatureEncoder.from_dict(enc.to_dict())
+    assert again.structure == enc.structure
+    assert StructureConfig(dim=0).encoder_settings() == {}
+
+
+def test_decoder_adds_the_weighted_cosine_and_the_prior_ignores_it():
+    dec = PairDecoder(dim=4, pair_dim=3, struct_dim=2, rank_head=True)
+    base = PairDecoder(dim=4, pair_dim=3, rank_head=True)
+    base.mlp.load_state_dict(dec.mlp.state_dict())
+    z_c, z_p, f = torch.randn(5, 6), torch.randn(5, 6), torch.randn(5, 3)
+    cosine = (z_c[:, 4:] * z_p[:, 4:]).sum(-1)
+    want = base(z_c[:, :4], z_p[:, :4], f) + STRUCT_WEIGHT * cosine
+    assert torch.allclose(dec(z_c, z_p, f), want, atol=1e-5)
+    with torch.no_grad():
+        dec.prior.weight.normal_()
+        base.prior.load_state_dict(dec.prior.state_dict())
+    # the prior reads the representation, not the structural columns (their basis is
+    # the random projection's, which differs from graph to graph)
+    shifted = z_p.clone()
+    shifted[:, 4:] = torch.randn(5, 2)
+    gap = dec.rank(z_c, shifted, f) - dec(z_c, shifted, f)
+    assert torch.allclose(
+        gap, base.rank(z_c[:, :4], z_p[:, :4], f) - base(z_c[:, :4], z_p[:, :4], f)
+    )
+
+
+@pytest.mark.parametrize("config", [StudentConfig(kind="mlp", hidden=8), TeacherConfig(hidden=8)])
+def test_models_score_with_the_graph_vectors_and_old_ones_without(config):
+    frame = planted_frame()
+    enc = FeatureEncoder.fit(frame, StructureConfig(dim=16).encoder_settings())
+    graph = build_graph(frame, enc)
+    model = build_model(config.spec(), enc, frame.num_customers, frame.num_products).eval()
+    z_c, z_p = model.embeddings(graph)
+    assert torch.equal(z_c[:, -16:], graph["customer"].struct)
+    assert torch.equal(z_p[:, -16:], graph["product"].struct)
+    # a spec saved before the setting (no "structure" key): no structural term
+    old_spec = {k: v for k, v in config.spec().items() if k != "structure"}
+    old = build_model(old_spec, enc, frame.num_customers, frame.num_products)
+    assert old.decoder.struct_dim == 0 and old.decoder.struct_weight is None
+    # an encoder saved before it (no "structure" key): none either, the graph has none
+    state = enc.to_dict()
+    del state["structure"]
+    old_enc = FeatureEncoder.from_dict(state)
+    model = build_model(config.spec(), old_enc, frame.num_customers, frame.num_products)
+    assert model.decoder.struct_dim == 0
+    assert "struct" not in build_graph(frame, old_enc)["product"]
+    # a graph without vectors for a model that needs them: one clear error
+    with pytest.raises(ValueError, match="structural vectors"):
+        build_model(config.spec(), enc, frame.num_customers, frame.num_products)(
+            build_graph(frame, old_enc), torch.tensor([0]), torch.tensor([0]), torch.zeros(1, 13)
+        )
+
+
+@pytest.mark.parametrize("struct_dim", [0, 3])
+def test_rank_grid_is_rank_of_every_cell(struct_dim):
+    torch.manual_seed(0)
+    dec = PairDecoder(dim=6, pair_dim=3, collab_dim=2, struct_dim=struct_dim, rank_head=True)
+    with torch.no_grad():
+        dec.prior.weight.normal_()
+        dec.mf_weight.fill_(0.4)
+    z_c, z_p = torch.randn(4, 6 + struct_dim), torch.randn(5, 6 + struct_dim)
+    f = torch.randn(4 * 5, 3)
+    cells = dec.rank(z_c.repeat_interleave(5, dim=0), z_p.repeat(4, 1), f).reshape(4, 5)
+    assert torch.allclose(dec.rank_grid(z_c, z_p, f), cells, atol=1e-5)
