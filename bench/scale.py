@@ -159,9 +159,17 @@ def one_size(n: int, args: argparse.Namespace) -> Size:
 
 
 def teacher_epoch_s(train: Step, epochs: int) -> float:
-    """The teacher's training seconds over its epochs, from the run's report."""
+    """The teacher's training seconds over its epochs, from the run's report; says every
+    model's training seconds (the rest of the run: extraction, evaluation, writing)."""
     report = json.loads((Path(train.summary["path"]) / "report.json").read_text())
-    seconds = report["models"].get("teacher", {}).get("train_seconds")
+    models = report["models"]
+    times = {name: m.get("train_seconds") for name, m in models.items()}
+    print(
+        "  training seconds: "
+        + ", ".join(f"{name} {t:.0f}" for name, t in times.items() if t is not None),
+        flush=True,
+    )
+    seconds = times.get("teacher")
     return float(seconds) / epochs if seconds else float("nan")
 
 
