@@ -1,7 +1,8 @@
 """Structural vectors (FastRP, ``[structure]``) on and off, side by side on one split.
 
     .venv/bin/python bench/structure.py [--datasets ecomm synthetic_cf ecomm_nofeatures]
-        [--seeds 0] [--dims 0 512] [--weights 1 1 1 1] [--interactions 500000]
+        [--seeds 0] [--dims 0 512] [--weights 0 1 1] [--normalization -0.5]
+        [--interactions 500000]
 
 No database: EComm is read from the bundled files as extraction would give it
 (:func:`kgstore.sources.ecomm.read_ecomm_frame`), the synthetic interaction-only shop
@@ -31,7 +32,7 @@ import pandas as pd
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.predict_speed import cf_frame
-from distill.config import RunConfig, StructureConfig
+from distill.config import RunConfig
 from distill.evaluate import evaluate_link_prediction, prepare, quality
 from distill.results import Quality
 from distill.structure import fastrp
@@ -76,7 +77,7 @@ def cosine_only(frame: GraphFrame, pairs: pd.DataFrame, config: RunConfig) -> Qu
     """The FastRP vectors alone: cosine of customer and product (GDS's FastRP + cosine)."""
     ctx = prepare(frame, pairs, config)
     s = config.structure
-    z_c, z_p = fastrp(frame, dim=s.dim, weights=s.weights, seed=s.seed)
+    z_c, z_p = fastrp(frame, **s.encoder_settings())
     tp = ctx.test.pairs
     scores = np.einsum("nd,nd->n", z_c[tp.customers.numpy()], z_p[tp.products.numpy()])
     return quality(ctx, scores, lambda rows: z_c[rows] @ z_p.T, config.eval.k)
@@ -113,7 +114,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--datasets", nargs="+", choices=DATASETS, default=["ecomm"])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0])
     parser.add_argument("--dims", type=int, nargs="+", default=[0, 512])
-    parser.add_argument("--weights", type=float, nargs="+", default=[1.0, 1.0, 1.0, 1.0])
+    parser.add_argument("--weights", type=float, nargs="+", default=None, help="default: [structure]'s")
+    parser.add_argument("--normalization", type=float, default=None, help="default: [structure]'s")
     parser.add_argument("--interactions", type=int, default=500_000, help="of the synthetic shop")
     parser.add_argument("--progress", action="store_true", help="progress bars")
     args = parser.parse_args(argv)
@@ -124,7 +126,16 @@ def main(argv: list[str] | None = None) -> int:
             base = RunConfig()
             config = replace(
                 base,
-                structure=StructureConfig(dim=dim, weights=tuple(args.weights)),
+                structure=replace(
+                    base.structure,
+                    dim=dim,
+                    weights=tuple(args.weights or base.structure.weights),
+                    normalization=(
+                        base.structure.normalization
+                        if args.normalization is None
+                        else args.normalization
+                    ),
+                ),
                 train=replace(base.train, progress=args.progress),
                 eval=replace(base.eval, seeds=tuple(args.seeds)),
             )

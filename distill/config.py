@@ -175,12 +175,15 @@ class StructureConfig:
     """The ``[structure]`` section: FastRP vectors of every customer and product
     (:func:`distill.structure.fastrp`), computed from each graph a model sees (training
     snapshots, the graph it is bound to at predict time). ``dim`` 0 turns them off;
-    ``weights``: one per hop, how much each counts; ``seed``: the random projection's.
+    ``weights``: one per hop, how much each counts; ``seed``: the random projection's;
+    ``normalization``: each node's random vector scaled by its degree to this power
+    (GDS's ``normalizationStrength``; below 0 popular nodes count less).
     """
 
     dim: int = 0
     weights: tuple[float, ...] = (1.0, 1.0, 1.0, 1.0)
     seed: int = 0
+    normalization: float = 0.0
 
     def __post_init__(self) -> None:
         _at_least("dim", self.dim, 0)
@@ -191,7 +194,12 @@ class StructureConfig:
         """What :class:`distill.data.FeatureEncoder` stores (empty: off)."""
         if not self.dim:
             return {}
-        return {"dim": self.dim, "weights": [float(w) for w in self.weights], "seed": self.seed}
+        return {
+            "dim": self.dim,
+            "weights": [float(w) for w in self.weights],
+            "seed": self.seed,
+            "normalization": float(self.normalization),
+        }
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,9 @@ a :class:`~kgframe.GraphFrame`, so a model gets those vectors as inputs:
    per interacted (customer, product) pair (any type, any count), per product and
    its category and brand, per category and its parent;
 2. each node starts from a seeded, very sparse random vector (entries
-   ``{-1, 0, +1}`` with probabilities ``1/6, 2/3, 1/6``, Achlioptas);
+   ``{-1, 0, +1}`` with probabilities ``1/6, 2/3, 1/6``, Achlioptas), scaled by its
+   degree to the power ``normalization`` (GDS's ``normalizationStrength``: below 0 a
+   popular product or a busy customer counts less in its neighbours' vectors);
 3. ``H_i = normalise(D^-1 A H_{i-1})`` for ``i = 1..len(weights)`` (the mean of
    the neighbours' vectors, L2-normalised per node);
 4. ``v = normalise(sum_i weights[i] * H_i)``.
@@ -70,6 +72,7 @@ def fastrp(
     dim: int,
     weights: Sequence[float],
     seed: int = 0,
+    normalization: float = 0.0,
     before_day: int | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """FastRP vectors of every customer and product (see the module docstring).
@@ -91,6 +94,8 @@ def fastrp(
     rng = np.random.default_rng(seed)
     p = 1.0 / (2.0 * _SPARSITY)
     h = rng.choice(np.array([-1.0, 0.0, 1.0], np.float32), size=(n, dim), p=[p, 1 - 2 * p, p])
+    if normalization:
+        h *= (np.maximum(degree, 1.0) ** np.float32(normalization))[:, None]
     out = np.zeros((n, dim), np.float32)
     for weight in weights:
         h = _normalise(np.asarray(mean @ h, np.float32))
