@@ -131,14 +131,7 @@ def prepare(
     if ev.rank_customers > 0 and len(customers) > ev.rank_customers:
         customers = np.sort(rng.choice(customers, ev.rank_customers, replace=False))
     positives = [pos_p[pos_c == c] for c in customers]
-    exclude = None
-    if ev.exclude_seen:
-        n_p = frame.num_products
-        lo = np.searchsorted(history.pair_keys, customers * n_p)
-        hi = np.searchsorted(history.pair_keys, (customers + 1) * n_p)
-        exclude = [
-            history.pair_keys[a:b] - c * n_p for a, b, c in zip(lo, hi, customers, strict=True)
-        ]
+    exclude = seen_columns(history, customers, frame.num_products) if ev.exclude_seen else None
     lat_rng = np.random.default_rng(12345)
     return EvalContext(
         frame=frame,
@@ -156,6 +149,56 @@ def prepare(
     )
 
 
+def seen_columns(history: History, customers: np.ndarray, n_p: int) -> list[np.ndarray]:
+    """The products each of ``customers`` interacted with in ``history``: the columns
+    its ranking leaves out, as ``predict`` leaves them out of a written top K."""
+    lo = np.searchsorted(history.pair_keys, customers * n_p)
+    hi = np.searchsorted(history.pair_keys, (customers + 1) * n_p)
+    return [history.pair_keys[a:b] - c * n_p for a, b, c in zip(lo, hi, customers, strict=True)]
+
+
+def _ranked(
+    grid: Callable[[np.ndarray], np.ndarray],
+    customers: np.ndarray,
+    positives: list[np.ndarray],
+    exclude: list[np.ndarray] | None,
+    k: int,
+) -> tuple[list[float], list[float], list[float]]:
+    """:func:`distill.metrics.rank_rows` of ``grid(rows)``, :data:`RANK_CHUNK` customers
+    at a time."""
+    recalls: list[float] = []
+    ndcgs: list[float] = []
+    rrs: list[float] = []
+    for start in range(0, len(customers), RANK_CHUNK):
+        end = start + RANK_CHUNK
+        part = rank_rows(
+            grid(customers[start:end]),
+            positives[start:end],
+            k,
+            exclude[start:end] if exclude is not None else None,
+        )
+        recalls += part[0]
+        ndcgs += part[1]
+        rrs += part[2]
+    return recalls, ndcgs, rrs
+
+
+def validation_recall(ctx: EvalContext, grid: Callable[[np.ndarray], np.ndarray], k: int) -> float:
+    """Recall@K of ``grid(rows)`` ([rows, products] scores) over every customer with a
+    positive pair in the validation split, seen products left out as :func:`quality`
+    leaves them: to choose a configuration for ranking without looking at the test split."""
+    pairs = ctx.val.pairs
+    y = pairs.labels.numpy() == 1
+    c, p = pairs.customers.numpy()[y], pairs.products.numpy()[y]
+    customers = np.unique(c)
+    positives = [p[c == row] for row in customers]
+    exclude = None
+    if ctx.rank_exclude is not None:
+        exclude = seen_columns(ctx.val.history, customers, ctx.frame.num_products)
+    recalls = _ranked(grid, customers, positives, exclude, k)[0]
+    return float(np.mean(recalls)) if recalls else float("nan")
+
+
 def quality(
     ctx: EvalContext, test_scores: np.ndarray, grid: Callable[[np.ndarray], np.ndarray], k: int
 ) -> Quality:
@@ -163,18 +206,7 @@ def quality(
     Recall@K, NDCG@K and MRR of ``grid(rows)`` ([rows, products] scores) over the ranked
     customers, seen products left out: how every model of a run, and any peer, is scored."""
     y = ctx.test.pairs.labels.numpy()
-    recalls, ndcgs, rrs = [], [], []
-    for start in range(0, len(ctx.rank_customers), RANK_CHUNK):
-        rows = ctx.rank_customers[start : start + RANK_CHUNK]
-        part = rank_rows(
-            grid(rows),
-            ctx.rank_positives[start : start + RANK_CHUNK],
-            k,
-            ctx.rank_exclude[start : start + RANK_CHUNK] if ctx.rank_exclude is not None else None,
-        )
-        recalls += part[0]
-        ndcgs += part[1]
-        rrs += part[2]
+    recalls, ndcgs, rrs = _ranked(grid, ctx.rank_customers, ctx.rank_positives, ctx.rank_exclude, k)
     cold = ctx.cold
     return Quality(
         k=k,

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 from sklearn.linear_model import LogisticRegression
 
-from distill.evaluate import EvalContext, quality
+from distill.evaluate import EvalContext, quality, validation_recall
 from distill.metrics import auc
 from distill.tasks import Snapshot
 
@@ -43,6 +43,13 @@ def validation_auc(ctx: EvalContext, z_c: np.ndarray, z_p: np.ndarray) -> float:
     """The cosine route's AUC on the validation split (to choose a FastRP configuration)."""
     c, p, y = _pairs(ctx.val)
     return auc(y, cosine_scores(z_c, z_p, c, p))
+
+
+def validation_cosine_recall(ctx: EvalContext, z_c: np.ndarray, z_p: np.ndarray, k: int) -> float:
+    """The cosine route's Recall@K on the validation split (to choose a FastRP
+    configuration for ranking)."""
+    u_c, u_p = unit_rows(z_c), unit_rows(z_p)
+    return validation_recall(ctx, lambda rows: u_c[rows] @ u_p.T, k)
 
 
 def cosine_route(ctx: EvalContext, z_c: np.ndarray, z_p: np.ndarray, k: int) -> dict[str, Any]:

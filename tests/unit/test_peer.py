@@ -181,6 +181,24 @@ def test_cosine_route_scores_and_ranks_like_kgdistill(ctx) -> None:
     assert 0.0 <= result["recall@20"] <= 1.0
 
 
+def test_validation_recall_ranks_the_validation_positives_not_the_test_ones(ctx) -> None:
+    """Vectors that know the validation positives exactly rank them all in the top 20
+    (recall 1); vectors that know only the test positives do worse on validation. Seen
+    products are left out, so a validation positive the customer already had is not
+    counted against the vectors."""
+    n_c, n_p = ctx.frame.num_customers, ctx.frame.num_products
+    pairs = ctx.val.pairs
+    z_c = np.zeros((n_c, n_p))
+    for c, p, y in zip(
+        pairs.customers.tolist(), pairs.products.tolist(), pairs.labels.tolist(), strict=True
+    ):
+        z_c[c, p] += y
+    z_p = np.eye(n_p)
+    assert routes.validation_cosine_recall(ctx, z_c, z_p, k=20) == 1.0
+    test_c, test_p = _perfect_vectors(ctx)
+    assert routes.validation_cosine_recall(ctx, test_c, test_p, k=20) < 1.0
+
+
 def test_logistic_route_grid_matches_its_pair_scores(ctx) -> None:
     rng = np.random.default_rng(1)
     n_c, n_p = ctx.frame.num_customers, ctx.frame.num_products
