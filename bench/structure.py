@@ -1,7 +1,7 @@
 """Structural vectors (FastRP, ``[structure]``) on and off, side by side on one split.
 
     .venv/bin/python bench/structure.py [--datasets ecomm synthetic_cf ecomm_nofeatures]
-        [--seeds 0] [--dims 0 512] [--weights 0 1 1] [--normalization -0.5]
+        [--seeds 0] [--dims 0 1024] [--weights 1 1 1 1] [--normalization -0.5]
         [--interactions 500000]
 
 No database: EComm is read from the bundled files as extraction would give it
@@ -113,8 +113,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--datasets", nargs="+", choices=DATASETS, default=["ecomm"])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0])
-    parser.add_argument("--dims", type=int, nargs="+", default=[0, 512])
-    parser.add_argument("--weights", type=float, nargs="+", default=None, help="default: [structure]'s")
+    parser.add_argument(
+        "--dims", type=int, nargs="+", default=[0, RunConfig().structure.dim], help="0: off"
+    )
+    parser.add_argument(
+        "--weights", type=float, nargs="+", default=None, help="default: [structure]'s"
+    )
     parser.add_argument("--normalization", type=float, default=None, help="default: [structure]'s")
     parser.add_argument("--interactions", type=int, default=500_000, help="of the synthetic shop")
     parser.add_argument("--progress", action="store_true", help="progress bars")

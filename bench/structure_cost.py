@@ -1,6 +1,6 @@
 """What the structural vectors (``[structure] dim``) cost when scoring given pairs.
 
-    .venv/bin/python bench/structure_cost.py [--dims 0 512] [--rounds 2] [--runs 7]
+    .venv/bin/python bench/structure_cost.py [--dims 0 1024] [--rounds 2] [--runs 7]
 
 On EComm (the bundled files, no database), for each ``--dims`` in turn and ``--rounds``
 times interleaved (this machine is noisy), the default teacher and default student are
@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -24,7 +25,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from distill.artifact import build_model
-from distill.config import RunConfig, StructureConfig
+from distill.config import RunConfig
 from distill.data import FeatureEncoder, History, build_graph
 from distill.metrics import median_latency_ms
 from distill.predict import scoring_logits
@@ -33,7 +34,9 @@ from kgstore.sources.ecomm import read_ecomm_frame
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--dims", type=int, nargs="+", default=[0, 512])
+    parser.add_argument(
+        "--dims", type=int, nargs="+", default=[0, RunConfig().structure.dim], help="0: off"
+    )
     parser.add_argument("--rounds", type=int, default=2, help="each dimension, interleaved")
     parser.add_argument("--runs", type=int, default=7, help="timed runs per figure (median)")
     args = parser.parse_args(argv)
@@ -47,7 +50,9 @@ def main(argv: list[str] | None = None) -> int:
     student_spec = config.student(config.eval.default_student).spec()
     for _ in range(args.rounds):
         for dim in args.dims:
-            encoder = FeatureEncoder.fit(frame, StructureConfig(dim=dim).encoder_settings())
+            encoder = FeatureEncoder.fit(
+                frame, replace(config.structure, dim=dim).encoder_settings()
+            )
             graph = build_graph(frame, encoder)
             n_c, n_p = frame.num_customers, frame.num_products
             ms = {}

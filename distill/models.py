@@ -460,7 +460,8 @@ class PairDecoder(nn.Module):
         if s_c is None or s_p is None:
             return logit
         assert self.struct_weight is not None
-        return logit + self.struct_weight * torch.einsum("nd,nd->n", s_c, s_p)
+        # not einsum: over these column slices it becomes a batched matmul, ~10x slower
+        return logit + self.struct_weight * (s_c * s_p).sum(-1)
 
     def _logit(self, z_c: Tensor, z_p: Tensor, f: Tensor) -> Tensor:
         if self.kind == "dot":

@@ -52,22 +52,51 @@ def scoring_logits(
         f = history.pair_features(np.asarray(customers), np.asarray(products))
         decode = model.decoder.rank if ranking else model.decoder
         if isinstance(model.encoder, FeatureMLP) and embeddings is None:
-            z_c = _embed_needed(model.encoder, graph, "customer", c)
-            z_p = _embed_needed(model.encoder, graph, "product", p)
-            return decode(z_c, z_p, f)
+            t_c, i_c = _embedded(model.encoder, graph, "customer", c)
+            t_p, i_p = _embedded(model.encoder, graph, "product", p)
+            return _decode_chunked(decode, t_c, i_c, t_p, i_p, f)
         z_all_c, z_all_p = embeddings if embeddings is not None else model.embeddings(graph)
-        return decode(z_all_c.index_select(0, c), z_all_p.index_select(0, p), f)
+        return _decode_chunked(decode, z_all_c, c, z_all_p, p, f)
+
+
+# pairs decoded at a time: their gathered rows (with structural vectors, thousands of
+# columns) stay in the cache instead of going through memory as one [N, D + S] gather
+# (bench/structure_cost.py)
+PAIR_CHUNK = 2048
+
+
+def _decode_chunked(
+    decode: Any, t_c: Tensor, i_c: Tensor, t_p: Tensor, i_p: Tensor, f: Tensor
+) -> Tensor:
+    """``decode(t_c[i_c], t_p[i_p], f)``, :data:`PAIR_CHUNK` pairs at a time.
+    Shapes: [U_c, D], [N], [U_p, D], [N], [N, F] -> [N]."""
+    n = i_c.numel()
+    if n <= PAIR_CHUNK:
+        return decode(t_c.index_select(0, i_c), t_p.index_select(0, i_p), f)
+    out = torch.empty(n, dtype=t_c.dtype)
+    for a in range(0, n, PAIR_CHUNK):
+        b = min(a + PAIR_CHUNK, n)
+        out[a:b] = decode(t_c.index_select(0, i_c[a:b]), t_p.index_select(0, i_p[a:b]), f[a:b])
+    return out
+
+
+def _embedded(
+    encoder: FeatureMLP, graph: object, node_type: str, rows: Tensor
+) -> tuple[Tensor, Tensor]:
+    """``(table, index)`` with ``table[index]`` the embeddings of ``rows``, each distinct
+    row embedded once: when the batch touches many of the node type's rows, embedding
+    them all is cheaper than finding the distinct ones (a sort)."""
+    n = graph[node_type].x_num.size(0)  # type: ignore[index]
+    if rows.numel() >= n // 2:
+        return _embed_rows(encoder, graph, node_type, None), rows
+    distinct, inverse = torch.unique(rows, return_inverse=True)
+    return _embed_rows(encoder, graph, node_type, distinct), inverse
 
 
 def _embed_needed(encoder: FeatureMLP, graph: object, node_type: str, rows: Tensor) -> Tensor:
-    """Per-pair embeddings of ``rows``, each distinct row embedded once: when the batch
-    touches many of the node type's rows, embedding them all is cheaper than finding the
-    distinct ones (a sort)."""
-    n = graph[node_type].x_num.size(0)  # type: ignore[index]
-    if rows.numel() >= n // 2:
-        return _embed_rows(encoder, graph, node_type, None).index_select(0, rows)
-    distinct, inverse = torch.unique(rows, return_inverse=True)
-    return _embed_rows(encoder, graph, node_type, distinct).index_select(0, inverse)
+    """Per-pair embeddings of ``rows`` (:func:`_embedded`, gathered)."""
+    table, index = _embedded(encoder, graph, node_type, rows)
+    return table.index_select(0, index)
 
 
 def _embed_rows(encoder: FeatureMLP, graph: object, node_type: str, rows: Tensor | None) -> Tensor:

@@ -252,3 +252,28 @@ def test_pair_mlp_is_exact_to_first_order_away_from_its_reference():
     assert same.sum() > 100
     assert np.allclose(approx.numpy()[same], exact.numpy()[same], atol=1e-4)
     assert not np.allclose(mlp.table[0].expand(12, -1).numpy()[same], exact.numpy()[same])
+
+
+@pytest.mark.parametrize("structure", [False, True])
+def test_pairs_scored_in_chunks_equal_one_decode_of_every_pair(structure):
+    """scoring_logits decodes PAIR_CHUNK pairs at a time (the gathered rows stay in
+    cache): more pairs than a chunk, with repeats, give the decoder's logits of all of
+    them at once (the graph-free student, with and without structural vectors)."""
+    from distill import predict
+    from distill.data import History, build_graph
+
+    frame = planted_frame(customers=12, products=30)
+    scorer = _collab_scorer(frame, structure)
+    model, graph = scorer.loaded.model, build_graph(frame, scorer.loaded.encoder)
+    history = History.from_frame(frame)
+    rng = np.random.default_rng(0)
+    n = predict.PAIR_CHUNK * 2 + 17
+    c, p = rng.integers(0, 12, n), rng.integers(0, 30, n)
+    with torch.no_grad():
+        z_c, z_p = model.embeddings(graph)
+        f = history.pair_features(c, p)
+        whole = model.decoder.rank(z_c[torch.as_tensor(c)], z_p[torch.as_tensor(p)], f)
+    chunked = predict.scoring_logits(model, graph, history, c, p, ranking=True)
+    assert chunked.shape == (n,)
+    assert torch.allclose(chunked, whole, atol=1e-5)
+    assert len(set(chunked[: predict.PAIR_CHUNK].tolist())) > 10  # not one value everywhere

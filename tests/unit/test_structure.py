@@ -98,12 +98,28 @@ def test_graphs_carry_vectors_only_with_an_encoder_that_has_structure():
     assert "struct" not in plain["customer"] and "struct" not in plain["product"]
     enc = FeatureEncoder.fit(frame, StructureConfig(dim=32).encoder_settings())
     graph = build_graph(frame, enc, before_day=20190612)
-    want = fastrp(frame, dim=32, weights=[1.0] * 4, seed=0, before_day=20190612)
+    want = fastrp(
+        frame, dim=32, weights=[1.0] * 4, seed=0, normalization=-0.5, before_day=20190612
+    )
     assert torch.equal(graph["customer"].struct, torch.from_numpy(want[0]))
     assert torch.equal(graph["product"].struct, torch.from_numpy(want[1]))
     again = FeatureEncoder.from_dict(enc.to_dict())
     assert again.structure == enc.structure
     assert StructureConfig(dim=0).encoder_settings() == {}
+
+
+def test_degree_normalization_changes_the_vectors_and_old_runs_keep_theirs():
+    """``normalization`` scales each node's random vector by degree**normalization
+    before propagating: 0 is the plain FastRP; an encoder saved before the setting
+    existed (no key) builds the plain vectors, as it did when it was saved."""
+    frame = planted_frame()
+    plain = fastrp(frame, dim=32, weights=[1.0] * 4, seed=0)
+    damped = fastrp(frame, dim=32, weights=[1.0] * 4, seed=0, normalization=-0.5)
+    assert np.allclose(fastrp(frame, dim=32, weights=[1.0] * 4, normalization=0.0)[1], plain[1])
+    assert not np.allclose(damped[1], plain[1], atol=1e-3)
+    saved = FeatureEncoder.fit(frame, {"dim": 32, "weights": [1.0] * 4, "seed": 0}).to_dict()
+    old = FeatureEncoder.from_dict(saved)
+    assert torch.equal(build_graph(frame, old)["product"].struct, torch.from_numpy(plain[1]))
 
 
 def test_decoder_adds_the_weighted_cosine_and_the_prior_ignores_it():
