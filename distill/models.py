@@ -454,13 +454,23 @@ class PairDecoder(nn.Module):
         return z[:, : -self.struct_dim], z[:, -self.struct_dim :]
 
     def forward(self, z_c: Tensor, z_p: Tensor, f: Tensor) -> Tensor:
-        z_c, s_c = self.split(z_c)
-        z_p, s_p = self.split(z_p)
-        logit = self._logit(z_c, z_p, f)
-        if s_c is None or s_p is None:
+        h_c, s_c = self.split(z_c)
+        h_p, s_p = self.split(z_p)
+        return self.logit_of(h_c, h_p, f, s_c, s_p)
+
+    def logit_of(
+        self, h_c: Tensor, h_p: Tensor, f: Tensor, s_c: Tensor | None, s_p: Tensor | None
+    ) -> Tensor:
+        """:meth:`forward` of representations and structural vectors given apart (what
+        training gathers: gradients then reach the learnt columns only).
+        Shapes: [N, D], [N, D], [N, F], [N, S] or None, [N, S] or None -> [N]."""
+        logit = self._logit(h_c, h_p, f)
+        if not self.struct_dim:
             return logit
+        if s_c is None or s_p is None:
+            raise ValueError(f"this decoder scores with {self.struct_dim}-wide structural vectors")
         assert self.struct_weight is not None
-        # not einsum: over these column slices it becomes a batched matmul, ~10x slower
+        # not einsum: over column slices it becomes a batched matmul, ~10x slower
         return logit + self.struct_weight * (s_c * s_p).sum(-1)
 
     def _logit(self, z_c: Tensor, z_p: Tensor, f: Tensor) -> Tensor:
@@ -470,10 +480,11 @@ class PairDecoder(nn.Module):
                 dot = torch.einsum("nd,nd->n", z_c, z_p)
                 return dot / z_c.size(-1) ** 0.5 + self.mlp(f).squeeze(-1)
             h = z_c.size(-1) - self.collab_dim
-            dot = torch.einsum("nd,nd->n", z_c[:, :h], z_p[:, :h]) / h**0.5
+            # products and sums, not einsum: over column slices einsum is a slow bmm
+            dot = (z_c[:, :h] * z_p[:, :h]).sum(-1) / h**0.5
             # the id embeddings' plain dot product: the matrix factorisation they were
             # pre-trained for (distill.train.pretrain_ids)
-            mf = torch.einsum("nd,nd->n", z_c[:, h:], z_p[:, h:])
+            mf = (z_c[:, h:] * z_p[:, h:]).sum(-1)
             assert self.mf_weight is not None
             return dot + self.mf_weight * mf + self.mlp(f).squeeze(-1)
         return self.mlp(torch.cat([z_c * z_p, z_c, z_p, f], dim=-1)).squeeze(-1)
@@ -491,17 +502,26 @@ class PairDecoder(nn.Module):
         """:meth:`rank` of every (customer, product) cell of a grid: the structural
         cosines as one matrix product rather than per cell (they are most of the width).
         Shapes: z_c [C, D + S], z_p [P, D + S], f [C * P, F] (row-major cells) -> [C, P]."""
-        n_c, n_p = z_c.size(0), z_p.size(0)
-        b_c, s_c = self.split(z_c)
-        b_p, s_p = self.split(z_p)
-        zc = b_c[:, None, :].expand(n_c, n_p, -1).reshape(n_c * n_p, -1)
-        zp = b_p[None, :, :].expand(n_c, n_p, -1).reshape(n_c * n_p, -1)
+        h_c, s_c = self.split(z_c)
+        h_p, s_p = self.split(z_p)
+        return self.rank_grid_of(h_c, h_p, f, s_c, s_p)
+
+    def rank_grid_of(
+        self, h_c: Tensor, h_p: Tensor, f: Tensor, s_c: Tensor | None, s_p: Tensor | None
+    ) -> Tensor:
+        """:meth:`rank_grid` of representations and structural vectors given apart
+        (as :meth:`logit_of`). Shapes: [C, D], [P, D], [C * P, F], [C, S], [P, S] -> [C, P]."""
+        n_c, n_p = h_c.size(0), h_p.size(0)
+        zc = h_c[:, None, :].expand(n_c, n_p, -1).reshape(n_c * n_p, -1)
+        zp = h_p[None, :, :].expand(n_c, n_p, -1).reshape(n_c * n_p, -1)
         logit = self._logit(zc, zp, f)
         if self.prior is not None:
             logit = logit + self.prior(torch.cat([zp, f], dim=-1)).squeeze(-1)
         out = logit.reshape(n_c, n_p)
-        if s_c is None or s_p is None:
+        if not self.struct_dim:
             return out
+        if s_c is None or s_p is None:
+            raise ValueError(f"this decoder scores with {self.struct_dim}-wide structural vectors")
         assert self.struct_weight is not None
         return out + self.struct_weight * (s_c @ s_p.T)
 

@@ -221,9 +221,37 @@ def _edges(snap: Snapshot) -> int:
     return int(snap.graph[INTERACTION_EDGE].edge_index.size(1))
 
 
-def _grid_logits(decoder: PairDecoder, z_c: Tensor, z_p: Tensor, grid: RankGrid) -> Tensor:
+@dataclass
+class _Side:
+    """One side's embeddings as the losses use them: the learnt columns (with gradient)
+    and the structural ones (constant inputs) apart, so that gathering rows scatters
+    gradients back into the learnt columns only (with 1,024 structural columns, a
+    backward pass over every column was most of an epoch)."""
+
+    h: Tensor  # [N, D]
+    s: Tensor | None  # [N, S], no gradient
+
+    def at(self, rows: Tensor) -> _Side:
+        return _Side(self.h[rows], None if self.s is None else self.s[rows])
+
+
+Sides = tuple[_Side, _Side]
+
+
+def _sides(decoder: PairDecoder, z: tuple[Tensor, Tensor]) -> Sides:
+    """``(customers, products)`` of ``z`` (:meth:`LinkPredictor.embeddings`) split by
+    ``decoder`` into learnt and structural columns."""
+    out = []
+    for t in z:
+        h, s = decoder.split(t)
+        out.append(_Side(h, None if s is None else s.detach()))
+    return out[0], out[1]
+
+
+def _grid_logits(decoder: PairDecoder, z: Sides, grid: RankGrid) -> Tensor:
     """Ranking logits of every cell of the grid. Shapes: -> [B, B]."""
-    return decoder.rank_grid(z_c[grid.customers], z_p[grid.products], grid.features)
+    c, p = z[0].at(grid.customers), z[1].at(grid.products)
+    return decoder.rank_grid_of(c.h, p.h, grid.features, c.s, p.s)
 
 
 def _dot_grid(z_c: Tensor, z_p: Tensor, grid: RankGrid) -> Tensor:
@@ -255,7 +283,7 @@ def _sample_grids(
 
 def _ranking_loss(
     model: LinkPredictor,
-    z: tuple[Tensor, Tensor],
+    z: Sides,
     grids: Grids,
     train: TrainConfig,
     kd: KDConfig | None,
@@ -265,20 +293,20 @@ def _ranking_loss(
     teacher's ranking of the same grid (``teacher``: the model and its embeddings, rows
     as ``z``'s), ``+ w_hist * L_rank`` on the graph's own edges (embeddings only: an
     edge's pair features would give it away)."""
-    total = z[0].new_zeros(())
+    total = z[0].h.new_zeros(())
     grid, hist = grids
     if grid is None:
         return total
-    logits = _grid_logits(model.decoder, z[0], z[1], grid)
+    logits = _grid_logits(model.decoder, z, grid)
     corrected = logits - grid.log_q[None, :]
     total = total + train.rank_weight * rank_loss(train.rank_loss, corrected, grid.mask)
     if teacher is not None and kd is not None:
         with torch.no_grad():
-            t_grid = _grid_logits(teacher[0].decoder, *teacher[1], grid)
+            t_dec = teacher[0].decoder
+            t_grid = _grid_logits(t_dec, _sides(t_dec, teacher[1]), grid)
         total = total + kd.listwise_weight * listwise_kd(logits, t_grid, grid.mask, kd.temperature)
     if hist is not None:
-        bare = (model.decoder.split(z[0])[0], model.decoder.split(z[1])[0])
-        dot = _dot_grid(*bare, hist) - hist.log_q[None, :]
+        dot = _dot_grid(z[0].h, z[1].h, hist) - hist.log_q[None, :]
         total = total + train.history_weight * rank_loss(train.rank_loss, dot, hist.mask)
     return total
 
@@ -289,14 +317,11 @@ def _teacher_view(step: _Step) -> tuple[LinkPredictor, tuple[Tensor, Tensor]] | 
     return step.teacher, step.t_emb
 
 
-def _pair_loss(
-    model: LinkPredictor, step: _Step, z: tuple[Tensor, Tensor], kd: KDConfig | None
-) -> Tensor:
+def _pair_loss(model: LinkPredictor, step: _Step, z: Sides, kd: KDConfig | None) -> Tensor:
     """``L_hard + alpha * L_soft`` on the snapshot's labelled pairs and candidates."""
     pairs, keep = step.snap.pairs, step.keep
-    logits = model.decoder(
-        z[0][pairs.customers[keep]], z[1][pairs.products[keep]], pairs.features[keep]
-    )
+    c, p = z[0].at(pairs.customers[keep]), z[1].at(pairs.products[keep])
+    logits = model.decoder.logit_of(c.h, p.h, pairs.features[keep], c.s, p.s)
     labels = pairs.labels[keep]
     has_labels = bool((labels != IGNORE).any())
     return kd_loss(
@@ -325,7 +350,7 @@ def _epoch(loop: _Loop) -> float:
     loop.optimizer.zero_grad()
     total = 0.0
     for step in loop.steps:
-        z = model.embeddings(step.snap.graph)
+        z = _sides(model.decoder, model.embeddings(step.snap.graph))
         loss = _pair_loss(model, step, z, kd)
         if train.rank_loss != "none":
             grids = _sample_grids(model, step, train, loop.rng)
@@ -382,7 +407,7 @@ def _batch_loss(
         torch.cat([pairs.products[batch], *(g.products for g in drawn)]), return_inverse=True
     )
     z_c, z_p = model.embeddings(sampler.sample({"customer": seeds_c, "product": seeds_p}))
-    z = (z_c[: seeds_c.numel()], z_p[: seeds_p.numel()])
+    z = _sides(model.decoder, (z_c[: seeds_c.numel()], z_p[: seeds_p.numel()]))
     sizes = [p.numel() for p in parts]
     c_rows, p_rows = rows_c.split(sizes), rows_p.split(sizes)
     local = PairBatch(c_rows[0], p_rows[0], pairs.labels[batch], pairs.features[batch])

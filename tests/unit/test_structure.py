@@ -98,9 +98,7 @@ def test_graphs_carry_vectors_only_with_an_encoder_that_has_structure():
     assert "struct" not in plain["customer"] and "struct" not in plain["product"]
     enc = FeatureEncoder.fit(frame, StructureConfig(dim=32).encoder_settings())
     graph = build_graph(frame, enc, before_day=20190612)
-    want = fastrp(
-        frame, dim=32, weights=[1.0] * 4, seed=0, normalization=-0.5, before_day=20190612
-    )
+    want = fastrp(frame, dim=32, weights=[1.0] * 4, seed=0, normalization=-0.5, before_day=20190612)
     assert torch.equal(graph["customer"].struct, torch.from_numpy(want[0]))
     assert torch.equal(graph["product"].struct, torch.from_numpy(want[1]))
     again = FeatureEncoder.from_dict(enc.to_dict())
@@ -181,3 +179,26 @@ def test_rank_grid_is_rank_of_every_cell(struct_dim):
     f = torch.randn(4 * 5, 3)
     cells = dec.rank(z_c.repeat_interleave(5, dim=0), z_p.repeat(4, 1), f).reshape(4, 5)
     assert torch.allclose(dec.rank_grid(z_c, z_p, f), cells, atol=1e-5)
+
+
+def test_decoder_parts_equal_the_whole_and_refuse_missing_vectors():
+    """Training scores learnt and structural columns given apart (logit_of,
+    rank_grid_of): the same logits as forward and rank_grid on the joined rows, and a
+    clear error when a decoder that needs the vectors gets none."""
+    torch.manual_seed(0)
+    dec = PairDecoder(dim=4, pair_dim=3, struct_dim=2, rank_head=True)
+    with torch.no_grad():
+        assert dec.prior is not None
+        dec.prior.weight.normal_()
+    h_c, h_p, f = torch.randn(5, 4), torch.randn(5, 4), torch.randn(5, 3)
+    s_c, s_p = torch.randn(5, 2), torch.randn(5, 2)
+    z_c, z_p = torch.cat([h_c, s_c], -1), torch.cat([h_p, s_p], -1)
+    assert torch.allclose(dec.logit_of(h_c, h_p, f, s_c, s_p), dec(z_c, z_p, f))
+    grid_f = torch.randn(25, 3)
+    assert torch.allclose(
+        dec.rank_grid_of(h_c, h_p, grid_f, s_c, s_p), dec.rank_grid(z_c, z_p, grid_f)
+    )
+    with pytest.raises(ValueError, match="2-wide structural vectors"):
+        dec.logit_of(h_c, h_p, f, None, None)
+    with pytest.raises(ValueError, match="2-wide structural vectors"):
+        dec.rank_grid_of(h_c, h_p, grid_f, s_c, None)
