@@ -88,6 +88,9 @@ class ModelConfig:
             "rank_head": True,
             "collab": self.customer_id_dim == self.product_id_dim > 0,
             "structure": self.structure,
+            # the structural cosine's weight in the ranking score, set on the validation
+            # ranking after training (distill.train.calibrate_rank_structure)
+            "rank_scale": True,
         }
 
     def as_dict(self) -> dict[str, Any]:

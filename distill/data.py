@@ -466,6 +466,15 @@ class History:
             product_brand=brand,
         )
 
+    def seen_columns(self, customers: np.ndarray) -> list[np.ndarray]:
+        """The products each of ``customers`` (rows) interacted with: the columns its
+        ranking leaves out, as ``predict`` leaves them out of a written top K."""
+        n_p = self.num_products
+        keys = self.pair_keys
+        lo = np.searchsorted(keys, customers * n_p)
+        hi = np.searchsorted(keys, (customers + 1) * n_p)
+        return [keys[a:b] - c * n_p for a, b, c in zip(lo, hi, customers, strict=True)]
+
     def _tables(self) -> dict[str, Any]:
         """log1p'd float32 lookup tables and a hash index of the pair keys, built once:
         scoring is then gathers only (the graph-free student's latency depends on it)."""

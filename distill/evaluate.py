@@ -131,7 +131,7 @@ def prepare(
     if ev.rank_customers > 0 and len(customers) > ev.rank_customers:
         customers = np.sort(rng.choice(customers, ev.rank_customers, replace=False))
     positives = [pos_p[pos_c == c] for c in customers]
-    exclude = seen_columns(history, customers, frame.num_products) if ev.exclude_seen else None
+    exclude = history.seen_columns(customers) if ev.exclude_seen else None
     lat_rng = np.random.default_rng(12345)
     return EvalContext(
         frame=frame,
@@ -147,14 +147,6 @@ def prepare(
         latency_customers=lat_rng.integers(0, frame.num_customers, ev.latency_pairs),
         latency_products=lat_rng.integers(0, frame.num_products, ev.latency_pairs),
     )
-
-
-def seen_columns(history: History, customers: np.ndarray, n_p: int) -> list[np.ndarray]:
-    """The products each of ``customers`` interacted with in ``history``: the columns
-    its ranking leaves out, as ``predict`` leaves them out of a written top K."""
-    lo = np.searchsorted(history.pair_keys, customers * n_p)
-    hi = np.searchsorted(history.pair_keys, (customers + 1) * n_p)
-    return [history.pair_keys[a:b] - c * n_p for a, b, c in zip(lo, hi, customers, strict=True)]
 
 
 def _ranked(
@@ -194,7 +186,7 @@ def validation_recall(ctx: EvalContext, grid: Callable[[np.ndarray], np.ndarray]
     positives = [p[c == row] for row in customers]
     exclude = None
     if ctx.rank_exclude is not None:
-        exclude = seen_columns(ctx.val.history, customers, ctx.frame.num_products)
+        exclude = ctx.val.history.seen_columns(customers)
     recalls = _ranked(grid, customers, positives, exclude, k)[0]
     return float(np.mean(recalls)) if recalls else float("nan")
 

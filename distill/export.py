@@ -117,9 +117,13 @@ class ScoringFunction(nn.Module):
         }
         logit = decoder(z["customer"], z["product"], pair)
         rank = logit
+        (_, s_c), (z_p, s_p) = decoder.split(z["customer"]), decoder.split(z["product"])
         if decoder.prior is not None:  # PairDecoder.rank, without computing the logit twice
-            z_p = decoder.split(z["product"])[0]
             rank = logit + decoder.prior(torch.cat([z_p, pair], dim=-1)).squeeze(-1)
+        if s_c is not None and s_p is not None and decoder.rank_struct_scale is not None:
+            # the ranking score's own weight of the cosine (the logit holds the pair's)
+            extra = decoder.rank_struct_weight() - decoder.struct_weight  # type: ignore[operator]
+            rank = rank + extra * (s_c * s_p).sum(-1)
         return logit, torch.sigmoid(logit), rank
 
 
@@ -257,8 +261,9 @@ class CustomerSide(nn.Module):
         rank = self._rank(z_c, z_p, pair)
         if s_c is None or s_p is None:
             return rank
-        assert decoder.struct_weight is not None  # the structural cosines, [B, S] @ [S, P]
-        return rank + decoder.struct_weight * (s_c @ s_p.T)
+        weight = decoder.rank_struct_weight()
+        assert weight is not None  # the structural cosines, [B, S] @ [S, P]
+        return rank + weight * (s_c @ s_p.T)
 
     def _rank(self, z_c: Tensor, z_p: Tensor, pair: Tensor) -> Tensor:
         decoder = self.decoder

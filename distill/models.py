@@ -416,6 +416,7 @@ class PairDecoder(nn.Module):
         rank_head: bool = False,
         collab_dim: int = 0,
         struct_dim: int = 0,
+        rank_scale: bool = False,
     ) -> None:
         super().__init__()
         if kind not in ("dot", "mlp"):
@@ -426,6 +427,11 @@ class PairDecoder(nn.Module):
         self.collab_dim = collab_dim
         self.struct_dim = struct_dim
         self.struct_weight = nn.Parameter(torch.zeros(())) if struct_dim else None
+        # how much more the cosine counts in the ranking score than in the pair logit:
+        # not learnt by gradient, chosen on the validation ranking after training
+        self.rank_struct_scale = (
+            nn.Parameter(torch.ones(()), requires_grad=False) if struct_dim and rank_scale else None
+        )
         # how much the matrix-factorisation term counts, learnt from 0: on a sparse,
         # feature-rich shop the id embeddings know little, on a dense one most
         self.mf_weight = nn.Parameter(torch.zeros(())) if collab_dim else None
@@ -464,14 +470,28 @@ class PairDecoder(nn.Module):
         """:meth:`forward` of representations and structural vectors given apart (what
         training gathers: gradients then reach the learnt columns only).
         Shapes: [N, D], [N, D], [N, F], [N, S] or None, [N, S] or None -> [N]."""
-        logit = self._logit(h_c, h_p, f)
+        return self._plus_cosine(self._logit(h_c, h_p, f), s_c, s_p, self.struct_weight)
+
+    def rank_struct_weight(self) -> Tensor | None:
+        """The structural cosine's weight in the ranking score: the pair logit's times
+        :attr:`rank_struct_scale` (None without structural vectors)."""
+        if self.struct_weight is None or self.rank_struct_scale is None:
+            return self.struct_weight
+        return self.struct_weight * self.rank_struct_scale
+
+    def _plus_cosine(
+        self, out: Tensor, s_c: Tensor | None, s_p: Tensor | None, weight: Tensor | None
+    ) -> Tensor:
+        """``out + weight * s_c . s_p`` (rows, or a grid when ``out`` is [C, P])."""
         if not self.struct_dim:
-            return logit
+            return out
         if s_c is None or s_p is None:
             raise ValueError(f"this decoder scores with {self.struct_dim}-wide structural vectors")
-        assert self.struct_weight is not None
+        assert weight is not None
+        if out.dim() == 2:
+            return out + weight * (s_c @ s_p.T)
         # not einsum: over column slices it becomes a batched matmul, ~10x slower
-        return logit + self.struct_weight * (s_c * s_p).sum(-1)
+        return out + weight * (s_c * s_p).sum(-1)
 
     def _logit(self, z_c: Tensor, z_p: Tensor, f: Tensor) -> Tensor:
         if self.kind == "dot":
@@ -491,12 +511,14 @@ class PairDecoder(nn.Module):
 
     def rank(self, z_c: Tensor, z_p: Tensor, f: Tensor) -> Tensor:
         """The ranking logit ``logit + prior([z_p, f])`` (the pair logit without a rank
-        head). Shapes as :meth:`forward`."""
-        logit = self.forward(z_c, z_p, f)
-        if self.prior is None:
-            return logit
-        z_p = self.split(z_p)[0]
-        return logit + self.prior(torch.cat([z_p, f], dim=-1)).squeeze(-1)
+        head), its structural cosine weighted by :meth:`rank_struct_weight`. Shapes as
+        :meth:`forward`."""
+        h_c, s_c = self.split(z_c)
+        h_p, s_p = self.split(z_p)
+        logit = self._logit(h_c, h_p, f)
+        if self.prior is not None:
+            logit = logit + self.prior(torch.cat([h_p, f], dim=-1)).squeeze(-1)
+        return self._plus_cosine(logit, s_c, s_p, self.rank_struct_weight())
 
     def rank_grid(self, z_c: Tensor, z_p: Tensor, f: Tensor) -> Tensor:
         """:meth:`rank` of every (customer, product) cell of a grid: the structural
@@ -517,13 +539,7 @@ class PairDecoder(nn.Module):
         logit = self._logit(zc, zp, f)
         if self.prior is not None:
             logit = logit + self.prior(torch.cat([zp, f], dim=-1)).squeeze(-1)
-        out = logit.reshape(n_c, n_p)
-        if not self.struct_dim:
-            return out
-        if s_c is None or s_p is None:
-            raise ValueError(f"this decoder scores with {self.struct_dim}-wide structural vectors")
-        assert self.struct_weight is not None
-        return out + self.struct_weight * (s_c @ s_p.T)
+        return self._plus_cosine(logit.reshape(n_c, n_p), s_c, s_p, self.rank_struct_weight())
 
 
 class LinkPredictor(nn.Module):
@@ -630,7 +646,8 @@ def build_link_predictor(
 
     ``spec`` keys: kind, hidden, heads, layers, dropout, customer_id_dim, product_id_dim,
     decoder, pair_hidden, rank_head, collab (id embeddings beside the representation),
-    struct_dim (the graph's structural vectors' width, 0 or absent: not used).
+    struct_dim (the graph's structural vectors' width, 0 or absent: not used),
+    rank_scale (the structural cosine has a ranking scale of its own; absent: not).
     """
     struct_dim = int(spec.get("struct_dim", 0))  # runs saved before it had none
     id_dims = {
@@ -658,5 +675,6 @@ def build_link_predictor(
         rank_head=bool(spec.get("rank_head", False)),  # runs saved before it had none
         collab_dim=extra,
         struct_dim=struct_dim,
+        rank_scale=bool(spec.get("rank_scale", False)),  # runs saved before it: none
     )
     return LinkPredictor(encoder=encoder, decoder=decoder)

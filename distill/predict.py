@@ -444,8 +444,9 @@ def _cheap_parts(
         slopes = slopes + w[zp.size(1) + n_pair : zp.size(1) + n_pair + 4]
     left = torch.cat([zc * scale, torch.ones(len(chunk), 1)], 1)
     right = torch.cat([zp, by_product[:, None]], 1)
-    if sc is not None and sp is not None and decoder.struct_weight is not None:
-        left = torch.cat([sc * decoder.struct_weight, left], 1)  # w_s * cosine, exactly
+    weight = decoder.rank_struct_weight()
+    if sc is not None and sp is not None and weight is not None:
+        left = torch.cat([sc * weight, left], 1)  # w_s * cosine, exactly
         right = torch.cat([sp, right], 1)
     by_category = sum(slopes[:, i, None] * cell[i] for i in range(3))
     assert isinstance(by_category, Tensor)

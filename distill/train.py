@@ -42,7 +42,7 @@ from tqdm.auto import tqdm
 from distill.config import KDConfig, ModelConfig, TrainConfig
 from distill.data import INTERACTION_EDGE
 from distill.losses import binary_logits_to_classes, kd_loss
-from distill.metrics import auc
+from distill.metrics import auc, rank_rows
 from distill.models import (
     FeatureMLP,
     HeteroGNN,
@@ -64,6 +64,7 @@ from distill.sampling import NeighborSampler
 from distill.tasks import IGNORE, NodeTask, PairBatch, Snapshot
 
 SCORE_BATCH = 262_144
+RANK_CHUNK = 16  # customers ranked at a time (as distill.evaluate ranks them)
 
 
 def seed_everything(seed: int) -> None:
@@ -141,6 +142,7 @@ class TrainResult:
     seconds: float
     curve: list[tuple[int, float, float]] = field(default_factory=list)
     minibatch: bool = False  # trained in mini-batches with neighbour sampling
+    rank_scale: float | None = None  # calibrate_rank_structure's choice (None: none)
 
 
 @torch.no_grad()
@@ -546,12 +548,62 @@ def train_link_model(
         on_eval=on_eval,
     )
     result.minibatch = minibatch
+    began = time.perf_counter()
     if refresh is not None:
-        began = time.perf_counter()
         pretrain_ids(model, refresh, train, train.refresh_epochs)
         model.eval()
-        result.seconds += time.perf_counter() - began
+    result.rank_scale = calibrate_rank_structure(model, val)
+    result.seconds += time.perf_counter() - began
     return result
+
+
+# what the structural cosine's ranking weight is chosen among (times its pair weight),
+# by Recall@RANK_CALIBRATION_K of the validation customers (at most
+# RANK_CALIBRATION_CUSTOMERS of them, a seeded sample)
+RANK_SCALES = (0.5, 1.0, 1.5, 2.0, 3.0, 5.0)
+RANK_CALIBRATION_K = 20
+RANK_CALIBRATION_CUSTOMERS = 2_000
+
+
+@torch.no_grad()
+def calibrate_rank_structure(model: LinkPredictor, val: Snapshot) -> float | None:
+    """Set the structural cosine's weight in ``model``'s ranking score
+    (:attr:`PairDecoder.rank_struct_scale`) to the one of :data:`RANK_SCALES` whose top
+    K of all products, seen ones left out, finds most of the validation positives (ties:
+    the smaller). The pair loss weighs the cosine for telling a pair from a drawn
+    negative; ranking the whole catalogue rewards it more (on EComm about 1.5x).
+    Returns the scale, or None where the model has no such weight or the validation
+    pairs no positive."""
+    decoder = model.decoder
+    scale = decoder.rank_struct_scale
+    pairs = val.pairs
+    positive = pairs.labels.numpy() == 1
+    if scale is None or decoder.struct_weight is None or not positive.any():
+        return None
+    c, p = pairs.customers.numpy()[positive], pairs.products.numpy()[positive]
+    customers = np.unique(c)
+    if len(customers) > RANK_CALIBRATION_CUSTOMERS:
+        pick = np.random.default_rng(0).choice(customers, RANK_CALIBRATION_CUSTOMERS, replace=False)
+        customers = np.sort(pick)
+    positives = [p[c == row] for row in customers]
+    exclude = val.history.seen_columns(customers)
+    model.eval()
+    scale.fill_(1.0)
+    (h_c, s_c), (h_p, s_p) = (decoder.split(z) for z in model.embeddings(val.graph))
+    assert s_c is not None and s_p is not None
+    recalls: dict[float, list[float]] = {m: [] for m in RANK_SCALES}
+    for start in range(0, len(customers), RANK_CHUNK):
+        rows = torch.as_tensor(customers[start : start + RANK_CHUNK])
+        f = val.history.pair_features_grid(rows.numpy())
+        at_one = decoder.rank_grid_of(h_c[rows], h_p, f.reshape(-1, f.shape[-1]), s_c[rows], s_p)
+        cosine = decoder.struct_weight * (s_c[rows] @ s_p.T)
+        for m in RANK_SCALES:
+            grid = (at_one + (m - 1.0) * cosine).numpy()
+            chunk = slice(start, start + RANK_CHUNK)
+            recalls[m] += rank_rows(grid, positives[chunk], RANK_CALIBRATION_K, exclude[chunk])[0]
+    best = max(RANK_SCALES, key=lambda m: (float(np.mean(recalls[m])) if recalls[m] else -1.0, -m))
+    scale.fill_(best)
+    return best
 
 
 def _samplers(
