@@ -85,10 +85,10 @@ def main() -> int:
     torch.set_num_threads(args.threads)
 
     frame = read_ecomm_frame()
-    encoder = FeatureEncoder.fit(frame)
+    config = RunConfig()
+    encoder = FeatureEncoder.fit(frame, config.structure.encoder_settings())  # as train fits it
     graph = build_graph(frame, encoder)
     history = History.from_frame(frame)
-    config = RunConfig()
     rng = np.random.default_rng(12345)  # as distill.evaluate draws its latency pairs
     customers = rng.integers(0, frame.num_customers, config.eval.latency_pairs)
     products = rng.integers(0, frame.num_products, config.eval.latency_pairs)

@@ -78,7 +78,7 @@ def default_student(frame: GraphFrame, epochs: int) -> LoadedModel:
     config = RunConfig()
     name = config.eval.default_student
     student = config.student(name)
-    encoder = FeatureEncoder.fit(frame)
+    encoder = FeatureEncoder.fit(frame, config.structure.encoder_settings())  # as train fits it
     model = build_model(student.spec(), encoder, frame.num_customers, frame.num_products)
     if epochs:
         rng = np.random.default_rng(0)

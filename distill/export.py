@@ -257,34 +257,43 @@ class CustomerSide(nn.Module):
     def forward(self, *inputs: Tensor) -> Tensor:
         decoder = self.decoder
         z_c, s_c = decoder.split(_embed(self.encoder, "customer", inputs, self.ids, self.struct))
-        (z_p, s_p), pair = decoder.split(inputs[-2]), inputs[-1]
-        rank = self._rank(z_c, z_p, pair)
-        if s_c is None or s_p is None:
-            return rank
+        full_p, pair = inputs[-2], inputs[-1]
         weight = decoder.rank_struct_weight()
-        assert weight is not None  # the structural cosines, [B, S] @ [S, P]
-        return rank + weight * (s_c @ s_p.T)
+        if decoder.kind == "dot":
+            # one matrix product over the catalogue's rows as they come in: splitting
+            # [P, D + S] into its parts would copy them on every request
+            rank, towards = self._dot(z_c, pair)
+            if s_c is not None and weight is not None:
+                towards = torch.cat([towards, weight * s_c.T], dim=0)
+            # [P, D + S] @ [D + S, B], transposed: onnxruntime's MatMul is slow with a
+            # 1-D operand
+            return rank + (full_p @ towards).T
+        # MLP([z_c * z_p, z_c, z_p, f]): every pair in full
+        z_p, s_p = decoder.split(full_p)
+        size = (z_c.size(0), z_p.size(0), z_c.size(1))
+        rank = decoder._logit(z_c[:, None].expand(size), z_p[None].expand(size), pair)
+        if decoder.prior is not None:
+            rank = rank + decoder.prior(torch.cat([z_p[None].expand(size), pair], -1)).squeeze(-1)
+        if s_c is None or s_p is None or weight is None:
+            return rank
+        return rank + weight * (s_p @ s_c.T).T
 
-    def _rank(self, z_c: Tensor, z_p: Tensor, pair: Tensor) -> Tensor:
+    def _dot(self, z_c: Tensor, pair: Tensor) -> tuple[Tensor, Tensor]:
+        """A ``dot`` decoder's ranking logit as ``(rank, towards)``: ``rank`` [B, P] the
+        pair MLP and the prior's pair and bias terms, ``towards`` [D, B] what the
+        products' representations are multiplied by (``z_c`` scaled as the decoder
+        scales it, ``+`` the prior's weights of ``z_p``)."""
         decoder = self.decoder
-        if decoder.kind != "dot":  # MLP([z_c * z_p, z_c, z_p, f]): every pair in full
-            size = (z_c.size(0), z_p.size(0), z_c.size(1))
-            logit = decoder._logit(z_c[:, None].expand(size), z_p[None].expand(size), pair)
-            towards, rank = None, logit
-        else:  # z_c . z_p / sqrt(h) (+ w e_c . e_p) as one matrix product, no [B, P, D]
-            h = z_c.size(1) - decoder.collab_dim
-            scale = torch.full_like(z_c[0], 1.0 / h**0.5)
-            if decoder.mf_weight is not None:
-                scale = torch.cat([scale[:h], decoder.mf_weight.expand(decoder.collab_dim)])
-            towards, rank = (z_c * scale).T, decoder.mlp(pair).squeeze(-1)
+        h = z_c.size(1) - decoder.collab_dim
+        scale = torch.full_like(z_c[0], 1.0 / h**0.5)
+        if decoder.mf_weight is not None:
+            scale = torch.cat([scale[:h], decoder.mf_weight.expand(decoder.collab_dim)])
+        towards, rank = (z_c * scale).T, decoder.mlp(pair).squeeze(-1)
         if decoder.prior is not None:  # prior([z_p, f]) = w_z . z_p + w_f . f + b, no concat
             w = decoder.prior.weight.T
-            rank = rank + (pair @ w[z_p.size(1) :]).squeeze(-1) + decoder.prior.bias
-            towards = w[: z_p.size(1)] if towards is None else towards + w[: z_p.size(1)]
-        if towards is None:
-            return rank
-        # [P, D] @ [D, B], transposed: onnxruntime's MatMul is slow with a 1-D operand
-        return rank + (z_p @ towards).T
+            rank = rank + (pair @ w[z_c.size(1) :]).squeeze(-1) + decoder.prior.bias
+            towards = towards + w[: z_c.size(1)]
+        return rank, towards
 
 
 def split_paths(path: str | Path) -> tuple[Path, Path]:
