@@ -10,6 +10,7 @@ import pytest
 import torch
 
 from distill.artifact import load_artifact
+from distill.config import RunConfig
 from kgdistill.cli import main
 from kgdistill.config import load_config
 from kgstore.connection import Neo4jSettings, QueryRunner
@@ -48,9 +49,12 @@ def test_export_writes_onnx_and_its_inputs(run, tmp_path, capsys):
     args = ["export", "--format", "onnx", "--run", str(run.path), "--out", str(onnx_path)]
     assert main([*args, "--features", str(npz), "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
-    assert out["inputs"][-1] == "pair" and onnx_path.stat().st_size > 1000
+    # the structural vectors (on by default) come last, after the pair features
+    assert out["inputs"][-3:] == ["pair", "customer_struct", "product_struct"]
+    assert onnx_path.stat().st_size > 1000
     tables = np.load(npz)
     assert len(tables["customer_ids"]) == tables["customer_num"].shape[0] == 80
+    assert tables["customer_struct"].shape == (80, RunConfig().structure.dim)
 
 
 def test_tune_writes_the_best_settings(run, tmp_path, capsys):
