@@ -61,6 +61,9 @@ def test_load_train_score_and_write_back_ecomm(
     assert student["latency_ms_100k"] < teacher["latency_ms_100k"]
     assert len(student["per_seed"]) == 3
     assert student["auc"] > no_kd["auc"], "distillation did not help the default student"
+    # the written top K: well above the best baseline's (honest ties, seen left out)
+    best_baseline = max(models[name]["recall@20"] for name in ("popular", "item_knn", "category"))
+    assert student["recall@20"] >= 1.5 * best_baseline, (student["recall@20"], best_baseline)
 
     # What the owner does: score split 2 through the CLI, compute AUC and AP.
     pairs = pd.read_csv(
