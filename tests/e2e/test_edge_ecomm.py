@@ -78,6 +78,10 @@ def test_onnx_export_scores_1000_test_pairs_like_pytorch(student, tmp_path):
         "product_id": t["product_id"][p],
         "pair": scorer.history.pair_features(c, p).numpy(),
     }
+    if loaded.model.decoder.struct_dim:  # the structural vectors, on by default
+        feed["customer_struct"] = t["customer_struct"][c]
+        feed["product_struct"] = t["product_struct"][p]
+    assert [i.name for i in session.get_inputs()] == list(feed)
     (score,) = session.run(["score"], feed)
     assert score.dtype == np.float32 and len(score) == 1000
     assert np.abs(score - expected["score"].to_numpy()).max() <= 1e-4
