@@ -25,7 +25,8 @@ them from the graph it is bound to, as it does the pair features.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections import deque
+from collections.abc import Iterator, Sequence
 
 import numpy as np
 import scipy.sparse as sp
@@ -66,6 +67,12 @@ def _normalise(h: np.ndarray) -> np.ndarray:
     return h / np.maximum(norm, 1e-12)
 
 
+# above this many bytes of one dense [N, dim] float32 array, FastRP propagates in column
+# blocks of at most FASTRP_BLOCK_BYTES each (the same vectors up to float rounding)
+FASTRP_DENSE_BYTES = 256 * 2**20
+FASTRP_BLOCK_BYTES = 32 * 2**20
+
+
 def fastrp(
     frame: GraphFrame,
     *,
@@ -74,11 +81,15 @@ def fastrp(
     seed: int = 0,
     normalization: float = 0.0,
     before_day: int | None = None,
+    dense_bytes: int = FASTRP_DENSE_BYTES,
+    block_bytes: int = FASTRP_BLOCK_BYTES,
 ) -> tuple[np.ndarray, np.ndarray]:
     """FastRP vectors of every customer and product (see the module docstring).
 
-    Memory: the sparse adjacency and three dense [N, dim] float32 arrays (N: every
-    node of the frame).
+    Memory: the sparse adjacency, and either three dense [N, dim] float32 arrays (N:
+    every node of the frame) when one is at most ``dense_bytes``, or in column blocks
+    (:func:`_fastrp_blocked`): the starting vectors as int8 [N, dim], the returned
+    [N_c + N_p, dim] float32 and two blocks of at most ``block_bytes`` each.
 
     Shapes: returns customers [N_c, dim] and products [N_p, dim] float32, rows of unit
     length or zero.
@@ -90,16 +101,79 @@ def fastrp(
     adjacency = sp.coo_matrix((ones, (source, target)), shape=(n, n)).tocsr()
     adjacency = ((adjacency + adjacency.T) > 0).astype(np.float32)  # undirected, unweighted
     degree = np.asarray(adjacency.sum(axis=1), np.float32).ravel()
-    mean = sp.diags(1.0 / np.maximum(degree, 1.0)) @ adjacency
+    mean = (sp.diags(1.0 / np.maximum(degree, 1.0)) @ adjacency).tocsr()
     rng = np.random.default_rng(seed)
+    scale = np.maximum(degree, 1.0) ** np.float32(normalization) if normalization else None
+    n_out = frame.num_customers + frame.num_products
+    if n * dim * 4 > dense_bytes:
+        start = _start_vectors(rng, n, dim, np.int8, block_bytes)
+        out = _fastrp_blocked(mean, start, scale, weights, n_out, max(1, block_bytes // (4 * n)))
+    else:
+        h = _start_vectors(rng, n, dim, np.float32, block_bytes)
+        if scale is not None:
+            h *= scale[:, None]
+        out = np.zeros((n, dim), np.float32)
+        for weight in weights:
+            h = _normalise(np.asarray(mean @ h, np.float32))
+            out += np.float32(weight) * h
+        out = _normalise(out)
+    n_c = frame.num_customers
+    return out[:n_c], out[n_c:n_out]
+
+
+def _start_vectors(
+    rng: np.random.Generator, n: int, dim: int, dtype: type, block_bytes: int
+) -> np.ndarray:
+    """Every node's sparse random start (``{-1, 0, +1}``, see the module docstring), drawn
+    in row chunks: the generator's stream is the same as one draw of [n, dim]."""
     p = 1.0 / (2.0 * _SPARSITY)
-    h = rng.choice(np.array([-1.0, 0.0, 1.0], np.float32), size=(n, dim), p=[p, 1 - 2 * p, p])
-    if normalization:
-        h *= (np.maximum(degree, 1.0) ** np.float32(normalization))[:, None]
-    out = np.zeros((n, dim), np.float32)
-    for weight in weights:
-        h = _normalise(np.asarray(mean @ h, np.float32))
-        out += np.float32(weight) * h
-    out = _normalise(out)
-    n_c, n_p = frame.num_customers, frame.num_products
-    return out[:n_c], out[n_c : n_c + n_p]
+    values: np.ndarray = np.array([-1, 0, 1], dtype)
+    out: np.ndarray = np.empty((n, dim), dtype)
+    rows = max(1, block_bytes // (8 * dim))  # the draw holds int64 indices
+    for start in range(0, n, rows):
+        stop = min(n, start + rows)
+        out[start:stop] = rng.choice(values, size=(stop - start, dim), p=[p, 1 - 2 * p, p])
+    return out
+
+
+def _fastrp_blocked(
+    mean: sp.csr_matrix,
+    start: np.ndarray,
+    scale: np.ndarray | None,
+    weights: Sequence[float],
+    n_out: int,
+    width: int,
+) -> np.ndarray:
+    """FastRP propagated ``width`` columns at a time. Hop ``i``'s row normalisation needs
+    the norm over every column, so the norms are found hop by hop first (each pass
+    re-propagates every block up to that hop), then one last pass sums the weighted,
+    normalised hops of each block. Shapes: start [N, D] int8 -> [n_out, D] float32."""
+    n, dim = start.shape
+    blocks = [slice(c, min(dim, c + width)) for c in range(0, dim, width)]
+
+    def hops(cols: slice, norms: list[np.ndarray], unknown: bool) -> Iterator[np.ndarray]:
+        """This block's hops normalised by ``norms``, then (``unknown``) the next hop
+        as propagated, its norm not known yet."""
+        h = start[:, cols].astype(np.float32)
+        if scale is not None:
+            h *= scale[:, None]
+        for norm in norms:
+            h = np.asarray(mean @ h, np.float32) / norm[:, None]
+            yield h
+        if unknown:
+            yield np.asarray(mean @ h, np.float32)
+
+    norms: list[np.ndarray] = []
+    for _ in weights:
+        squares = np.zeros(n, np.float64)
+        for cols in blocks:
+            last = deque(hops(cols, norms, unknown=True), maxlen=1)[0]  # its norm is unknown
+            squares += np.einsum("nd,nd->n", last, last, dtype=np.float64)
+        norms.append(np.maximum(np.sqrt(squares), 1e-12).astype(np.float32))
+    out = np.zeros((n_out, dim), np.float32)
+    for cols in blocks:
+        for weight, h in zip(weights, hops(cols, norms, unknown=False), strict=True):
+            out[:, cols] += np.float32(weight) * h[:n_out]
+    norm = np.sqrt(np.einsum("nd,nd->n", out, out, dtype=np.float64))
+    out /= np.maximum(norm, 1e-12).astype(np.float32)[:, None]
+    return out

@@ -92,6 +92,43 @@ def test_a_cold_product_gets_a_vector_through_its_category_and_brand():
     assert (c[likes] @ cold).mean() > (c[~likes] @ cold).mean()
 
 
+@pytest.mark.parametrize("normalization", [0.0, -0.5])
+def test_blocked_propagation_gives_the_dense_vectors(normalization):
+    """Above ``dense_bytes`` FastRP propagates a few columns at a time (bounded memory
+    at shop scale): the same vectors, up to float rounding, including a cold product
+    and a node linked to nothing; the dense path draws its start in row chunks with the
+    generator's stream of one draw, so chunking does not change it at all."""
+    products = pd.concat(
+        [planted_frame().products, pd.DataFrame({"id": [5000], "price": [1.0]})],
+        ignore_index=True,
+    )
+    base = planted_frame()
+    frame = GraphFrame(base.customers, products, base.categories, base.brands, base.interactions)
+    settings = {"dim": 48, "weights": [1.0, 0.5, 2.0], "normalization": normalization}
+    dense = fastrp(frame, **settings)
+    n = frame.num_customers + frame.num_products + len(frame.categories) + len(frame.brands)
+    for width in (1, 5, 48):  # columns per block; 5 leaves a ragged last block
+        blocked = fastrp(frame, **settings, dense_bytes=0, block_bytes=4 * n * width)
+        for want, got in zip(dense, blocked, strict=True):
+            assert got.shape == want.shape and got.dtype == np.float32
+            np.testing.assert_allclose(got, want, atol=1e-6)
+    assert not blocked[1][-1].any()  # the isolated product still gets zeros
+    chunked = fastrp(frame, **settings, block_bytes=8 * 48 * 7)  # start drawn 7 rows at a time
+    assert all(np.array_equal(a, b) for a, b in zip(dense, chunked, strict=True))
+    rng = np.random.default_rng(0)  # one draw of the start: what runs saved before chunking saw
+    once = rng.choice(np.array([-1.0, 0.0, 1.0], np.float32), size=(n, 48), p=[1 / 6, 2 / 3, 1 / 6])
+    chunk = np.random.default_rng(0)
+    again = np.concatenate(
+        [
+            chunk.choice(
+                np.array([-1.0, 0.0, 1.0], np.float32), size=(r, 48), p=[1 / 6, 2 / 3, 1 / 6]
+            )
+            for r in (7, n - 7)
+        ]
+    )
+    assert np.array_equal(once, again)
+
+
 def test_graphs_carry_vectors_only_with_an_encoder_that_has_structure():
     frame = planted_frame()
     plain = build_graph(frame, FeatureEncoder.fit(frame), before_day=20190612)
