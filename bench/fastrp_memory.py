@@ -38,7 +38,7 @@ def _status_mb(field: str) -> float:
 
 
 def child(n: int, dim: int, dense: bool, out: str) -> None:
-    """Build the shop, reset the peak mark, run FastRP, save the vectors' checksum rows."""
+    """Build the shop, reset the peak mark, run FastRP, save its first 1,000 rows of each."""
     from bench.predict_speed import cf_frame
     from distill.config import RunConfig
     from distill.structure import fastrp

@@ -47,19 +47,18 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(base.train.threads)
     train = replace(base.train, seed=args.seed, progress=False)
     k = base.eval.k
+    config = replace(base, train=train)
     for name in args.datasets:
         frame, pairs = dataset(name, args.interactions)
+        ctx = prepare(frame, pairs, config)  # the teacher's id widths change nothing here
         if not args.no_baselines:
-            ctx = prepare(frame, pairs, replace(base, train=train))
             for label, result in baseline_results(ctx, k).items():
                 q = result.quality
                 print(f"dataset={name} baseline={label} recall{k}={q.recall:.4f} auc={q.auc:.4f}")
         for width in args.ids:
             teacher = replace(base.teacher, customer_id_dim=width, product_id_dim=width)
-            config = replace(base, teacher=teacher, train=train)
             began = time.perf_counter()
-            ctx = prepare(frame, pairs, config)
-            trained = train_teacher(ctx, config)
+            trained = train_teacher(ctx, replace(config, teacher=teacher))
             q = _model_result(ctx, link_model(trained), k, None).quality
             print(
                 f"dataset={name} ids={width} teacher_auc={q.auc:.4f} teacher_ap={q.ap:.4f} "
