@@ -548,6 +548,36 @@ class History:
         np.take(t["catr"], cat, out=out[n_pair + 7], mode="clip")
         return torch.from_numpy(out).T
 
+    def catalogue_features(self, customer: int) -> np.ndarray:
+        """One customer's :meth:`pair_features` with every product, as serving one
+        customer's top K over the catalogue needs them per request: the customer's
+        interacted products from its range of sorted keys (no hashing), its category and
+        brand counts gathered from its own rows, the product-only columns copied from a
+        table built once. Equal to ``pair_features(full(P, customer), arange(P))``.
+
+        Shapes: customer (a row) -> [P, len(PAIR_FEATURES)] float32, C-contiguous.
+        """
+        _check_rows(np.array([customer], np.int64), self.customer_category.shape[0], "customer")
+        t = self._tables()
+        n_p, n_pair = self.num_products, self.pair_values.shape[1]
+        if "catalogue" not in t:  # the product-only columns, feature-major
+            t["catalogue"] = np.stack([t["pop"], t["popr"], t["catr"][self.product_category]])
+        out = np.empty((n_p, len(PAIR_FEATURES)), np.float32)
+        out[:, :n_pair] = 0.0
+        lo, hi = np.searchsorted(self.pair_keys, [customer * n_p, (customer + 1) * n_p])
+        out[self.pair_keys[lo:hi] - customer * n_p, :n_pair] = t["pair"][:, lo:hi].T
+        by_category = self.customer_category.shape[1]
+        own = slice(customer * by_category, (customer + 1) * by_category)
+        for j, name in enumerate(("cc", "ccr", "share")):
+            out[:, n_pair + j] = t[name][own][self.product_category]
+        by_brand = self.customer_brand.shape[1]
+        out[:, n_pair + 3] = t["cb"][customer * by_brand : (customer + 1) * by_brand][
+            self.product_brand
+        ]
+        out[:, n_pair + 4] = t["act"][customer]
+        out[:, n_pair + 5 :] = t["catalogue"].T
+        return out
+
     def pair_features_grid(self, customers: np.ndarray) -> torch.Tensor:
         """Every product for each customer, as :meth:`pair_features` would give it.
 

@@ -262,9 +262,7 @@ class CustomerSide(nn.Module):
         if decoder.kind == "dot":
             # one matrix product over the catalogue's rows as they come in: splitting
             # [P, D + S] into its parts would copy them on every request
-            rank, towards = self._dot(z_c, pair)
-            if s_c is not None and weight is not None:
-                towards = torch.cat([towards, weight * s_c.T], dim=0)
+            rank, towards = self._towards(z_c, s_c, pair)
             # [P, D + S] @ [D + S, B], transposed: onnxruntime's MatMul is slow with a
             # 1-D operand
             return rank + (full_p @ towards).T
@@ -277,6 +275,15 @@ class CustomerSide(nn.Module):
         if s_c is None or s_p is None or weight is None:
             return rank
         return rank + weight * (s_p @ s_c.T).T
+
+    def _towards(self, z_c: Tensor, s_c: Tensor | None, pair: Tensor) -> tuple[Tensor, Tensor]:
+        """:meth:`_dot` with the structural cosine's part of ``towards`` appended
+        (``[D (+ S), B]``), what ``z_p``'s columns are multiplied by."""
+        rank, towards = self._dot(z_c, pair)
+        weight = self.decoder.rank_struct_weight()
+        if s_c is not None and weight is not None:
+            towards = torch.cat([towards, weight * s_c.T], dim=0)
+        return rank, towards
 
     def _dot(self, z_c: Tensor, pair: Tensor) -> tuple[Tensor, Tensor]:
         """A ``dot`` decoder's ranking logit as ``(rank, towards)``: ``rank`` [B, P] the
@@ -294,6 +301,89 @@ class CustomerSide(nn.Module):
             rank = rank + (pair @ w[z_c.size(1) :]).squeeze(-1) + decoder.prior.bias
             towards = towards + w[: z_c.size(1)]
         return rank, towards
+
+
+class CatalogueSide(CustomerSide):
+    """:class:`CustomerSide` with one catalogue's product representations built in (a
+    constant, so onnxruntime lays it out for its matrix product once, when the session
+    loads): a customer's inputs and pair features in, its ``rank`` of every product of
+    that catalogue out. Written again when the catalogue changes (:func:`export_catalogue`).
+
+    Shapes:
+        customer_num [B, Fc], customer_cat [B, Cc], (customer_id [B]), (customer_struct
+        [B, S]), pair [B, P, F] -> rank [B, P]
+    """
+
+    catalogue: Tensor  # z_p [P, D (+ S)]; a dot decoder's transposed, [D (+ S), P]
+
+    def __init__(self, loaded: LoadedModel, z_p: Tensor) -> None:
+        super().__init__(loaded)
+        dot = self.decoder.kind == "dot"  # then the matrix product's second operand
+        self.register_buffer("catalogue", (z_p.T if dot else z_p).detach().contiguous())
+
+    def forward(self, *inputs: Tensor) -> Tensor:
+        *customer, pair = inputs
+        if self.decoder.kind != "dot":
+            return super().forward(*customer, self.catalogue, pair)
+        z_c, s_c = self.decoder.split(
+            _embed(self.encoder, "customer", tuple(customer), self.ids, self.struct)
+        )
+        rank, towards = self._towards(z_c, s_c, pair)
+        return rank + towards.T @ self.catalogue
+
+
+# protobuf's 2 GB limit on one ONNX file, with room for the rest of the model
+CATALOGUE_BYTES = 1_800_000_000
+
+
+def catalogue_path(path: str | Path) -> Path:
+    """Where :func:`export_catalogue` writes beside ``path``: ``<stem>.catalogue.onnx``."""
+    path = Path(path)
+    return path.with_name(f"{path.stem}.catalogue.onnx")
+
+
+def export_catalogue(
+    loaded: LoadedModel, path: str | Path, products: dict[str, np.ndarray]
+) -> Path:
+    """Write :class:`CatalogueSide` for the catalogue whose product inputs are
+    ``products`` (:func:`node_input_names` of ``product``, e.g. :func:`edge_tables`'
+    columns) to :func:`catalogue_path` of ``path``: :class:`ProductSide` runs here, once,
+    and its output is stored in the file. Per request it takes what
+    ``STEM.customer.onnx`` takes but ``z_p``. Refuses a catalogue whose representations
+    pass :data:`CATALOGUE_BYTES` (serve it with :func:`export_split`)."""
+    out = catalogue_path(path)
+    names = node_input_names(loaded, "product")
+    missing = [name for name in names if name not in products]
+    if missing:
+        raise ValueError(f"the catalogue's product inputs lack {', '.join(missing)}")
+    with torch.no_grad():
+        z_p = ProductSide(loaded).eval()(*(torch.as_tensor(products[n]) for n in names))
+    if z_p.numel() * z_p.element_size() > CATALOGUE_BYTES:
+        raise ValueError(
+            f"{z_p.size(0):,} products x {z_p.size(1)} columns do not fit one ONNX file "
+            f"(2 GB); serve them with the split model (STEM.products.onnx, STEM.customer.onnx)"
+        )
+    example = dict(zip(input_names(loaded), example_inputs(loaded, n=2), strict=True))
+    customer_names = node_input_names(loaded, "customer")
+    pair = torch.zeros(2, z_p.size(0), len(PAIR_FEATURES))
+    axes = {name: {0: "customers"} for name in customer_names}
+    axes |= {"pair": {0: "customers"}, "rank": {0: "customers"}}
+    names = [*customer_names, "pair"]
+    _write(
+        CatalogueSide(loaded, z_p),
+        (*(example[name] for name in customer_names), pair),
+        out,
+        names,
+        ["rank"],
+        axes,
+    )
+    _describe(
+        out,
+        f"kgdistill {loaded.name}: rank [customers, {z_p.size(0)} products of the catalogue "
+        f"it was written with] from {', '.join(names)}; pair columns "
+        f"{', '.join(PAIR_FEATURES)}. See docs/onnx.md.",
+    )
+    return out
 
 
 def split_paths(path: str | Path) -> tuple[Path, Path]:

@@ -6,11 +6,13 @@ import json
 from pathlib import Path
 
 import numpy as np
+import onnxruntime as ort
 import pytest
 import torch
 
 from distill.artifact import load_artifact
 from distill.config import RunConfig
+from distill.data import PAIR_FEATURES
 from kgdistill.cli import main
 from kgdistill.config import load_config
 from kgstore.connection import Neo4jSettings, QueryRunner
@@ -47,7 +49,7 @@ def test_compress_adds_an_int8_model_measured_like_the_run(run, capsys):
 def test_export_writes_onnx_and_its_inputs(run, tmp_path, capsys):
     onnx_path, npz = tmp_path / "student.onnx", tmp_path / "student.npz"
     args = ["export", "--format", "onnx", "--run", str(run.path), "--out", str(onnx_path)]
-    assert main([*args, "--features", str(npz), "--json"]) == 0
+    assert main([*args, "--features", str(npz), "--catalogue", "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
     # the structural vectors (on by default) come last, after the pair features
     assert out["inputs"][-3:] == ["pair", "customer_struct", "product_struct"]
@@ -55,6 +57,20 @@ def test_export_writes_onnx_and_its_inputs(run, tmp_path, capsys):
     tables = np.load(npz)
     assert len(tables["customer_ids"]) == tables["customer_num"].shape[0] == 80
     assert tables["customer_struct"].shape == (80, RunConfig().structure.dim)
+    # the catalogue read from Neo4j, built in: it ranks as the split model fed its z_p
+    assert out["catalogue_onnx"] == str(tmp_path / "student.catalogue.onnx")
+    sessions = [
+        ort.InferenceSession(out[key], providers=["CPUExecutionProvider"])
+        for key in ("products_onnx", "customer_onnx", "catalogue_onnx")
+    ]
+    products, customer, catalogue = sessions
+    (z_p,) = products.run(["z_p"], {i.name: tables[i.name] for i in products.get_inputs()})
+    n_p = len(tables["product_ids"])
+    pair = np.zeros((1, n_p, len(PAIR_FEATURES)), np.float32)  # a newcomer's history
+    feed = {i.name: tables[i.name][:1] for i in catalogue.get_inputs() if i.name != "pair"}
+    (got,) = catalogue.run(["rank"], {**feed, "pair": pair})
+    (want,) = customer.run(["rank"], {**feed, "pair": pair, "z_p": z_p})
+    assert got.shape == (1, n_p) and np.abs(got - want).max() <= 1e-4
 
 
 def test_tune_writes_the_best_settings(run, tmp_path, capsys):

@@ -17,7 +17,9 @@ from distill.artifact import LoadedModel, build_model, create_run, save_artifact
 from distill.config import RunConfig, StructureConfig
 from distill.data import FeatureEncoder
 from distill.export import (
+    catalogue_path,
     edge_tables,
+    export_catalogue,
     export_onnx,
     export_split,
     input_names,
@@ -202,6 +204,52 @@ def test_split_onnx_ranks_every_product_as_pytorch(exported, change, tmp_path):
             ranked[seen] = -np.inf
             tops.append(np.argsort(-ranked, kind="stable")[:20])
         assert np.array_equal(*tops)
+
+
+@pytest.mark.parametrize(
+    ("change", "structure"),
+    [({}, 16), ({"decoder": "mlp"}, 0)],
+    ids=["default, structural vectors", "mlp decoder"],
+)
+def test_catalogue_onnx_ranks_as_the_split_model(change, structure, tmp_path):
+    """The catalogue built into the customer side: the same rank of every product as
+    the split model fed that catalogue's z_p, from the one-customer pair features."""
+    frame = planted_frame()
+    loaded = _loaded(frame, {**RunConfig().student_mlp.spec(), **change}, structure)
+    scorer = Scorer(loaded, frame)
+    t = edge_tables(scorer)
+    path = export_catalogue(loaded, tmp_path / "student.onnx", t)
+    assert path == catalogue_path(tmp_path / "student.onnx") == tmp_path / "student.catalogue.onnx"
+    products, customer = export_split(loaded, tmp_path / "student.onnx")
+    names = node_input_names(loaded, "product")
+    side = ort.InferenceSession(str(products), providers=["CPUExecutionProvider"])
+    (z_p,) = side.run(["z_p"], {name: t[name] for name in names})
+    split = ort.InferenceSession(str(customer), providers=["CPUExecutionProvider"])
+    built = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    customer_names = node_input_names(loaded, "customer")
+    assert [i.name for i in built.get_inputs()] == [*customer_names, "pair"]
+    n_p = frame.num_products
+    for row in (0, 17, frame.num_customers - 1):
+        pair = scorer.history.catalogue_features(row)
+        expected = scorer.history.pair_features(np.full(n_p, row), np.arange(n_p)).numpy()
+        assert np.array_equal(pair, expected)
+        feed = {name: t[name][row : row + 1] for name in customer_names} | {"pair": pair[None]}
+        (want,) = split.run(["rank"], feed | {"z_p": z_p})
+        (got,) = built.run(["rank"], feed)
+        assert got.shape == (1, n_p) and want.std() > 0.1
+        assert np.abs(got - want).max() <= 1e-4
+
+
+def test_catalogue_export_refuses_missing_inputs_and_a_catalogue_too_large(monkeypatch, tmp_path):
+    frame = planted_frame()
+    loaded = _loaded(frame, RunConfig().student_mlp.spec())
+    t = edge_tables(Scorer(loaded, frame))
+    with pytest.raises(ValueError, match="lack product_cat"):
+        export_catalogue(loaded, tmp_path / "s.onnx", {"product_num": t["product_num"]})
+    monkeypatch.setattr("distill.export.CATALOGUE_BYTES", 1000)
+    with pytest.raises(ValueError, match="do not fit one ONNX file"):
+        export_catalogue(loaded, tmp_path / "s.onnx", t)
+    assert not catalogue_path(tmp_path / "s.onnx").exists()
 
 
 def test_doc_top_k_example_ranks_as_pytorch_without_torch(exported, tmp_path):
