@@ -38,6 +38,9 @@ class NodeEncoder(nn.Module):
         out_dim: output width.
         num_nodes: rows that may own an id embedding (0 with ``id_dim=0``).
         id_dim: id embedding width; 0 turns id embeddings off.
+        id_input: the id embedding also enters the output (through a linear map);
+            without it the embeddings are only read by :meth:`id_vectors` (the
+            decoder's matrix-factorisation term, see :func:`_with_ids`).
 
     Shapes:
         x_num [N, num_dim], x_cat [N, C], index [N] (rows, for ids), seen [N] bool
@@ -52,20 +55,23 @@ class NodeEncoder(nn.Module):
         out_dim: int,
         num_nodes: int = 0,
         id_dim: int = 0,
+        id_input: bool = True,
     ) -> None:
         super().__init__()
         self.num = nn.Linear(num_dim, out_dim)
         self.cats = nn.ModuleList(nn.Embedding(card, out_dim) for card in cat_cardinalities)
         self.ids = nn.Embedding(num_nodes, id_dim) if id_dim > 0 and num_nodes > 0 else None
-        self.id_proj = nn.Linear(id_dim, out_dim, bias=False) if self.ids is not None else None
+        projected = self.ids is not None and id_input
+        self.id_proj = nn.Linear(id_dim, out_dim, bias=False) if projected else None
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
         self.num.reset_parameters()
         for emb in self.cats:
             nn.init.normal_(emb.weight, std=0.1)  # type: ignore[arg-type]  # torch Module attributes are untyped
-        if self.ids is not None and self.id_proj is not None:
+        if self.ids is not None:
             nn.init.normal_(self.ids.weight, std=0.1)
+        if self.id_proj is not None:
             self.id_proj.reset_parameters()
 
     def id_vectors(self, index: Tensor, seen: Tensor | None = None) -> Tensor:
@@ -98,6 +104,7 @@ def _node_encoders(
     num_nodes: dict[str, int],
     out_dim: int,
     id_dims: dict[str, int],
+    id_input: bool = True,
 ) -> nn.ModuleDict:
     return nn.ModuleDict(
         {
@@ -107,6 +114,7 @@ def _node_encoders(
                 out_dim=out_dim,
                 num_nodes=num_nodes.get(t, 0),
                 id_dim=id_dims.get(t, 0),
+                id_input=id_input,
             )
             for t in dims
         }
@@ -167,14 +175,20 @@ class _Encoder(nn.Module):
         id_dims: dict[str, int] | None,
         collab: bool,
         struct_dim: int = 0,
+        id_input: bool = True,
     ) -> None:
         super().__init__()
         if collab and not collab_dim(id_dims):
             raise ValueError("collab needs customer and product id embeddings of one width")
+        if not id_input and not collab and any((id_dims or {}).values()):
+            raise ValueError(
+                "id embeddings kept out of the encoder's input need collab (equal customer "
+                "and product widths): nothing else would read them"
+            )
         self.collab = collab
         self.struct_dim = struct_dim
         self.dropout = dropout
-        self.encoders = _node_encoders(dims, num_nodes, hidden, id_dims or {})
+        self.encoders = _node_encoders(dims, num_nodes, hidden, id_dims or {}, id_input)
 
     def with_struct(self, node_type: str, h: Tensor, struct: Tensor | None) -> Tensor:
         """``[h ; s]``: the node's structural vector (``data[t].struct``, see
@@ -214,6 +228,9 @@ class HeteroGNN(_Encoder):
             (see :func:`collab_dim`), a matrix-factorisation term for the decoder.
         struct_dim: width of the graph's structural vectors (``data[t].struct``),
             appended last to customers' and products' output; 0: not used.
+        id_input: id embeddings also enter each node's input to the first layer
+            (:class:`NodeEncoder`); off (needs ``collab``), they reach the decoder's
+            matrix-factorisation term only and message passing sees features alone.
 
     Shapes:
         data: ``HeteroData`` from :func:`distill.data.build_graph`
@@ -234,12 +251,13 @@ class HeteroGNN(_Encoder):
         id_dims: dict[str, int] | None = None,
         collab: bool = False,
         struct_dim: int = 0,
+        id_input: bool = True,
     ) -> None:
         if conv not in CONVS:
             raise ValueError(f"conv must be one of {CONVS}, got {conv!r}")
         if conv in ("gat", "gatv2") and hidden % heads:
             raise ValueError(f"hidden ({hidden}) must be divisible by heads ({heads})")
-        super().__init__(dims, num_nodes, hidden, dropout, id_dims, collab, struct_dim)
+        super().__init__(dims, num_nodes, hidden, dropout, id_dims, collab, struct_dim, id_input)
         self.convs = nn.ModuleList()
         self.skips = nn.ModuleList()
         for _ in range(layers):
@@ -306,7 +324,7 @@ class FeatureMLP(_Encoder):
     """Graph-free encoder of customers and products (GLNN): features -> MLP, no edges read.
 
     Args:
-        dims, num_nodes, id_dims, collab, struct_dim: as for :class:`HeteroGNN`.
+        dims, num_nodes, id_dims, collab, struct_dim, id_input: as for :class:`HeteroGNN`.
         hidden: output width; layers: MLP depth after the feature encoder.
 
     Shapes:
@@ -327,9 +345,10 @@ class FeatureMLP(_Encoder):
         id_dims: dict[str, int] | None = None,
         collab: bool = False,
         struct_dim: int = 0,
+        id_input: bool = True,
     ) -> None:
         own = {t: dims[t] for t in self.node_types}
-        super().__init__(own, num_nodes, hidden, dropout, id_dims, collab, struct_dim)
+        super().__init__(own, num_nodes, hidden, dropout, id_dims, collab, struct_dim, id_input)
         self.mlps = nn.ModuleDict(
             {
                 t: nn.ModuleList(nn.Linear(hidden, hidden) for _ in range(max(layers - 1, 0)))
@@ -612,6 +631,7 @@ def build_encoder(
     id_dims: dict[str, int] | None = None,
     collab: bool = False,
     struct_dim: int = 0,
+    id_input: bool = True,
 ) -> nn.Module:
     """``kind``: a conv name from :data:`CONVS` (graph encoder) or ``mlp`` (graph-free)."""
     if kind == "mlp":
@@ -624,6 +644,7 @@ def build_encoder(
             id_dims=id_dims,
             collab=collab,
             struct_dim=struct_dim,
+            id_input=id_input,
         )
     return HeteroGNN(
         dims=dims,
@@ -636,6 +657,7 @@ def build_encoder(
         id_dims=id_dims,
         collab=collab,
         struct_dim=struct_dim,
+        id_input=id_input,
     )
 
 
@@ -647,7 +669,8 @@ def build_link_predictor(
     ``spec`` keys: kind, hidden, heads, layers, dropout, customer_id_dim, product_id_dim,
     decoder, pair_hidden, rank_head, collab (id embeddings beside the representation),
     struct_dim (the graph's structural vectors' width, 0 or absent: not used),
-    rank_scale (the structural cosine has a ranking scale of its own; absent: not).
+    rank_scale (the structural cosine has a ranking scale of its own; absent: not),
+    ids_in_encoder (id embeddings also enter the encoder's input; absent: they do).
     """
     struct_dim = int(spec.get("struct_dim", 0))  # runs saved before it had none
     id_dims = {
@@ -665,6 +688,7 @@ def build_link_predictor(
         id_dims=id_dims,
         collab=bool(spec.get("collab", False)),  # runs saved before it had none
         struct_dim=struct_dim,
+        id_input=bool(spec.get("ids_in_encoder", True)),  # runs saved before it: in
     )
     extra = collab_dim(id_dims) if spec.get("collab", False) else 0
     decoder = PairDecoder(

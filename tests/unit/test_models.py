@@ -1,9 +1,11 @@
 """Forward shapes of every model, and the student registry meta-test."""
 
+from dataclasses import replace
+
 import pytest
 import torch
 
-from distill.config import STUDENTS
+from distill.config import STUDENTS, RunConfig
 from distill.data import NODE_TYPES, PAIR_FEATURES, FeatureEncoder, build_graph
 from distill.models import (
     CONVS,
@@ -116,6 +118,49 @@ def test_collab_appends_id_embeddings_zero_for_nodes_without_one(setup, kind):
     weights = model.encoders["product"].ids.weight
     seen_rows = torch.nonzero(graph["product"].seen).squeeze(1)
     assert torch.equal(out["product"][seen_rows, 8:], weights[seen_rows])
+
+
+@pytest.mark.parametrize("kind", ["gat", "mlp"])
+def test_ids_kept_out_of_the_encoder_reach_only_the_collab_columns(setup, kind):
+    _, graph, dims, num_nodes = setup
+    ids = {"customer": 4, "product": 4}
+    options = dict(kind=kind, dims=dims, num_nodes=num_nodes, hidden=8, heads=2, id_dims=ids)
+    torch.manual_seed(0)
+    model = build_encoder(**options, collab=True, id_input=False).eval()
+    assert model.encoders["product"].id_proj is None
+    out = model(graph)
+    weights = model.encoders["product"].ids.weight
+    seen = graph["product"].seen
+    assert torch.equal(out["product"][seen, 8:], weights[seen])
+    # the learnt columns do not move with the ids; with the ids as input they do
+    with torch.no_grad():
+        weights.mul_(3.0)
+    again = model(graph)
+    assert torch.equal(again["product"][:, :8], out["product"][:, :8])
+    fed = build_encoder(**options, collab=True).eval()
+    before = fed(graph)["product"][:, :8]
+    with torch.no_grad():
+        fed.encoders["product"].ids.weight.mul_(3.0)
+    assert not torch.allclose(fed(graph)["product"][:, :8], before)
+    with pytest.raises(ValueError, match="nothing else would read them"):
+        build_encoder(**options, collab=False, id_input=False)
+
+
+def test_ids_in_encoder_reaches_the_spec_and_old_specs_keep_ids_in_the_input(setup):
+    _, _, dims, num_nodes = setup
+    teacher = RunConfig().teacher
+    assert teacher.spec()["ids_in_encoder"] is False
+    pair_dim = len(PAIR_FEATURES)
+    model = build_link_predictor(teacher.spec(), dims, num_nodes, pair_dim)
+    assert model.encoder.encoders["customer"].id_proj is None
+    old = {k: v for k, v in teacher.spec().items() if k != "ids_in_encoder"}
+    assert (
+        build_link_predictor(old, dims, num_nodes, pair_dim).encoder.encoders["customer"].id_proj
+        is not None
+    )
+    with pytest.raises(ValueError, match="customer_id_dim = product_id_dim"):
+        replace(teacher, product_id_dim=8, ids_in_encoder=False)
+    replace(teacher, customer_id_dim=0, product_id_dim=0)  # no ids: nothing to keep out
 
 
 def test_collab_needs_id_embeddings_of_one_width(setup):
