@@ -34,8 +34,9 @@ class ModelConfig:
     they also enter the decoder as a matrix-factorisation term (``collab``).
     ``ids_in_encoder``: the id embeddings also enter the encoder's input (through a
     linear map, beside the features); false keeps them to the decoder's
-    matrix-factorisation term (needs ``collab``), so the encoder learns from features
-    and structure alone.
+    matrix-factorisation term when there is one (``collab``), so the encoder learns
+    from features and structure alone (without ``collab`` they enter the encoder
+    either way: nothing else would read them).
     ``decoder``: ``dot`` (inner product plus a small MLP on pair features) or ``mlp``
     (an MLP on the pair). ``structure``: score with the run's structural vectors (the
     cosine term of :class:`distill.models.PairDecoder`) when :class:`StructureConfig`
@@ -76,12 +77,6 @@ class ModelConfig:
         if not self.lr > 0:
             raise ValueError(f"lr = {self.lr!r}; must be > 0")
         _one_of("decoder", self.decoder, ("dot", "mlp"))
-        widths = (self.customer_id_dim, self.product_id_dim)
-        if not self.ids_in_encoder and any(widths) and widths[0] != widths[1]:
-            raise ValueError(
-                "ids_in_encoder = false with id embeddings needs customer_id_dim = "
-                "product_id_dim (the matrix-factorisation term is then what reads them)"
-            )
 
     def spec(self) -> dict[str, Any]:
         """The model's spec, as artifacts store it (:func:`distill.artifact.build_model`
@@ -102,7 +97,8 @@ class ModelConfig:
             # the structural cosine's weight in the ranking score, set on the validation
             # ranking after training (distill.train.calibrate_rank_structure)
             "rank_scale": True,
-            "ids_in_encoder": self.ids_in_encoder,
+            "ids_in_encoder": self.ids_in_encoder
+            or not self.customer_id_dim == self.product_id_dim > 0,
         }
 
     def as_dict(self) -> dict[str, Any]:

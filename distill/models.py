@@ -180,15 +180,13 @@ class _Encoder(nn.Module):
         super().__init__()
         if collab and not collab_dim(id_dims):
             raise ValueError("collab needs customer and product id embeddings of one width")
-        if not id_input and not collab and any((id_dims or {}).values()):
-            raise ValueError(
-                "id embeddings kept out of the encoder's input need collab (equal customer "
-                "and product widths): nothing else would read them"
-            )
         self.collab = collab
         self.struct_dim = struct_dim
         self.dropout = dropout
-        self.encoders = _node_encoders(dims, num_nodes, hidden, id_dims or {}, id_input)
+        # without collab nothing else reads the ids: they stay in the input
+        self.encoders = _node_encoders(
+            dims, num_nodes, hidden, id_dims or {}, id_input or not collab
+        )
 
     def with_struct(self, node_type: str, h: Tensor, struct: Tensor | None) -> Tensor:
         """``[h ; s]``: the node's structural vector (``data[t].struct``, see
@@ -229,8 +227,9 @@ class HeteroGNN(_Encoder):
         struct_dim: width of the graph's structural vectors (``data[t].struct``),
             appended last to customers' and products' output; 0: not used.
         id_input: id embeddings also enter each node's input to the first layer
-            (:class:`NodeEncoder`); off (needs ``collab``), they reach the decoder's
-            matrix-factorisation term only and message passing sees features alone.
+            (:class:`NodeEncoder`); off, with ``collab`` they reach the decoder's
+            matrix-factorisation term only and message passing sees features alone
+            (without ``collab`` they stay in the input: nothing else reads them).
 
     Shapes:
         data: ``HeteroData`` from :func:`distill.data.build_graph`
