@@ -167,6 +167,9 @@ class KDConfig:
     ``uniform`` or ``popularity``. ``listwise_weight``: weight of the listwise term
     ``T^2 * KL(softmax(t_i / T) || softmax(s_i / T))`` over each customer's in-batch
     candidate list (the teacher's ranking, :func:`distill.ranking.listwise_kd`); 0 off.
+    ``shortlist``: the teacher's top products (over the whole catalogue, seen ones
+    left out) that join each customer's candidate list in that term, so the head of
+    the teacher's ranking is what the student learns to reproduce; 0 off.
     """
 
     alpha: float = 1.0
@@ -175,10 +178,12 @@ class KDConfig:
     candidates_per_pair: float = 4.0
     candidate_sampling: str = "mixed"
     listwise_weight: float = 1.0
+    shortlist: int = 0
 
     def __post_init__(self) -> None:
         _at_least("alpha", self.alpha, 0.0)
         _at_least("listwise_weight", self.listwise_weight, 0.0)
+        _at_least("shortlist", self.shortlist, 0)
         if not self.temperature > 0:
             raise ValueError(f"temperature = {self.temperature!r}; must be > 0")
         _one_of("hard_label", self.hard_label, ("ground_truth", "teacher"))

@@ -40,7 +40,13 @@ from distill.tasks import (
     make_pairs,
     prediction_snapshot,
 )
-from distill.train import TrainResult, score_snapshot, train_link_model
+from distill.train import (
+    Shortlist,
+    TrainResult,
+    score_snapshot,
+    teacher_shortlist,
+    train_link_model,
+)
 from kgframe import GraphFrame, normalize_id
 
 RANK_CHUNK = 16
@@ -313,7 +319,7 @@ def evaluate_link_prediction(
     teacher = train_teacher(ctx, config)
     models = {"teacher": _teacher_entry(ctx, config, teacher, saver, say)}
     teacher_test = score_snapshot(link_model(teacher), ctx.test).numpy()
-    distil = Distillation.of(ctx, link_model(teacher))
+    distil = Distillation.of(ctx, link_model(teacher), config.kd.shortlist)
     for name in config.eval.students:
         for label in (name, f"{name}_no_kd"):
             models[label] = _student_entry(ctx, config, label, distil, teacher_test, saver, say)
@@ -382,17 +388,26 @@ def train_teacher(ctx: EvalContext, config: RunConfig, *, refresh: bool = True) 
 
 @dataclass
 class Distillation:
-    """What a distilled student learns from: the teacher, and its logits on every training
-    snapshot and on the unlabelled candidates (scored once for all students)."""
+    """What a distilled student learns from: the teacher, its logits on every training
+    snapshot and on the unlabelled candidates, and its top products for each customer
+    of a snapshot's positives (:func:`distill.train.teacher_shortlist`; none for the
+    candidates), computed once for all students."""
 
     snapshots: list[Snapshot]
     teacher: LinkPredictor
     logits: list[Tensor]
+    shortlists: list[Shortlist | None] = field(default_factory=list)
 
     @classmethod
-    def of(cls, ctx: EvalContext, teacher: LinkPredictor) -> Distillation:
+    def of(cls, ctx: EvalContext, teacher: LinkPredictor, shortlist: int = 0) -> Distillation:
+        """``shortlist``: products per customer (``[kd] shortlist``; 0: none)."""
         snapshots = ctx.snapshots + ([ctx.candidates] if ctx.candidates is not None else [])
-        return cls(snapshots, teacher, [score_snapshot(teacher, s) for s in snapshots])
+        return cls(
+            snapshots,
+            teacher,
+            [score_snapshot(teacher, s) for s in snapshots],
+            [teacher_shortlist(teacher, s, shortlist) for s in snapshots],
+        )
 
 
 def train_student(
@@ -413,6 +428,7 @@ def train_student(
             "teacher_logits": distil.logits,
             "kd": config.kd,
             "teacher": distil.teacher,
+            "shortlists": distil.shortlists or None,
         }
     train = replace(config.train, seed=seed)
     return train_model(

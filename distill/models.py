@@ -533,6 +533,13 @@ class PairDecoder(nn.Module):
         :meth:`forward`."""
         h_c, s_c = self.split(z_c)
         h_p, s_p = self.split(z_p)
+        return self.rank_of(h_c, h_p, f, s_c, s_p)
+
+    def rank_of(
+        self, h_c: Tensor, h_p: Tensor, f: Tensor, s_c: Tensor | None, s_p: Tensor | None
+    ) -> Tensor:
+        """:meth:`rank` of representations and structural vectors given apart (as
+        :meth:`logit_of`). Shapes: [N, D], [N, D], [N, F], [N, S], [N, S] -> [N]."""
         logit = self._logit(h_c, h_p, f)
         if self.prior is not None:
             logit = logit + self.prior(torch.cat([h_p, f], dim=-1)).squeeze(-1)

@@ -40,7 +40,7 @@ from torch_geometric.data import HeteroData
 from tqdm.auto import tqdm
 
 from distill.config import KDConfig, ModelConfig, TrainConfig
-from distill.data import INTERACTION_EDGE
+from distill.data import INTERACTION_EDGE, History
 from distill.losses import binary_logits_to_classes, kd_loss
 from distill.metrics import auc, rank_rows
 from distill.models import (
@@ -164,6 +164,63 @@ def _val_auc(model: LinkPredictor, val: Snapshot) -> float:
 
 
 @dataclass
+class Shortlist:
+    """The teacher's top products for each customer among a snapshot's positives, the
+    products the customer interacted with left out (as ``predict`` leaves them out):
+    what the listwise distillation adds to each customer's in-batch candidates, so the
+    student learns the head of the teacher's ranking over the whole catalogue, not only
+    its order among the few products a grid holds (:func:`teacher_shortlist`).
+
+    Shapes: rows [num_customers] (each customer's row below, -1: none), products
+    [n, M] int64, logits [n, M] (the teacher's ranking logits; -inf past the products
+    a customer had left).
+    """
+
+    rows: np.ndarray
+    products: Tensor
+    logits: Tensor
+
+    def of(self, customers: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """Rows for ``customers`` [B]: products [B, M], logits [B, M], kept [B, M] bool
+        (false for customers without a shortlist and past the end of one)."""
+        rows = torch.as_tensor(self.rows[customers.numpy()])
+        known = rows >= 0
+        rows = rows.clamp(min=0)
+        logits = self.logits[rows]
+        return self.products[rows], logits, known[:, None] & torch.isfinite(logits)
+
+
+@torch.no_grad()
+def teacher_shortlist(teacher: LinkPredictor, snap: Snapshot, size: int) -> Shortlist | None:
+    """:class:`Shortlist` of ``size`` products per customer with a positive in ``snap``,
+    ranked by ``teacher`` over the whole catalogue of its graph (None: ``size`` 0 or no
+    positive)."""
+    positive = (snap.pairs.labels == 1).numpy()
+    if size <= 0 or not positive.any():
+        return None
+    customers = np.unique(snap.pairs.customers.numpy()[positive])
+    history = snap.history
+    teacher.eval()
+    z_c, z_p = teacher.embeddings(snap.graph)
+    size = min(size, z_p.size(0))
+    products, logits = [], []
+    for start in range(0, len(customers), RANK_CHUNK):
+        rows = customers[start : start + RANK_CHUNK]
+        f = history.pair_features_grid(rows)
+        grid = teacher.decoder.rank_grid(
+            z_c[torch.as_tensor(rows)], z_p, f.reshape(-1, f.shape[-1])
+        )
+        for i, seen in enumerate(history.seen_columns(rows)):
+            grid[i, torch.as_tensor(seen, dtype=torch.long)] = float("-inf")
+        top = grid.topk(size, dim=1)
+        products.append(top.indices)
+        logits.append(top.values)
+    index = np.full(z_c.size(0), -1, dtype=np.int64)
+    index[customers] = np.arange(len(customers))
+    return Shortlist(index, torch.cat(products), torch.cat(logits))
+
+
+@dataclass
 class _Step:
     """One snapshot's share of an epoch: its pairs, the teacher's view of it, and the
     positives (and graph edges) its ranking losses draw from."""
@@ -178,6 +235,7 @@ class _Step:
     pos_log_q: np.ndarray | None = None
     edges: tuple[np.ndarray, np.ndarray] | None = None
     edge_log_q: np.ndarray | None = None
+    shortlist: Shortlist | None = None
 
 
 def _steps(
@@ -185,6 +243,7 @@ def _steps(
     teacher_logits: list[Tensor] | None,
     teacher: LinkPredictor | None,
     ranking: bool,
+    shortlists: list[Shortlist | None] | None = None,
 ) -> list[_Step]:
     steps = []
     for i, snap in enumerate(snapshots):
@@ -215,6 +274,7 @@ def _steps(
                 teacher.eval()
                 with torch.no_grad():
                     step.teacher, step.t_emb = teacher, teacher.embeddings(snap.graph)
+                step.shortlist = shortlists[i] if shortlists is not None else None
         steps.append(step)
     return steps
 
@@ -290,11 +350,14 @@ def _ranking_loss(
     train: TrainConfig,
     kd: KDConfig | None,
     teacher: tuple[LinkPredictor, tuple[Tensor, Tensor]] | None,
+    shortlist: tuple[Shortlist, History] | None = None,
 ) -> Tensor:
     """``w_rank * L_rank`` on the day's positives, ``+ w_list * L_list`` against the
     teacher's ranking of the same grid (``teacher``: the model and its embeddings, rows
-    as ``z``'s), ``+ w_hist * L_rank`` on the graph's own edges (embeddings only: an
-    edge's pair features would give it away)."""
+    as ``z``'s), each row's candidates extended by the customer's ``shortlist`` of the
+    teacher's top products (rows of ``z`` must then be customer and product ids, as in
+    full batch; the history gives the cells' pair features), ``+ w_hist * L_rank`` on
+    the graph's own edges (embeddings only: an edge's pair features would give it away)."""
     total = z[0].h.new_zeros(())
     grid, hist = grids
     if grid is None:
@@ -306,11 +369,31 @@ def _ranking_loss(
         with torch.no_grad():
             t_dec = teacher[0].decoder
             t_grid = _grid_logits(t_dec, _sides(t_dec, teacher[1]), grid)
-        total = total + kd.listwise_weight * listwise_kd(logits, t_grid, grid.mask, kd.temperature)
+        s_list, t_list, mask = logits, t_grid, grid.mask
+        if shortlist is not None:
+            s_top, t_top, kept = _shortlist_cells(model.decoder, z, grid, *shortlist)
+            s_list, t_list = torch.cat([s_list, s_top], 1), torch.cat([t_list, t_top], 1)
+            mask = torch.cat([mask, kept], 1)
+        total = total + kd.listwise_weight * listwise_kd(s_list, t_list, mask, kd.temperature)
     if hist is not None:
         dot = _dot_grid(z[0].h, z[1].h, hist) - hist.log_q[None, :]
         total = total + train.history_weight * rank_loss(train.rank_loss, dot, hist.mask)
     return total
+
+
+def _shortlist_cells(
+    decoder: PairDecoder, z: Sides, grid: RankGrid, shortlist: Shortlist, history: History
+) -> tuple[Tensor, Tensor, Tensor]:
+    """The student's and the teacher's ranking logits of each grid row's customer with
+    each product of its shortlist, and which cells count. Shapes: -> [B, M] each."""
+    products, t_logits, kept = shortlist.of(grid.customers)
+    b, m = products.shape
+    customers = grid.customers.repeat_interleave(m)
+    flat = products.reshape(-1)
+    f = history.pair_features(customers.numpy(), flat.numpy())
+    c, p = z[0].at(customers), z[1].at(flat)
+    logits = decoder.rank_of(c.h, p.h, f, c.s, p.s).reshape(b, m)
+    return logits, t_logits.masked_fill(~kept, 0.0), kept
 
 
 def _teacher_view(step: _Step) -> tuple[LinkPredictor, tuple[Tensor, Tensor]] | None:
@@ -356,7 +439,8 @@ def _epoch(loop: _Loop) -> float:
         loss = _pair_loss(model, step, z, kd)
         if train.rank_loss != "none":
             grids = _sample_grids(model, step, train, loop.rng)
-            loss = loss + _ranking_loss(model, z, grids, train, kd, _teacher_view(step))
+            top = (step.shortlist, step.snap.history) if step.shortlist is not None else None
+            loss = loss + _ranking_loss(model, z, grids, train, kd, _teacher_view(step), top)
         loss.backward()
         total += loss.item()
     average_gradients(model)
@@ -507,6 +591,7 @@ def train_link_model(
     kd: KDConfig | None = None,
     teacher: LinkPredictor | None = None,
     refresh: HeteroData | None = None,
+    shortlists: list[Shortlist | None] | None = None,
     desc: str = "train",
     on_eval: Callable[[int, float], None] | None = None,
 ) -> TrainResult:
@@ -521,7 +606,8 @@ def train_link_model(
     pairs, ``+ alpha * L_soft`` on them and on unlabelled candidates given
     ``teacher_logits``, one tensor per snapshot aligned with its pairs) plus, unless
     ``train.rank_loss`` is ``none``, the ranking losses of :mod:`distill.ranking`
-    (with ``teacher``, the listwise distillation of its ranking too).
+    (with ``teacher``, the listwise distillation of its ranking too, each customer's
+    candidates extended by its ``shortlists`` entry, one per snapshot, in full batch).
     ``on_eval(epoch, val_auc)`` runs after each validation (a search stops trials by it).
     """
     if teacher_logits is not None and kd is None:
@@ -531,7 +617,7 @@ def train_link_model(
     list_teacher = teacher if kd is not None and kd.listwise_weight > 0 else None
     # the earliest graph: none of its edges is a positive of any snapshot
     pretrain_ids(model, min(snapshots, key=_edges).graph, train, train.pretrain_epochs)
-    steps = _steps(snapshots, teacher_logits, list_teacher, train.rank_loss != "none")
+    steps = _steps(snapshots, teacher_logits, list_teacher, train.rank_loss != "none", shortlists)
     optimizer = torch.optim.Adam(_param_groups(model, train, lr), weight_decay=weight_decay)
     minibatch = train.use_minibatch(max(_edges(s) for s in snapshots))
     loop = _Loop(model, steps, optimizer, train, kd, rng)

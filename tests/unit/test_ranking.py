@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -130,3 +131,84 @@ def test_pretrain_ids_factorises_the_graph_into_the_id_embeddings() -> None:
     assert math.isfinite(loss)
     assert edge_rank() > max(before, 0.5) + 0.2  # interacted products now rank high
     assert math.isnan(pretrain_ids(model, graph, TrainConfig(progress=False), 0))
+
+
+def _shortlist_setup():
+    from distill.artifact import build_model
+    from distill.config import KDConfig, StudentConfig, TaskConfig
+    from distill.data import FeatureEncoder
+    from distill.tasks import link_snapshots
+    from tests.support.tiny import planted_frame
+
+    frame = planted_frame()
+    enc = FeatureEncoder.fit(frame)
+    rng = np.random.default_rng(0)
+    snaps = link_snapshots(
+        frame, enc, TaskConfig(snapshots=2), KDConfig(candidates_per_pair=0), rng
+    )
+    torch.manual_seed(0)
+    spec = StudentConfig(kind="mlp", hidden=8, customer_id_dim=4, product_id_dim=4).spec()
+    teacher = build_model(spec, enc, frame.num_customers, frame.num_products).eval()
+    return snaps[0], teacher
+
+
+def test_teacher_shortlist_is_the_teachers_top_unseen_products() -> None:
+    from distill.train import teacher_shortlist
+
+    snap, teacher = _shortlist_setup()
+    assert teacher_shortlist(teacher, snap, 0) is None
+    short = teacher_shortlist(teacher, snap, 5)
+    assert short is not None
+    positive = snap.pairs.labels.numpy() == 1
+    with_positive = np.unique(snap.pairs.customers.numpy()[positive])
+    assert set(np.flatnonzero(short.rows >= 0)) == set(with_positive.tolist())
+    history = snap.history
+    with torch.no_grad():
+        z_c, z_p = teacher.embeddings(snap.graph)
+        f = history.pair_features_grid(with_positive)
+        grid = teacher.decoder.rank_grid(z_c[with_positive], z_p, f.reshape(-1, f.shape[-1]))
+    for i, (customer, seen) in enumerate(
+        zip(with_positive, history.seen_columns(with_positive), strict=True)
+    ):
+        row = short.rows[customer]
+        products = short.products[row].numpy()
+        assert not set(products.tolist()) & set(seen.tolist())  # seen products left out
+        scores = grid[i].clone()
+        scores[torch.as_tensor(seen, dtype=torch.long)] = float("-inf")
+        want = scores.topk(5).values
+        assert torch.allclose(short.logits[row], want, atol=1e-5)
+        assert torch.allclose(scores[torch.as_tensor(products)], want, atol=1e-5)
+
+
+def test_shortlist_cells_are_the_students_ranking_of_those_pairs() -> None:
+    from distill.ranking import RankGrid
+    from distill.train import _shortlist_cells, _sides, teacher_shortlist
+
+    snap, teacher = _shortlist_setup()
+    short = teacher_shortlist(teacher, snap, 3)
+    assert short is not None
+    with_positive = np.flatnonzero(short.rows >= 0)
+    rows = short.rows.copy()
+    rows[with_positive[4]] = -1  # as a customer without a positive that day
+    short = replace(short, rows=rows)
+    customers = torch.as_tensor(with_positive[:5])
+    grid = RankGrid(
+        customers, customers, torch.zeros(0), torch.ones(5, 5, dtype=torch.bool), torch.zeros(5)
+    )
+    torch.manual_seed(1)
+    student = _shortlist_setup()[1]  # same shapes, other weights
+    for p in student.parameters():
+        torch.nn.init.normal_(p, std=0.3)
+    with torch.no_grad():
+        z = _sides(student.decoder, student.embeddings(snap.graph))
+        logits, t_logits, kept = _shortlist_cells(student.decoder, z, grid, short, snap.history)
+        z_c, z_p = student.embeddings(snap.graph)
+    assert logits.shape == t_logits.shape == kept.shape == (5, 3)
+    assert kept[:4].all() and not kept[4].any()  # the last customer has no shortlist
+    for i in range(4):
+        c = int(customers[i])
+        products = short.products[short.rows[c]]
+        f = snap.history.pair_features(np.full(3, c), products.numpy())
+        want = student.decoder.rank(z_c[[c] * 3], z_p[products], f)
+        assert torch.allclose(logits[i], want, atol=1e-5)
+        assert torch.equal(t_logits[i], short.logits[short.rows[c]])
