@@ -350,14 +350,13 @@ def _ranking_loss(
     train: TrainConfig,
     kd: KDConfig | None,
     teacher: tuple[LinkPredictor, tuple[Tensor, Tensor]] | None,
-    shortlist: tuple[Shortlist, History] | None = None,
+    top: _TopCells | None = None,
 ) -> Tensor:
     """``w_rank * L_rank`` on the day's positives, ``+ w_list * L_list`` against the
     teacher's ranking of the same grid (``teacher``: the model and its embeddings, rows
-    as ``z``'s), each row's candidates extended by the customer's ``shortlist`` of the
-    teacher's top products (rows of ``z`` must then be customer and product ids, as in
-    full batch; the history gives the cells' pair features), ``+ w_hist * L_rank`` on
-    the graph's own edges (embeddings only: an edge's pair features would give it away)."""
+    as ``z``'s), each row's candidates extended by its customer's shortlist of the
+    teacher's top products (``top``, rows as ``z``'s), ``+ w_hist * L_rank`` on the
+    graph's own edges (embeddings only: an edge's pair features would give it away)."""
     total = z[0].h.new_zeros(())
     grid, hist = grids
     if grid is None:
@@ -370,10 +369,10 @@ def _ranking_loss(
             t_dec = teacher[0].decoder
             t_grid = _grid_logits(t_dec, _sides(t_dec, teacher[1]), grid)
         s_list, t_list, mask = logits, t_grid, grid.mask
-        if shortlist is not None:
-            s_top, t_top, kept = _shortlist_cells(model.decoder, z, grid, *shortlist)
-            s_list, t_list = torch.cat([s_list, s_top], 1), torch.cat([t_list, t_top], 1)
-            mask = torch.cat([mask, kept], 1)
+        if top is not None:
+            s_top = top.student_logits(model.decoder, z)
+            s_list, t_list = torch.cat([s_list, s_top], 1), torch.cat([t_list, top.t_logits], 1)
+            mask = torch.cat([mask, top.kept], 1)
         total = total + kd.listwise_weight * listwise_kd(s_list, t_list, mask, kd.temperature)
     if hist is not None:
         dot = _dot_grid(z[0].h, z[1].h, hist) - hist.log_q[None, :]
@@ -381,19 +380,40 @@ def _ranking_loss(
     return total
 
 
-def _shortlist_cells(
-    decoder: PairDecoder, z: Sides, grid: RankGrid, shortlist: Shortlist, history: History
-) -> tuple[Tensor, Tensor, Tensor]:
-    """The student's and the teacher's ranking logits of each grid row's customer with
-    each product of its shortlist, and which cells count. Shapes: -> [B, M] each."""
-    products, t_logits, kept = shortlist.of(grid.customers)
-    b, m = products.shape
-    customers = grid.customers.repeat_interleave(m)
-    flat = products.reshape(-1)
-    f = history.pair_features(customers.numpy(), flat.numpy())
-    c, p = z[0].at(customers), z[1].at(flat)
-    logits = decoder.rank_of(c.h, p.h, f, c.s, p.s).reshape(b, m)
-    return logits, t_logits.masked_fill(~kept, 0.0), kept
+@dataclass
+class _TopCells:
+    """The cells a grid's shortlists add: each grid row's customer with each product of
+    its :class:`Shortlist`. ``customers``/``products`` [B * M] are rows of the
+    embeddings the loss reads (ids in full batch, the seeds' rows in a mini-batch);
+    ``features`` [B * M, F] their pair features; ``t_logits``, ``kept`` [B, M] the
+    teacher's ranking logits and which cells count."""
+
+    customers: Tensor
+    products: Tensor
+    features: Tensor
+    t_logits: Tensor
+    kept: Tensor
+
+    @classmethod
+    def of(cls, shortlist: Shortlist, history: History, customers: Tensor) -> _TopCells:
+        """The cells of a grid whose rows are ``customers`` (ids) [B]."""
+        products, t_logits, kept = shortlist.of(customers)
+        cells_c = customers.repeat_interleave(products.size(1))
+        cells_p = products.reshape(-1)
+        features = history.pair_features(cells_c.numpy(), cells_p.numpy())
+        return cls(cells_c, cells_p, features, t_logits.masked_fill(~kept, 0.0), kept)
+
+    def student_logits(self, decoder: PairDecoder, z: Sides) -> Tensor:
+        """The model's ranking logits of the cells. Shapes: -> [B, M]."""
+        c, p = z[0].at(self.customers), z[1].at(self.products)
+        return decoder.rank_of(c.h, p.h, self.features, c.s, p.s).reshape(self.kept.shape)
+
+
+def _top_cells(step: _Step, grid: RankGrid | None) -> _TopCells | None:
+    """The cells ``step``'s shortlist adds to ``grid`` (rows: ids), if it has one."""
+    if step.shortlist is None or grid is None:
+        return None
+    return _TopCells.of(step.shortlist, step.snap.history, grid.customers)
 
 
 def _teacher_view(step: _Step) -> tuple[LinkPredictor, tuple[Tensor, Tensor]] | None:
@@ -439,7 +459,7 @@ def _epoch(loop: _Loop) -> float:
         loss = _pair_loss(model, step, z, kd)
         if train.rank_loss != "none":
             grids = _sample_grids(model, step, train, loop.rng)
-            top = (step.shortlist, step.snap.history) if step.shortlist is not None else None
+            top = _top_cells(step, grids[0])
             loss = loss + _ranking_loss(model, z, grids, train, kd, _teacher_view(step), top)
         loss.backward()
         total += loss.item()
@@ -487,15 +507,16 @@ def _batch_loss(
     rank = rank and train.rank_loss != "none"
     grids = _sample_grids(model, step, train, rng) if rank else (None, None)
     drawn = [g for g in grids if g is not None]
+    top = _top_cells(step, grids[0])
     parts = [pairs.customers[batch], *(g.customers for g in drawn)]
     seeds_c, rows_c = torch.unique(torch.cat(parts), return_inverse=True)
-    seeds_p, rows_p = torch.unique(
-        torch.cat([pairs.products[batch], *(g.products for g in drawn)]), return_inverse=True
-    )
+    p_parts = [pairs.products[batch], *(g.products for g in drawn)]
+    p_parts += [top.products] if top is not None else []
+    seeds_p, rows_p = torch.unique(torch.cat(p_parts), return_inverse=True)
     z_c, z_p = model.embeddings(sampler.sample({"customer": seeds_c, "product": seeds_p}))
     z = _sides(model.decoder, (z_c[: seeds_c.numel()], z_p[: seeds_p.numel()]))
     sizes = [p.numel() for p in parts]
-    c_rows, p_rows = rows_c.split(sizes), rows_p.split(sizes)
+    c_rows, p_rows = rows_c.split(sizes), rows_p.split([p.numel() for p in p_parts])
     local = PairBatch(c_rows[0], p_rows[0], pairs.labels[batch], pairs.features[batch])
     t_logits = step.t_logits[batch] if step.t_logits is not None else None
     every = torch.ones_like(batch, dtype=torch.bool)
@@ -504,12 +525,15 @@ def _batch_loss(
     if not rank:
         return loss
     # the grids' rows in z: the parts after the pairs, in the order drawn
-    rows = iter(zip(c_rows[1:], p_rows[1:], strict=True))
+    rows = iter(zip(c_rows[1:], p_rows[1 : 1 + len(drawn)], strict=True))
     local_grids = tuple(g if g is None else replace(g, **_rows(next(rows))) for g in grids)
     teacher = _teacher_view(step)
     if teacher is not None:
         teacher = (teacher[0], (teacher[1][0][seeds_c], teacher[1][1][seeds_p]))
-    return loss + _ranking_loss(model, z, local_grids, train, kd, teacher)  # type: ignore[arg-type]
+    if top is not None:  # the grid's customers are the first part after the pairs
+        m = top.kept.size(1)
+        top = replace(top, customers=c_rows[1].repeat_interleave(m), products=p_rows[-1])
+    return loss + _ranking_loss(model, z, local_grids, train, kd, teacher, top)  # type: ignore[arg-type]
 
 
 def _minibatch_epoch(loop: _Loop, samplers: list[NeighborSampler]) -> float:
@@ -607,7 +631,7 @@ def train_link_model(
     ``teacher_logits``, one tensor per snapshot aligned with its pairs) plus, unless
     ``train.rank_loss`` is ``none``, the ranking losses of :mod:`distill.ranking`
     (with ``teacher``, the listwise distillation of its ranking too, each customer's
-    candidates extended by its ``shortlists`` entry, one per snapshot, in full batch).
+    candidates extended by its ``shortlists`` entry, one per snapshot).
     ``on_eval(epoch, val_auc)`` runs after each validation (a search stops trials by it).
     """
     if teacher_logits is not None and kd is None:

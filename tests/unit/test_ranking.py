@@ -147,15 +147,17 @@ def _shortlist_setup():
         frame, enc, TaskConfig(snapshots=2), KDConfig(candidates_per_pair=0), rng
     )
     torch.manual_seed(0)
-    spec = StudentConfig(kind="mlp", hidden=8, customer_id_dim=4, product_id_dim=4).spec()
+    spec = StudentConfig(
+        kind="mlp", hidden=8, dropout=0.0, customer_id_dim=4, product_id_dim=4
+    ).spec()
     teacher = build_model(spec, enc, frame.num_customers, frame.num_products).eval()
-    return snaps[0], teacher
+    return snaps[0], teacher, snaps[1]
 
 
 def test_teacher_shortlist_is_the_teachers_top_unseen_products() -> None:
     from distill.train import teacher_shortlist
 
-    snap, teacher = _shortlist_setup()
+    snap, teacher, _ = _shortlist_setup()
     assert teacher_shortlist(teacher, snap, 0) is None
     short = teacher_shortlist(teacher, snap, 5)
     assert short is not None
@@ -180,11 +182,10 @@ def test_teacher_shortlist_is_the_teachers_top_unseen_products() -> None:
         assert torch.allclose(scores[torch.as_tensor(products)], want, atol=1e-5)
 
 
-def test_shortlist_cells_are_the_students_ranking_of_those_pairs() -> None:
-    from distill.ranking import RankGrid
-    from distill.train import _shortlist_cells, _sides, teacher_shortlist
+def test_top_cells_are_the_students_ranking_of_those_pairs() -> None:
+    from distill.train import _sides, _TopCells, teacher_shortlist
 
-    snap, teacher = _shortlist_setup()
+    snap, teacher, _ = _shortlist_setup()
     short = teacher_shortlist(teacher, snap, 3)
     assert short is not None
     with_positive = np.flatnonzero(short.rows >= 0)
@@ -192,16 +193,14 @@ def test_shortlist_cells_are_the_students_ranking_of_those_pairs() -> None:
     rows[with_positive[4]] = -1  # as a customer without a positive that day
     short = replace(short, rows=rows)
     customers = torch.as_tensor(with_positive[:5])
-    grid = RankGrid(
-        customers, customers, torch.zeros(0), torch.ones(5, 5, dtype=torch.bool), torch.zeros(5)
-    )
     torch.manual_seed(1)
     student = _shortlist_setup()[1]  # same shapes, other weights
     for p in student.parameters():
         torch.nn.init.normal_(p, std=0.3)
     with torch.no_grad():
         z = _sides(student.decoder, student.embeddings(snap.graph))
-        logits, t_logits, kept = _shortlist_cells(student.decoder, z, grid, short, snap.history)
+        top = _TopCells.of(short, snap.history, customers)
+        logits, t_logits, kept = top.student_logits(student.decoder, z), top.t_logits, top.kept
         z_c, z_p = student.embeddings(snap.graph)
     assert logits.shape == t_logits.shape == kept.shape == (5, 3)
     assert kept[:4].all() and not kept[4].any()  # the last customer has no shortlist
@@ -212,3 +211,61 @@ def test_shortlist_cells_are_the_students_ranking_of_those_pairs() -> None:
         want = student.decoder.rank(z_c[[c] * 3], z_p[products], f)
         assert torch.allclose(logits[i], want, atol=1e-5)
         assert torch.equal(t_logits[i], short.logits[short.rows[c]])
+
+
+@pytest.mark.parametrize("minibatch", ["off", "on"])
+def test_the_listwise_term_ranks_the_shortlist_as_the_whole_graph_does(monkeypatch, minibatch):
+    """In full batch and in mini-batches (where the loss reads the seeds' rows, not
+    ids), the shortlist's columns of the listwise term hold the student's ranking
+    logits of exactly those (customer, product) pairs, and the teacher's."""
+    import distill.train as train_mod
+    from distill.config import KDConfig, TrainConfig
+    from distill.train import _sides, score_snapshot, teacher_shortlist, train_link_model
+
+    snap, teacher, val = _shortlist_setup()
+    short = teacher_shortlist(teacher, snap, 3)
+    torch.manual_seed(2)
+    student = _shortlist_setup()[1].train()
+    real_top, real_listwise = train_mod._top_cells, train_mod.listwise_kd
+    tops, checked = [], []
+
+    def top_cells(step, grid):
+        top = real_top(step, grid)
+        tops.append(top)
+        return top
+
+    def listwise(s, t, mask, temperature):
+        top = tops[-1]
+        with torch.no_grad():
+            want = top.student_logits(
+                student.decoder, _sides(student.decoder, student.embeddings(snap.graph))
+            )
+        m = top.kept.size(1)
+        checked.append(
+            s.shape[1] == mask.shape[1] > m
+            and torch.allclose(s[:, -m:], want, atol=1e-5)
+            and torch.equal(t[:, -m:], top.t_logits)
+            and torch.equal(mask[:, -m:], top.kept)
+        )
+        return real_listwise(s, t, mask, temperature)
+
+    monkeypatch.setattr(train_mod, "_top_cells", top_cells)
+    monkeypatch.setattr(train_mod, "listwise_kd", listwise)
+    train = TrainConfig(
+        progress=False, minibatch=minibatch, batch_size=64, rank_batch=16, pretrain_epochs=0
+    )
+    result = train_link_model(
+        student,
+        [snap],
+        val,
+        lr=0.01,
+        weight_decay=0.0,
+        epochs=2,
+        train=train,
+        teacher_logits=[score_snapshot(teacher, snap)],
+        kd=KDConfig(shortlist=3),
+        teacher=teacher,
+        shortlists=[short],
+    )
+    assert result.minibatch == (minibatch == "on")
+    assert len(checked) >= 2 and all(checked)
