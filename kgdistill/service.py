@@ -85,6 +85,8 @@ class PredictConfig:
     category_source_label: str = "Product"
     category_target_label: str = "Category"
     batch_size: int = 10_000  # relationships per transaction (whole sources, so about)
+    # write transactions at once, each with its own customers (bench/predict_write.py)
+    write_workers: int = 2
     # predict --write writes each block of customers' top K while the next block is
     # scored; false: score every customer first, then write
     pipeline: bool = True
@@ -94,6 +96,8 @@ class PredictConfig:
             raise ValueError(f"k must be >= 1, not {self.k}")
         if self.batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, not {self.batch_size}")
+        if self.write_workers < 1:
+            raise ValueError(f"write_workers must be >= 1, not {self.write_workers}")
         if self.shortlist is not None and self.shortlist < 0:
             raise ValueError(f"shortlist must be >= 0 (0: exact), not {self.shortlist}")
         self.recommendations()
@@ -318,6 +322,7 @@ def _score_and_write(
         run,
         config.predict.recommendations(),
         batch_size=config.predict.batch_size,
+        workers=config.predict.write_workers,
         progress=progress and not pipeline,  # pipelined, the scoring's bar shows both
         beside_sync=BesideSync(
             config.sync.name, config.sync.lock_ttl_s, as_of, every_source=ids is None
@@ -374,6 +379,7 @@ def write_categories(
         run,
         config.predict.categories(),
         batch_size=config.predict.batch_size,
+        workers=config.predict.write_workers,
         progress=progress,
     )
 

@@ -321,6 +321,7 @@ def _rescore(
                 kind,
                 batch_size=predict.batch_size,
                 sources=chunk,
+                workers=predict.write_workers,
                 progress=progress,
                 fence=writeback.fence(sync.name, holder, sync.lock_ttl_s),
             )

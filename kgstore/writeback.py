@@ -43,14 +43,17 @@ sync runs on the same host and sees the holder's process is gone.
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import json
 import os
 import socket
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import wait as futures_wait
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -370,14 +373,16 @@ def write_rows(
     sources: Sequence[Any] | None = None,
     progress: bool = True,
     fence: Callable[[Any], None] | None = None,
+    workers: int = 1,
 ) -> WriteSummary:
     """Write ``frame`` (``kind``'s source and target columns, score, rank) as ``kind``
-    relationships of ``run``, one transaction per batch of whole sources; does not touch
-    the ``(:ModelRun)`` node.
+    relationships of ``run``, one transaction per batch of whole sources, ``workers``
+    transactions at once (:class:`PredictionWriter`); does not touch the
+    ``(:ModelRun)`` node.
 
     ``sources`` lists source ids to replace even when ``frame`` has no rows for them
-    (their old predictions are removed). ``fence(tx)`` runs first in every batch's
-    transaction and may raise to stop the write (e.g. :func:`fence`).
+    (their old predictions are removed). ``fence(tx)`` runs last in every batch's
+    transaction and may raise to stop the write, rolling that batch back (e.g. :func:`fence`).
     """
     batches = list(_batches(frame, kind, batch_size, sources))
     query = statement("writeback/replace_predictions", **kind.identifiers())
@@ -397,13 +402,30 @@ def write_rows(
         disable=not progress,
         leave=False,
     )
-    with bar:
-        for batch in batches:
-            result = runner.write_tx(_replace_batch(query, {**params, "rows": batch}, fence))
-            totals["given"] += len(batch)
-            for key in ("sources", "linked", "asked", "created", "deleted"):
-                totals[key] += result[key]
-            bar.update(sum(len(g["targets"]) for g in batch))
+    if workers < 1:
+        raise ValueError(f"workers must be >= 1, not {workers}")
+
+    failed = threading.Event()  # once a batch fails, no other starts
+
+    def send(batch: list[dict[str, Any]]) -> Any:
+        if failed.is_set():
+            return None
+        try:
+            return runner.write_tx(_replace_batch(query, {**params, "rows": batch}, fence))
+        except BaseException:
+            failed.set()
+            raise
+
+    pool = ThreadPoolExecutor(workers, thread_name_prefix="kgdistill-write")
+    try:
+        with bar:
+            for batch, result in zip(batches, pool.map(send, batches), strict=True):
+                totals["given"] += len(batch)
+                for key in ("sources", "linked", "asked", "created", "deleted"):
+                    totals[key] += result[key]
+                bar.update(sum(len(g["targets"]) for g in batch))
+    finally:  # after a failure, the batches not started are not written
+        pool.shutdown(wait=True, cancel_futures=True)
     return WriteSummary(
         run_id=run.run_id,
         relationship=kind.relationship,
@@ -444,6 +466,7 @@ def write_predictions(
     progress: bool = True,
     fence: Callable[[Any], None] | None = None,
     beside_sync: BesideSync | None = None,
+    workers: int = 1,
 ) -> WriteSummary:
     """One whole run, for recommendations and category predictions alike:
     :func:`start_run`, :func:`write_rows`, :func:`finish_run` (a
@@ -455,7 +478,8 @@ def write_predictions(
     replace even without rows (e.g. customers none of whose scores passed the
     threshold: their old recommendations are removed); ``fence`` as in :func:`write_rows`.
     With ``beside_sync`` the run is written under the sync's lock and keeps its
-    watermark right (:class:`BesideSync`).
+    watermark right (:class:`BesideSync`). ``workers`` batches are written concurrently
+    (:class:`PredictionWriter`).
     """
     # Validate everything up front: a bad row must not leave half a run behind.
     batches = list(_batches(frame, kind, batch_size, sources))
@@ -467,6 +491,7 @@ def write_predictions(
         progress=progress,
         fence=fence,
         beside_sync=beside_sync,
+        workers=workers,
     )
     with writer:
         writer.write_batches(batches, len(frame))
@@ -484,11 +509,15 @@ class PredictionWriter:
 
     Entering records the run as ``writing`` (:func:`start_run`), with ``beside_sync``
     under the sync's lock (:class:`BesideSync`). :meth:`write` validates a block's rows
-    (a bad row raises before that block is written), waits for the previous block's
-    write and starts this one in a background thread: at most one block is in flight.
+    (a bad row raises before that block is written), waits until earlier blocks have
+    fewer than ``workers`` batches left, and queues its batches (whole sources each) to
+    ``workers`` background threads, each batch one transaction; then it returns, and
+    scoring goes on meanwhile (with one worker: one block in flight at a time).
+    Concurrent batches hold disjoint sources and meet only on targets; a deadlock or other
+    transient error there is retried by the driver, and a retried batch is idempotent.
     :meth:`finish` writes the ``sources`` no block had (their old predictions go), waits
     and marks the run ``complete``. Leaving the ``with`` by an exception waits for the
-    block in flight and marks the run ``failed``; rerunning the run id completes it (the
+    blocks in flight and marks the run ``failed``; rerunning the run id completes it (the
     contract above: every source is replaced whole in one transaction).
     """
 
@@ -502,14 +531,19 @@ class PredictionWriter:
         progress: bool = True,
         fence: Callable[[Any], None] | None = None,
         beside_sync: BesideSync | None = None,
+        workers: int = 1,
     ) -> None:
         if fence is not None and beside_sync is not None:
             raise ValueError("pass fence or beside_sync, not both (beside_sync brings its own)")
+        if workers < 1:
+            raise ValueError(f"workers must be >= 1, not {workers}")
         self.runner, self.run, self.kind, self.batch_size = runner, run, kind, batch_size
-        self._fence, self._sync = fence, beside_sync
+        self._fence, self._sync, self._workers = fence, beside_sync, workers
         self._holder: str | None = None
         self._pool: ThreadPoolExecutor | None = None
-        self._pending: Future[None] | None = None
+        self._pending: collections.deque[Future[None]] = collections.deque()
+        self._count = threading.Lock()  # the totals, updated by the writing threads
+        self._failed = threading.Event()  # once a batch fails, no other starts
         self._seen: set[Any] = set()
         self._totals = dict.fromkeys(("sources", "linked", "asked", "created", "deleted"), 0)
         self._rows = self._given = self._batches = 0
@@ -545,7 +579,7 @@ class PredictionWriter:
         except BaseException:
             self._release()
             raise
-        self._pool = ThreadPoolExecutor(1, thread_name_prefix="kgdistill-write")
+        self._pool = ThreadPoolExecutor(self._workers, thread_name_prefix="kgdistill-write")
         self._began = time.monotonic()
         return self
 
@@ -559,24 +593,36 @@ class PredictionWriter:
         if self._pool is None:
             raise RuntimeError("PredictionWriter.write outside its `with` block")
         self._seen.update(group["source"] for batch in batches for group in batch)
-        self._wait()
+        # Earlier blocks may keep workers - 1 batches going; this block's all join them.
+        while len(self._pending) >= self._workers:
+            self._pending.popleft().result()  # a failed batch raises here
         self._rows += rows
-        self._pending = self._pool.submit(self._send, batches)
+        self._pending.extend(self._pool.submit(self._send, batch) for batch in batches)
 
-    def _send(self, batches: list[list[dict[str, Any]]]) -> None:
-        for batch in batches:
-            params = {**self._params, "rows": batch}
+    def _send(self, batch: list[dict[str, Any]]) -> None:
+        """One batch in one transaction; skipped once a batch has failed."""
+        if self._failed.is_set():
+            return
+        params = {**self._params, "rows": batch}
+        try:
             result = self.runner.write_tx(_replace_batch(self._query, params, self._fence))
+        except BaseException:
+            self._failed.set()
+            raise
+        with self._count:
             self._given += len(batch)
             self._batches += 1
             for key in self._totals:
                 self._totals[key] += result[key]
-            self._bar.update(sum(len(group["targets"]) for group in batch))
+        self._bar.update(sum(len(group["targets"]) for group in batch))
 
     def _wait(self) -> None:
-        pending, self._pending = self._pending, None
-        if pending is not None:
-            pending.result()
+        """Every queued batch ended; the first failure raised (after a failure, the
+        batches not yet started were skipped, see :meth:`_send`)."""
+        pending, self._pending = list(self._pending), collections.deque()
+        futures_wait(pending)
+        for future in pending:
+            future.result()
 
     def finish(self, sources: Sequence[Any] | None = None) -> WriteSummary:
         """Replace the ``sources`` no block had, wait for every write and mark the run
@@ -633,11 +679,11 @@ def _replace_batch(
     query: str, params: dict[str, Any], fence: Callable[[Any], None] | None = None
 ) -> Any:
     def work(tx: Any) -> dict[str, int]:
-        if fence is not None:
-            fence(tx)
         result = tx.run(query, params)
         record = result.single(strict=True)
         counters = result.consume().counters
+        if fence is not None:  # last, so that its lock is held only while committing
+            fence(tx)
         return {
             "sources": int(record["sources"]),
             "linked": int(record["linked"] or 0),
@@ -775,10 +821,12 @@ def renew_lock(runner: QueryRunner, name: str, holder: str, ttl_s: float) -> Non
 
 
 def fence(name: str, holder: str, ttl_s: float) -> Callable[[Any], None]:
-    """A check for the start of each write transaction: renew the lock inside it, or raise
-    :class:`LockLost`. Renewing writes the SyncState node, so the transaction holds that
-    node's write lock until it commits: no other sync can take the lock over in between,
-    and a writer that was paused past the lock's expiry writes nothing more."""
+    """A check that ends each write transaction: renew the lock inside it, or raise
+    :class:`LockLost` (and the transaction's writes roll back). Renewing writes the
+    SyncState node, so the transaction holds that node's write lock until it commits: no
+    other sync can take the lock over in between, and a writer that was paused past the
+    lock's expiry writes nothing more. Run last, the check holds that lock only while its
+    transaction commits, so concurrent writers of one run do not queue behind each other."""
     query = statement("sync/renew_lock")
 
     def check(tx: Any) -> None:

@@ -14,7 +14,15 @@ from kgdistill.config import ConfigError, load_config
 from kgdistill.service import PredictConfig
 from kgstore.connection import QueryRunner
 from kgstore.ingest import load_csv
-from kgstore.writeback import PredictionWriter, RunInfo, WritebackError, write_predictions
+from kgstore.writeback import (
+    BesideSync,
+    LockLost,
+    PredictionWriter,
+    RunInfo,
+    WritebackError,
+    write_predictions,
+    write_rows,
+)
 from tests.integration.graphcheck import graph_hash
 from tests.support import shop
 from tests.support.scorers import CategoryAffinityScorer
@@ -231,13 +239,16 @@ def _status(graph: QueryRunner, run_id: str) -> str:
     return str(graph.read_value("MATCH (r:ModelRun {run_id: $id}) RETURN r.status", id=run_id))
 
 
-def test_a_run_written_block_by_block_equals_one_written_whole(graph: QueryRunner) -> None:
+@pytest.mark.parametrize("workers", [1, 3])
+def test_a_run_written_block_by_block_equals_one_written_whole(
+    graph: QueryRunner, workers: int
+) -> None:
     shop.build_shop(graph)
     frame = CategoryAffinityScorer().top_k(graph, list(range(1, 41)), K)
     whole = _recommend(graph, "run-1", frame)
     expected = [{**row, "run": "run-2"} for row in _snapshot(graph)]
     blocks = [frame[frame["customer_id"] <= 13], frame[frame["customer_id"] > 13]]
-    with _writer(graph, "run-2") as writer:
+    with _writer(graph, "run-2", workers=workers) as writer:
         for block in blocks:
             writer.write(block)
         summary = writer.finish(sources=list(range(1, 41)))
@@ -268,6 +279,66 @@ def test_the_writer_scores_on_while_a_block_is_written(graph: QueryRunner) -> No
         writer.finish()
     assert seen and all(seen), "write() waited for its own transaction"
     assert len(_snapshot(graph)) == 10 * K
+
+
+def test_workers_write_batches_at_once(graph: QueryRunner) -> None:
+    """With two workers, two batches' transactions are open together: each has written
+    its rows and reached the fence before either commits (with one, the first would wait
+    for a second that never starts, and the barrier breaks)."""
+    shop.build_shop(graph)
+    frame = CategoryAffinityScorer().top_k(graph, list(range(1, 41)), K)
+    together = threading.Barrier(2, timeout=10)
+    calls: list[int] = []
+
+    def fence(_tx: object) -> None:
+        calls.append(1)
+        if len(calls) <= 2:
+            together.wait()
+
+    with _writer(graph, "run-1", fence=fence, workers=2) as writer:
+        writer.write(frame)
+        summary = writer.finish()
+    assert not together.broken and len(calls) == summary.batches > 2
+    assert len(_snapshot(graph)) == 40 * K
+
+
+def test_a_writer_that_lost_the_sync_lock_writes_nothing(graph: QueryRunner) -> None:
+    """The fence ends each batch's transaction: once another holder has the sync's lock,
+    every batch rolls back what it wrote, and the run is marked failed."""
+    shop.build_shop(graph)
+    frame = CategoryAffinityScorer().top_k(graph, list(range(1, 41)), K)
+    beside = BesideSync("default", 60.0, AT, every_source=True)
+    with pytest.raises(LockLost), _writer(graph, "run-1", beside_sync=beside, workers=2) as w:
+        graph.write("MATCH (s:SyncState {name: 'default'}) SET s.lock_holder = 'elsewhere:1:x'")
+        w.write(frame)
+        w.finish()
+    assert _snapshot(graph) == []
+    assert _status(graph, "run-1") == "failed"
+
+
+@pytest.mark.parametrize("how", ["writer", "write_rows"])
+def test_after_a_failed_batch_no_batch_not_started_is_written(graph: QueryRunner, how: str) -> None:
+    """The first batch's transaction fails (its fence raises, so it rolls back); the five
+    or so batches queued behind it, which the fence would let through, never start."""
+    shop.build_shop(graph)
+    frame = CategoryAffinityScorer().top_k(graph, list(range(1, 41)), K)
+    calls: list[int] = []
+
+    def fence(_tx: object) -> None:
+        calls.append(1)
+        if len(calls) == 1:
+            raise RuntimeError("the database went away")
+
+    with pytest.raises(RuntimeError, match="went away"):
+        if how == "writer":
+            with _writer(graph, "run-1", fence=fence) as writer:
+                writer.write(frame)
+                writer.finish()
+        else:
+            run = RunInfo("run-1", "category-affinity", "1", AT)
+            kind = CONFIG.recommendations()
+            write_rows(graph, frame, run, kind, batch_size=CONFIG.batch_size, fence=fence)
+    assert _snapshot(graph) == [] and len(calls) == 1
 
 
 def test_a_bad_block_fails_the_run_and_a_rerun_completes_it(graph: QueryRunner) -> None:
