@@ -85,8 +85,8 @@ class PredictConfig:
     category_source_label: str = "Product"
     category_target_label: str = "Category"
     batch_size: int = 10_000  # relationships per transaction (whole sources, so about)
-    # write transactions at once, each with its own customers; 2 doubled Neo4j's rate
-    # alone, but not predict --write's while scoring shares two cores (predict_write.py)
+    # write transactions at once, each with its own customers (2 was not faster for
+    # predict --write on two cores, where scoring shares them: bench/predict_write.py)
     write_workers: int = 1
     # predict --write writes each block of customers' top K while the next block is
     # scored; false: score every customer first, then write
