@@ -37,6 +37,10 @@ class ModelConfig:
     matrix-factorisation term when there is one (``collab``), so the encoder learns
     from features and structure alone (without ``collab`` they enter the encoder
     either way: nothing else would read them).
+    ``mf_dropout``: the share of training pairs scored without the matrix-factorisation
+    term (each pair on its own; scoring always keeps it), so that the rest of the score
+    learns to rank without it; 0 by default (``bench/teacher_ids.py --mf-dropout``
+    measured no gain beyond seed noise on EComm).
     ``decoder``: ``dot`` (inner product plus a small MLP on pair features) or ``mlp``
     (an MLP on the pair). ``structure``: score with the run's structural vectors (the
     cosine term of :class:`distill.models.PairDecoder`) when :class:`StructureConfig`
@@ -56,6 +60,7 @@ class ModelConfig:
     epochs: int = 80
     structure: bool = True
     ids_in_encoder: bool = True
+    mf_dropout: float = 0.0
 
     KINDS: ClassVar[tuple[str, ...]] = ()
     KIND_KEY: ClassVar[str] = "kind"
@@ -72,8 +77,9 @@ class ModelConfig:
             _at_least(key, getattr(self, key), 1)
         for key in ("customer_id_dim", "product_id_dim", "weight_decay"):
             _at_least(key, getattr(self, key), 0)
-        if not 0.0 <= self.dropout < 1.0:
-            raise ValueError(f"dropout = {self.dropout!r}; must be in [0, 1)")
+        for key in ("dropout", "mf_dropout"):
+            if not 0.0 <= getattr(self, key) < 1.0:
+                raise ValueError(f"{key} = {getattr(self, key)!r}; must be in [0, 1)")
         if not self.lr > 0:
             raise ValueError(f"lr = {self.lr!r}; must be > 0")
         _one_of("decoder", self.decoder, ("dot", "mlp"))
@@ -99,6 +105,7 @@ class ModelConfig:
             "rank_scale": True,
             "ids_in_encoder": self.ids_in_encoder
             or not self.customer_id_dim == self.product_id_dim > 0,
+            "mf_dropout": self.mf_dropout,
         }
 
     def as_dict(self) -> dict[str, Any]:
@@ -386,3 +393,22 @@ class RunConfig:
             raise KeyError(f"no student config named {name!r}")
         config: StudentConfig = getattr(self, name)
         return config
+
+
+@dataclass(frozen=True)
+class IndexOptions:
+    """How :class:`distill.predict.ProductIndex` searches (``[predict] index_probes``,
+    ``index_candidates``): ``probes``, the index's lists searched per customer (at least
+    as many as hold three times the products asked for); ``candidates``, the products
+    it returns per customer for the cheap score (0: four times the shortlist)."""
+
+    probes: int = 32
+    candidates: int = 0
+
+    def __post_init__(self) -> None:
+        if self.probes < 1:
+            raise ValueError(f"index_probes must be >= 1, not {self.probes}")
+        if self.candidates < 0:
+            raise ValueError(
+                f"index_candidates must be >= 0 (0: 4 x the shortlist), not {self.candidates}"
+            )

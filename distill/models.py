@@ -435,6 +435,7 @@ class PairDecoder(nn.Module):
         collab_dim: int = 0,
         struct_dim: int = 0,
         rank_scale: bool = False,
+        mf_dropout: float = 0.0,
     ) -> None:
         super().__init__()
         if kind not in ("dot", "mlp"):
@@ -453,6 +454,9 @@ class PairDecoder(nn.Module):
         # how much the matrix-factorisation term counts, learnt from 0: on a sparse,
         # feature-rich shop the id embeddings know little, on a dense one most
         self.mf_weight = nn.Parameter(torch.zeros(())) if collab_dim else None
+        # in training, the share of pairs scored without the matrix-factorisation term,
+        # so that the rest of the score learns to rank without it (see ModelConfig)
+        self.mf_dropout = mf_dropout
         in_dim = pair_dim if kind == "dot" else 3 * dim + pair_dim
         self.mlp = nn.Sequential(nn.Linear(in_dim, hidden), nn.ReLU(), nn.Linear(hidden, 1))
         self.prior = nn.Linear(dim + pair_dim, 1) if rank_head else None
@@ -523,6 +527,8 @@ class PairDecoder(nn.Module):
             # the id embeddings' plain dot product: the matrix factorisation they were
             # pre-trained for (distill.train.pretrain_ids)
             mf = (z_c[:, h:] * z_p[:, h:]).sum(-1)
+            if self.training and self.mf_dropout > 0:
+                mf = mf * (torch.rand_like(mf) >= self.mf_dropout)
             assert self.mf_weight is not None
             return dot + self.mf_weight * mf + self.mlp(f).squeeze(-1)
         return self.mlp(torch.cat([z_c * z_p, z_c, z_p, f], dim=-1)).squeeze(-1)
@@ -706,5 +712,6 @@ def build_link_predictor(
         collab_dim=extra,
         struct_dim=struct_dim,
         rank_scale=bool(spec.get("rank_scale", False)),  # runs saved before it: none
+        mf_dropout=float(spec.get("mf_dropout", 0.0)),  # runs saved before it: none
     )
     return LinkPredictor(encoder=encoder, decoder=decoder)

@@ -5,7 +5,7 @@ from dataclasses import replace
 import pytest
 import torch
 
-from distill.config import STUDENTS, RunConfig
+from distill.config import STUDENTS, RunConfig, StudentConfig
 from distill.data import NODE_TYPES, PAIR_FEATURES, FeatureEncoder, build_graph
 from distill.models import (
     CONVS,
@@ -182,6 +182,27 @@ def test_collab_decoder_adds_the_weighted_dot_product_of_id_parts():
         dec.mf_weight.fill_(0.5)
     want = base(z_c[:, :4], z_p[:, :4], f) + 0.5 * (z_c[:, 4:] * z_p[:, 4:]).sum(-1)
     assert torch.allclose(dec(z_c, z_p, f), want, atol=1e-6)
+
+
+def test_mf_dropout_leaves_the_term_out_of_some_training_pairs_only():
+    torch.manual_seed(0)
+    dec = PairDecoder(dim=6, pair_dim=3, collab_dim=2, mf_dropout=0.5)
+    base = PairDecoder(dim=4, pair_dim=3)
+    base.mlp.load_state_dict(dec.mlp.state_dict())
+    with torch.no_grad():
+        dec.mf_weight.fill_(0.5)
+    z_c, z_p, f = torch.randn(400, 6), torch.randn(400, 6), torch.randn(400, 3)
+    without = base(z_c[:, :4], z_p[:, :4], f)
+    full = without + 0.5 * (z_c[:, 4:] * z_p[:, 4:]).sum(-1)
+    dec.train()
+    out = dec(z_c, z_p, f)
+    dropped = torch.isclose(out, without, atol=1e-6)
+    assert torch.all(dropped | torch.isclose(out, full, atol=1e-6))
+    assert 120 < int(dropped.sum()) < 280  # about half, each pair on its own
+    dec.eval()  # scoring: always the whole term
+    assert torch.allclose(dec(z_c, z_p, f), full, atol=1e-6)
+    with pytest.raises(ValueError, match="mf_dropout"):
+        StudentConfig(mf_dropout=1.0)
 
 
 def test_rank_head_starts_as_the_pair_logit_and_old_specs_build_without_it(setup):
