@@ -8,7 +8,7 @@ COPY kgframe kgframe
 COPY kgstore kgstore
 COPY distill distill
 COPY kgdistill kgdistill
-RUN pip install --no-cache-dir -e .
+RUN pip install --no-cache-dir -e '.[ann]'
 COPY . .
 ENV PYTHONUNBUFFERED=1
 ENTRYPOINT []

@@ -31,14 +31,14 @@ $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	@# Offline first, from the wheel cache; fetch into it only what is missing.
 	@if $(PIP) install -q $(OFFLINE) --upgrade pip setuptools wheel 2>/dev/null && \
-	    $(PIP) install -q $(OFFLINE) --no-build-isolation -e '.[dev]' 2>/dev/null; then \
+	    $(PIP) install -q $(OFFLINE) --no-build-isolation -e '.[dev,ann]' 2>/dev/null; then \
 	  echo "Installed from the wheel cache $(WHEELS)"; \
 	else \
 	  echo "Fetching packages into $(WHEELS) (once; torch alone is several GB) ..."; \
 	  $(PIP) download -q -d $(WHEELS) pip setuptools wheel && \
 	  $(PIP) install -q $(OFFLINE) --upgrade pip setuptools wheel && \
-	  $(PIP) download -q -d $(WHEELS) --no-build-isolation '.[dev]' && \
-	  $(PIP) install -q $(OFFLINE) --no-build-isolation -e '.[dev]'; \
+	  $(PIP) download -q -d $(WHEELS) --no-build-isolation '.[dev,ann]' && \
+	  $(PIP) install -q $(OFFLINE) --no-build-isolation -e '.[dev,ann]'; \
 	fi
 	touch $(STAMP)
 

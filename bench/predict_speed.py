@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/predict_speed.py [--shop cf|ecomm] [--customers 70679
         --products 24915 --interactions 652514 --k 20 --sample 256 --epochs 2
-        --recall-customers 1000] [--shortlist 100 400 ...]
+        --recall-customers 1000] [--shortlist 100 400 ...] [--probes 8 32 128]
 
 Builds the interaction-only synthetic shop of issue 13 (:func:`generate_cf`, ids only;
 ``--shop ecomm``: the bundled EComm sample, every feature, category and brand) as a
@@ -18,8 +18,11 @@ teacher; 0: fresh weights, enough for timing), and times
 
 Then the recall of the fast top K against the exact one (|fast ∩ exact| / |exact|, and
 with ties counted: :func:`recall`) over the first ``--recall-customers`` customers,
-and the same for each ``--shortlist`` size given.
-The last line reads
+and the same for each ``--shortlist`` size given. With ``--probes``, the approximate
+index too (``[predict] index = "faiss"``, :class:`distill.predict.ProductIndex`): its
+build time, then for each number of lists searched per customer, every customer's top
+K through it (customers/s) and its recall against the exact top K, side by side with
+the rows above. The last line reads
 ``customers=N products=M exact_customers_per_s=X fast_customers_per_s=Y recall_vs_exact=Z``.
 """
 
@@ -39,7 +42,7 @@ import pandas as pd
 import torch
 
 from distill.artifact import LoadedModel, build_model
-from distill.config import RunConfig
+from distill.config import IndexOptions, RunConfig
 from distill.data import FeatureEncoder
 from distill.predict import Scorer
 from distill.tasks import link_snapshots
@@ -120,6 +123,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--epochs", type=int, default=2, help="0: fresh weights")
     parser.add_argument("--recall-customers", type=int, default=1000)
     parser.add_argument("--shortlist", type=int, nargs="*", default=[], help="more sizes")
+    parser.add_argument("--probes", type=int, nargs="*", default=[], help="index: lists searched")
     parser.add_argument("--threads", type=int, default=RunConfig().train.threads)
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
@@ -158,6 +162,20 @@ def main(argv: list[str] | None = None) -> int:
     for size in args.shortlist:
         at, tied = recall(scorer.top_k(checked, k=args.k, shortlist=size), exact)
         print(f"shortlist={size}: recall_vs_exact={at:.4f} with_ties={tied:.4f}")
+    if args.probes:
+        began = time.perf_counter()
+        index = scorer.approximate_index()
+        print(f"index: {index.lists} lists, built in {time.perf_counter() - began:.1f}s")
+    for probes in args.probes:
+        options = IndexOptions(probes=probes)
+        began = time.perf_counter()
+        scorer.top_k(k=args.k, index=options)
+        rate = frame.num_customers / (time.perf_counter() - began)
+        at, tied = recall(scorer.top_k(checked, k=args.k, index=options), exact)
+        print(
+            f"index=faiss probes={probes} customers_per_s={rate:.0f} "
+            f"recall_vs_exact={at:.4f} with_ties={tied:.4f}"
+        )
     print(f"load average after: {os.getloadavg()[0]:.1f}")
     print(
         f"customers={frame.num_customers} products={frame.num_products} "

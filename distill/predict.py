@@ -21,6 +21,7 @@ from torch import Tensor
 from tqdm.auto import tqdm
 
 from distill.artifact import LoadedModel
+from distill.config import IndexOptions
 from distill.data import History, build_graph
 from distill.models import FeatureMLP, LinkPredictor, PairDecoder
 from distill.tasks import ids_to_rows
@@ -135,6 +136,8 @@ class Scorer:
         self._embeddings: tuple[Tensor, Tensor] | None = None
         self._product_z: Tensor | None = None
         self._pair_mlp: PairMLP | None = None
+        self._index: ProductIndex | None = None
+        self._cheap_right: Tensor | None = None
         if not isinstance(loaded.model.encoder, FeatureMLP):
             with torch.no_grad():
                 loaded.model.eval()
@@ -234,22 +237,38 @@ class Scorer:
         return self._pair_mlp
 
     def _shortlist_top(
-        self, chunk: np.ndarray, k: int, shortlist: int, exclude_seen: bool
+        self,
+        chunk: np.ndarray,
+        k: int,
+        shortlist: int,
+        exclude_seen: bool,
+        index: IndexOptions | None = None,
     ) -> tuple[np.ndarray, np.ndarray]:
         """The ``k`` best products of each customer row of ``chunk`` by the exact ranking
         score, among the ``shortlist`` best by the cheap score (seen products: masked out,
-        or, kept, always on the shortlist). Shapes: [C] -> [C, k], [C, k]."""
+        or, kept, always on the shortlist); ``index``: the cheap score of only the
+        products an approximate index finds for each customer (:class:`ProductIndex`),
+        not of every product. Shapes: [C] -> [C, k], [C, k]."""
         z_c, z_p = self.all_embeddings()
         n_p = self.frame.num_products
         order = np.argsort(self.pair_mlp().group[chunk], kind="stable")  # runs of references
         chunk = chunk[order]
         with torch.no_grad():
-            cheap = _cheap_scores(self, chunk)
             seen_rows, seen_cols = _seen_positions(self.history.pair_keys, chunk, n_p)
             most_seen = int(np.bincount(seen_rows).max()) if len(seen_rows) else 0
-            cheap[seen_rows, seen_cols] = -np.inf if exclude_seen else np.inf
-            width = min(n_p, shortlist + (0 if exclude_seen else most_seen))
+            if index is None:
+                cheap = _cheap_scores(self, chunk)
+                cheap[seen_rows, seen_cols] = -np.inf if exclude_seen else np.inf
+                columns = None
+            else:
+                cheap, columns = self._indexed_cheap_scores(
+                    chunk, shortlist, index, seen_rows, seen_cols, most_seen, exclude_seen
+                )
+            width = min(cheap.size(1), shortlist + (0 if exclude_seen else most_seen))
             cheap_top, cols = torch.topk(cheap, width, dim=1)
+            if columns is not None:  # positions among the candidates -> product rows
+                cols = torch.gather(columns, 1, cols)
+                cols[cheap_top == -np.inf] = 0  # no candidate there: scored, then dropped
             logits = scoring_logits(
                 self.loaded.model,
                 self.graph,
@@ -260,10 +279,76 @@ class Scorer:
                 ranking=True,
             ).reshape(len(chunk), width)
         scores = torch.sigmoid(logits).numpy()
-        scores[~torch.isfinite(cheap_top).numpy() & exclude_seen] = -np.inf
+        scores[(cheap_top == -np.inf).numpy()] = -np.inf  # seen, or no candidate
         top, top_scores = _best(scores, k)
         back = np.argsort(order)
         return np.take_along_axis(cols.numpy(), top, axis=1)[back], top_scores[back]
+
+    def cheap_right(self) -> Tensor:
+        """The product side of the cheap score (:func:`_cheap_right`), computed once."""
+        if self._cheap_right is None:
+            z_p = self.all_embeddings()[1]
+            with torch.no_grad():
+                right = _cheap_right(self.loaded.model, self.history, z_p, self.pair_mlp())
+            self._cheap_right = right
+        return self._cheap_right
+
+    def approximate_index(self) -> ProductIndex:
+        """The approximate index over every product's side of the cheap score, built
+        once (:func:`_index_vectors`)."""
+        if self._index is None:
+            with torch.no_grad():
+                self._index = ProductIndex.build(_index_vectors(self))
+        return self._index
+
+    def _indexed_cheap_scores(
+        self,
+        chunk: np.ndarray,
+        shortlist: int,
+        options: IndexOptions,
+        seen_rows: np.ndarray,
+        seen_cols: np.ndarray,
+        most_seen: int,
+        exclude_seen: bool,
+    ) -> tuple[Tensor, Tensor]:
+        """The cheap score of the products the index finds for each customer row of
+        ``chunk`` (seen ones at ``-inf``; kept, seen products are added at ``+inf``),
+        and those products' rows: the index's inner product, which is the cheap score
+        but for each customer's own pair MLP term, and that term at the found products.
+        Shapes: [C] -> [C, N], [C, N]."""
+        index, mlp = self.approximate_index(), self.pair_mlp()
+        z_c = self.all_embeddings()[0]
+        parts = _cheap_parts(self.loaded.model, self.history, z_c, chunk, mlp)
+        n_p = self.frame.num_products
+        wanted = min((options.candidates or 4 * shortlist) + most_seen, n_p)
+        dots, found = index.search(_index_queries(parts).numpy(), wanted, options)
+        columns = torch.as_tensor(np.where(found < 0, 0, found))
+        cheap = torch.as_tensor(dots)
+        group = mlp.group[chunk]
+        deviation = mlp.pre[torch.as_tensor(chunk)] - mlp.reference[torch.as_tensor(group)]
+        bounds = [0, *(np.flatnonzero(np.diff(group)) + 1).tolist(), len(chunk)]
+        for a, b in pairwise(bounds):  # the MLP's term, less the mean the index holds
+            at = columns[a:b]
+            cheap[a:b] += (mlp.table[group[a]] - mlp.table.mean(0))[at]
+            response = mlp.response[group[a]][at]  # [b - a, N, H]
+            cheap[a:b] += torch.einsum("ch,cnh->cn", deviation[a:b], response)
+        keys = chunk[:, None] * n_p + columns.numpy()
+        seen = np.zeros(keys.shape, bool)
+        if len(self.history.pair_keys):
+            at = np.searchsorted(self.history.pair_keys, keys)
+            at = at.clip(max=len(self.history.pair_keys) - 1)
+            seen = self.history.pair_keys[at] == keys
+        cheap[torch.as_tensor(seen | (found < 0))] = -np.inf
+        if not exclude_seen and most_seen:
+            # every seen product on the shortlist, as without the index
+            extra = torch.zeros(len(chunk), most_seen, dtype=torch.long)
+            extra_cheap = torch.full((len(chunk), most_seen), -np.inf)
+            rank = np.arange(len(seen_rows)) - np.searchsorted(seen_rows, seen_rows)
+            extra[seen_rows, rank] = torch.as_tensor(seen_cols)
+            extra_cheap[seen_rows, rank] = np.inf
+            columns = torch.cat([columns, extra], 1)
+            cheap = torch.cat([cheap, extra_cheap], 1)
+        return cheap, columns
 
     def _drop_seen(self, scores: np.ndarray, chunk: np.ndarray) -> None:
         """Set the scores of products each customer row of ``chunk`` interacted with to
@@ -290,6 +375,7 @@ class Scorer:
         batch_customers: int | None = None,
         progress: bool = False,
         shortlist: int | None = None,
+        index: IndexOptions | None = None,
     ) -> Iterator[pd.DataFrame]:
         """The ``k`` best products per customer: (customer_id, product_id, score, rank),
         by the ranking score (``sigmoid`` of :meth:`~distill.models.PairDecoder.rank`),
@@ -306,6 +392,10 @@ class Scorer:
         200)``; ``0``: the exact logit of every product (:meth:`grid_logits`, slow; the
         reference). The top K is always ranked by the exact ranking logit; a shortlist of
         the whole catalogue gives the exact top K.
+
+        ``index``: the cheap score only of the products an approximate index
+        (:class:`ProductIndex`, faiss) finds for each customer, not of every product:
+        for catalogues of millions. ``None``: every product's (exact).
         """
         rows = (
             np.arange(self.frame.num_customers)
@@ -317,7 +407,8 @@ class Scorer:
         k = min(k, self.frame.num_products)
         shortlist = max(10 * k, 200) if shortlist is None else shortlist
         fast = shortlist > 0 and self.loaded.model.decoder.kind == "dot"
-        step = batch_customers or self._block(fast)
+        index = index if fast else None  # the exact grid needs no index
+        step = batch_customers or (min(64, self._block(fast)) if index else self._block(fast))
         none = np.zeros((0, k), np.int64)  # so that no customers still give one block
         bar = tqdm(
             total=len(rows), desc="scoring", unit="customer", disable=not progress, leave=False
@@ -328,7 +419,7 @@ class Scorer:
             for start in range(0, len(rows), step):
                 chunk = rows[start : start + step]
                 if fast:
-                    top, top_scores = self._shortlist_top(chunk, k, shortlist, exclude_seen)
+                    top, top_scores = self._shortlist_top(chunk, k, shortlist, exclude_seen, index)
                 else:
                     top, top_scores = self._grid_top(chunk, k, exclude_seen)
                 yield self._rows_frame(_kept(chunk, top, top_scores, min_score))
@@ -394,11 +485,9 @@ def _cheap_scores(scorer: Scorer, chunk: np.ndarray) -> Tensor:
     (fastest with ``chunk`` sorted by reference), gathers by category and brand.
     Shapes: [C] -> [C, P]."""
     history, mlp = scorer.history, scorer.pair_mlp()
-    z_c, z_p = scorer.all_embeddings()
-    left, right, by_category, by_brand = _cheap_parts(
-        scorer.loaded.model, history, z_c, z_p, chunk, mlp
-    )
-    scores = left @ right.T
+    z_c, _ = scorer.all_embeddings()
+    left, by_category, by_brand = _cheap_parts(scorer.loaded.model, history, z_c, chunk, mlp)
+    scores = left @ scorer.cheap_right().T
     group = mlp.group[chunk]
     deviation = mlp.pre[torch.as_tensor(chunk)] - mlp.reference[torch.as_tensor(group)]
     bounds = [0, *(np.flatnonzero(np.diff(group)) + 1).tolist(), len(chunk)]
@@ -416,41 +505,51 @@ def _cheap_parts(
     model: LinkPredictor,
     history: History,
     z_c: Tensor,
-    z_p: Tensor,
     chunk: np.ndarray,
     mlp: PairMLP,
-) -> tuple[Tensor, Tensor, Tensor, Tensor]:
-    """The cheap score's factors but the MLP's: ``left @ right.T + by_category[:,
-    category(p)] + by_brand[:, brand(p)]``. A product's pair features when the customer
-    has no history with it are (zeros, the customer's counts in its category (3) and
-    brand (1), the customer's activity, its popularity (2), its category's popularity);
-    each enters the prior linearly. Shapes: [C] -> [C, D + 1], [P, D + 1],
-    [C, categories], [C, brands]."""
+) -> tuple[Tensor, Tensor, Tensor]:
+    """The customer side of the cheap score's factors but the MLP's: ``left @ right.T
+    + by_category[:, category(p)] + by_brand[:, brand(p)]`` (``right``:
+    :func:`_cheap_right`). A product's pair features when the customer has no history
+    with it are (zeros, the customer's counts in its category (3) and brand (1), the
+    customer's activity, its popularity (2), its category's popularity); each enters
+    the prior linearly. Shapes: [C] -> [C, D + 1], [C, categories], [C, brands]."""
     decoder = model.decoder
     t = history.lookup_tables()
     cell = [torch.as_tensor(t[name][chunk]) for name in ("cc", "ccr", "share", "cb")]
     zc, sc = decoder.split(z_c.index_select(0, torch.as_tensor(chunk)))
-    zp, sp = decoder.split(z_p)
     h = zc.size(1) - decoder.collab_dim
     scale = torch.full((zc.size(1),), 1.0 / h**0.5)
     if decoder.mf_weight is not None:
         scale[h:] = decoder.mf_weight
     n_pair = history.pair_values.shape[1]
-    by_product = torch.zeros(zp.size(0))
     slopes = mlp.slopes[torch.as_tensor(chunk)]
     if decoder.prior is not None:  # prior([z_p, f]) = w_z . z_p + w_f . f + b
         w = decoder.prior.weight[0]
-        by_product = zp @ w[: zp.size(1)] + mlp.product @ w[zp.size(1) + n_pair + 5 :]
-        slopes = slopes + w[zp.size(1) + n_pair : zp.size(1) + n_pair + 4]
+        slopes = slopes + w[zc.size(1) + n_pair : zc.size(1) + n_pair + 4]
     left = torch.cat([zc * scale, torch.ones(len(chunk), 1)], 1)
-    right = torch.cat([zp, by_product[:, None]], 1)
     weight = decoder.rank_struct_weight()
-    if sc is not None and sp is not None and weight is not None:
+    if sc is not None and weight is not None:
         left = torch.cat([sc * weight, left], 1)  # w_s * cosine, exactly
-        right = torch.cat([sp, right], 1)
     by_category = sum(slopes[:, i, None] * cell[i] for i in range(3))
     assert isinstance(by_category, Tensor)
-    return left, right, by_category, slopes[:, 3, None] * cell[3]
+    return left, by_category, slopes[:, 3, None] * cell[3]
+
+
+def _cheap_right(model: LinkPredictor, history: History, z_p: Tensor, mlp: PairMLP) -> Tensor:
+    """The product side of :func:`_cheap_parts`: ``right``, one row per product.
+    Shapes: [P, D'] -> [P, D + 1]."""
+    decoder = model.decoder
+    zp, sp = decoder.split(z_p)
+    by_product = torch.zeros(zp.size(0))
+    if decoder.prior is not None:
+        w = decoder.prior.weight[0]
+        n_pair = history.pair_values.shape[1]
+        by_product = zp @ w[: zp.size(1)] + mlp.product @ w[zp.size(1) + n_pair + 5 :]
+    right = torch.cat([zp, by_product[:, None]], 1)
+    if sp is not None and decoder.rank_struct_weight() is not None:
+        right = torch.cat([sp, right], 1)
+    return right
 
 
 @dataclass(frozen=True)
@@ -511,3 +610,75 @@ def _pair_mlp(decoder: PairDecoder, history: History, groups: int = 32) -> PairM
         response = (hidden > 0).float() * last.weight[0]
         table = torch.relu(hidden) @ last.weight[0]
     return PairMLP(pre, group, reference / count, table, response, slopes, product)
+
+
+def _index_vectors(scorer: Scorer) -> np.ndarray:
+    """Each product's side of the cheap score as one vector: ``right``, its category
+    and brand one-hot (where there are more than one), the pair MLP's mean over the
+    reference customers; so that its inner product with :func:`_index_queries` is the
+    cheap score but each customer's deviation from that mean.
+    Shapes: -> [P, D + 1 (+ categories) (+ brands) + 1]."""
+    history = scorer.history
+    tables = history.lookup_tables()
+    parts = [scorer.cheap_right()]
+    for codes, table in ((history.product_category, "cc"), (history.product_brand, "cb")):
+        width = tables[table].shape[1]
+        if width > 1:  # one group adds a per-customer constant, as in _cheap_scores
+            parts.append(torch.nn.functional.one_hot(torch.as_tensor(codes), width).float())
+    parts.append(scorer.pair_mlp().table.mean(0)[:, None])
+    return torch.cat(parts, 1).numpy()
+
+
+def _index_queries(parts: tuple[Tensor, Tensor, Tensor]) -> Tensor:
+    """Each customer's side of :func:`_index_vectors`, from :func:`_cheap_parts`."""
+    left, by_category, by_brand = parts
+    sides = [left] + [by for by in (by_category, by_brand) if by.size(1) > 1]
+    return torch.cat([*sides, torch.ones(len(left), 1)], 1)
+
+
+@dataclass
+class ProductIndex:
+    """An approximate maximum-inner-product index over every product's cheap-score
+    vector (faiss ``IVF``, flat lists): about ``sqrt(P)`` lists of products (k-means
+    on at most 64 products per list), each customer's query searching the lists
+    nearest to it. The products it misses are the price of not scoring every product
+    (``bench/predict_speed.py --index`` prints its recall against the exact top K)."""
+
+    index: Any
+    lists: int
+    size: int
+
+    @classmethod
+    def build(cls, vectors: np.ndarray) -> ProductIndex:
+        faiss = _faiss()
+        faiss.omp_set_num_threads(torch.get_num_threads())  # as scoring's (predict.threads)
+        size, dim = vectors.shape
+        lists = max(1, min(int(size**0.5), size // 39))  # faiss: 39 products per list
+        index = faiss.index_factory(dim, f"IVF{lists},Flat", faiss.METRIC_INNER_PRODUCT)
+        faiss.extract_index_ivf(index).cp.max_points_per_centroid = 64  # k-means sample
+        vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+        index.train(vectors)
+        index.add(vectors)
+        return cls(index, lists, size)
+
+    def search(
+        self, queries: np.ndarray, n: int, options: IndexOptions
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """The ``n`` products of highest inner product with each query row, best first,
+        as the index finds them (``-1`` where it found fewer), and those inner products.
+        Shapes: [C, D] -> [C, n], [C, n]."""
+        enough = int(np.ceil(3 * n * self.lists / self.size))
+        self.index.nprobe = min(self.lists, max(options.probes, enough))
+        dots, found = self.index.search(np.ascontiguousarray(queries, dtype=np.float32), n)
+        return np.asarray(dots, dtype=np.float32), np.asarray(found, dtype=np.int64)
+
+
+def _faiss() -> Any:
+    try:
+        import faiss
+    except ImportError as exc:  # an optional dependency: kgdistill[ann]
+        raise RuntimeError(
+            '[predict] index = "faiss" needs the faiss-cpu package: '
+            "pip install 'kgdistill[ann]' (make venv installs it)"
+        ) from exc
+    return faiss

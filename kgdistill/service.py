@@ -37,6 +37,7 @@ import numpy as np
 import pandas as pd
 
 from distill.artifact import DEFAULT_RUNS_DIR, Run, find_run
+from distill.config import IndexOptions
 from kgframe import GraphFrame, normalize_id
 from kgstore.connection import QueryRunner
 from kgstore.extract import read_graph
@@ -78,6 +79,13 @@ class PredictConfig:
     # products per customer a cheap score keeps for the exact ranking logit (None:
     # max(10 k, 200); 0: score every pair exactly, slow); see distill.predict.Scorer.top_k
     shortlist: int | None = None
+    # "exact": the cheap score of every product; "faiss": of the products an
+    # approximate index finds (faiss-cpu, kgdistill[ann]), for catalogues of millions;
+    # index_probes: its lists searched per customer (more: slower, closer to exact);
+    # index_candidates: products it finds per customer (0: 4 x the shortlist)
+    index: str = "exact"
+    index_probes: int = 32
+    index_candidates: int = 0
     relationship: str = "RECOMMENDED"
     source_label: str = "Customer"
     target_label: str = "Product"
@@ -101,8 +109,15 @@ class PredictConfig:
             raise ValueError(f"write_workers must be >= 1, not {self.write_workers}")
         if self.shortlist is not None and self.shortlist < 0:
             raise ValueError(f"shortlist must be >= 0 (0: exact), not {self.shortlist}")
+        if self.index not in ("exact", "faiss"):
+            raise ValueError(f'index must be "exact" or "faiss", not {self.index!r}')
+        self.index_options()
         self.recommendations()
         self.categories()
+
+    def index_options(self) -> IndexOptions:
+        """How the approximate index searches (checked even while ``index`` is exact)."""
+        return IndexOptions(probes=self.index_probes, candidates=self.index_candidates)
 
     def recommendations(self) -> PredictionKind:
         return PredictionKind(self.source_label, self.target_label, self.relationship)
@@ -199,9 +214,10 @@ class TrainedModel:
         ``progress``) with ``predict.shortlist``, a block of customers at a time.
         Customers not in the graph get no rows."""
         ids = None if customer_ids is None else self.known(runner, customer_ids)
-        shortlist = self.config.predict.shortlist
+        predict = self.config.predict
+        index = predict.index_options() if predict.index == "faiss" else None
         blocks: Iterator[pd.DataFrame] = self.scorer(runner).top_k_blocks(
-            ids, k=k, shortlist=shortlist, **options
+            ids, k=k, shortlist=predict.shortlist, index=index, **options
         )
         return blocks
 

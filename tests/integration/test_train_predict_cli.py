@@ -159,6 +159,18 @@ def test_train_then_list_score_and_predict(
     runs = graph.read_value("MATCH (m:ModelRun) RETURN count(m) AS n")
     assert runs == 2
 
+    # The approximate index, every list searched: the same top K as the exact shortlist.
+    index = ["--set", "predict.index=faiss", "--set", "predict.index_probes=1000"]
+    code, out, err = cli("predict", "--write", "-k", "5", *index, "--json", capsys=capsys)
+    assert code == 0, err
+    indexed = _recommendations(graph)
+    _check_top_k(graph, indexed, 5)
+    key = ["customer", "product", "rank"]
+    assert (
+        indexed[key].sort_values(key).values.tolist() == again[key].sort_values(key).values.tolist()
+    )
+    assert set(indexed["run_id"]) == {json.loads(out)["write"]["run_id"]}
+
     # A write for every customer is what a sync catches up to: nothing left to rescore.
     code, out, err = cli("sync", "--json", capsys=capsys)
     assert code == 0, err

@@ -1,5 +1,6 @@
 """Artifacts round trip with weights_only=True; scoring pairs, new products, top-K."""
 
+import sys
 from dataclasses import replace
 
 import numpy as np
@@ -8,9 +9,16 @@ import pytest
 import torch
 
 from distill.artifact import LoadedModel, build_model, load_artifact, save_artifact
-from distill.config import KDConfig, StructureConfig, StudentConfig, TaskConfig, TrainConfig
+from distill.config import (
+    IndexOptions,
+    KDConfig,
+    StructureConfig,
+    StudentConfig,
+    TaskConfig,
+    TrainConfig,
+)
 from distill.data import FeatureEncoder
-from distill.predict import Scorer, _cheap_scores, _pair_mlp, _seen_positions
+from distill.predict import ProductIndex, Scorer, _cheap_scores, _pair_mlp, _seen_positions
 from distill.tasks import link_snapshots
 from distill.train import train_link_model
 from kgframe import GraphFrame
@@ -277,3 +285,89 @@ def test_pairs_scored_in_chunks_equal_one_decode_of_every_pair(structure):
     assert chunked.shape == (n,)
     assert torch.allclose(chunked, whole, atol=1e-5)
     assert len(set(chunked[: predict.PAIR_CHUNK].tolist())) > 10  # not one value everywhere
+
+
+# 400 products: the approximate index has 10 lists (sqrt(P), at least 39 products each)
+def _index_frame() -> GraphFrame:
+    return planted_frame(customers=30, products=400, categories=5)
+
+
+@pytest.mark.parametrize("exclude_seen", [True, False])
+def test_index_searching_every_list_gives_the_exact_shortlists_top_k(exclude_seen):
+    frame = _index_frame()
+    every = IndexOptions(probes=1000, candidates=frame.num_products)
+    for scorer in (_collab_scorer(frame), _collab_scorer(frame, True)):
+        exact = scorer.top_k(k=7, shortlist=40, exclude_seen=exclude_seen)
+        indexed = scorer.top_k(k=7, shortlist=40, exclude_seen=exclude_seen, index=every)
+        assert scorer.approximate_index().lists == 10
+        assert len(exact) == 7 * frame.num_customers
+        pd.testing.assert_frame_equal(
+            indexed.drop(columns="score"), exact.drop(columns="score"), check_dtype=False
+        )
+        assert np.allclose(indexed["score"], exact["score"], atol=1e-6)
+
+
+def test_the_indexs_scores_are_the_cheap_score_at_the_products_it_found():
+    """The index holds every term of the cheap score but each customer's own pair MLP
+    deviation, which is added at the products found: the same cheap score as the grid's
+    at those products, seen ones at -inf."""
+    frame = _index_frame()
+    scorer = _collab_scorer(frame, True)
+    chunk = np.arange(frame.num_customers)
+    chunk = chunk[np.argsort(scorer.pair_mlp().group[chunk], kind="stable")]
+    rows, cols = _seen_positions(scorer.history.pair_keys, chunk, frame.num_products)
+    with torch.no_grad():
+        grid = _cheap_scores(scorer, chunk)
+        found, columns = scorer._indexed_cheap_scores(
+            chunk, 50, IndexOptions(probes=3, candidates=60), rows, cols, 0, True
+        )
+    assert found.shape == columns.shape == (len(chunk), 60)
+    at = torch.gather(grid, 1, columns)
+    seen = np.zeros(grid.shape, bool)
+    seen[rows, cols] = True
+    seen_at = np.take_along_axis(seen, columns.numpy(), 1)
+    assert seen_at.any() and (~seen_at).sum() > 1000
+    assert torch.all(found[torch.as_tensor(seen_at)] == -np.inf)
+    assert torch.allclose(
+        found[~torch.as_tensor(seen_at)], at[~torch.as_tensor(seen_at)], atol=1e-4
+    )
+
+
+def test_a_narrow_index_search_still_gives_k_unseen_products_with_exact_scores():
+    frame = _index_frame()
+    scorer = _collab_scorer(frame)
+    narrow = scorer.top_k(k=5, shortlist=10, index=IndexOptions(probes=1, candidates=12))
+    assert len(narrow) == 5 * frame.num_customers
+    assert not narrow.duplicated(["customer_id", "product_id"]).any()
+    seen = set(zip(frame.interactions["customer"], frame.interactions["product"], strict=True))
+    rows_c = frame.customer_index().get_indexer(narrow["customer_id"])
+    rows_p = frame.product_index().get_indexer(narrow["product_id"])
+    assert not any((c, p) in seen for c, p in zip(rows_c, rows_p, strict=True))
+    pairs = scorer.score_pairs(
+        narrow["customer_id"].tolist(), narrow["product_id"].tolist(), ranking=True
+    )
+    assert np.allclose(pairs["score"], narrow["score"], atol=1e-6)
+
+
+def test_the_index_finds_the_largest_inner_products_when_it_searches_every_list():
+    rng = np.random.default_rng(0)
+    vectors = rng.normal(size=(500, 6)).astype(np.float32)
+    queries = rng.normal(size=(9, 6)).astype(np.float32)
+    index = ProductIndex.build(vectors)
+    dots, found = index.search(queries, 5, IndexOptions(probes=index.lists))
+    best = np.argsort(-(queries @ vectors.T), axis=1)[:, :5]
+    assert (found == best).all()
+    assert np.allclose(dots, np.take_along_axis(queries @ vectors.T, best, 1), atol=1e-5)
+
+
+def test_without_faiss_the_index_says_what_to_install(monkeypatch):
+    monkeypatch.setitem(sys.modules, "faiss", None)  # import faiss raises ImportError
+    with pytest.raises(RuntimeError, match=r"faiss-cpu.*kgdistill\[ann\]"):
+        ProductIndex.build(np.zeros((100, 3), np.float32))
+
+
+def test_index_options_are_checked():
+    with pytest.raises(ValueError, match="index_probes"):
+        IndexOptions(probes=0)
+    with pytest.raises(ValueError, match="index_candidates"):
+        IndexOptions(candidates=-1)
