@@ -39,8 +39,9 @@ class ModelConfig:
     either way: nothing else would read them).
     ``mf_dropout``: the share of training pairs scored without the matrix-factorisation
     term (each pair on its own; scoring always keeps it), so that the rest of the score
-    learns to rank without it; 0 by default (``bench/teacher_ids.py --mf-dropout``
-    measured no gain beyond seed noise on EComm).
+    learns to rank without it; 0 by default (``bench/teacher_ids.py --mf-dropout``, EComm
+    teacher, three seeds: AUC unchanged, Recall@20 up by 0.005 at 0.8; its students not
+    measured yet).
     ``decoder``: ``dot`` (inner product plus a small MLP on pair features) or ``mlp``
     (an MLP on the pair). ``structure``: score with the run's structural vectors (the
     cosine term of :class:`distill.models.PairDecoder`) when :class:`StructureConfig`
