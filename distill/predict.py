@@ -324,12 +324,11 @@ class Scorer:
         dots, found = index.search(_index_queries(parts).numpy(), wanted, options)
         columns = torch.as_tensor(np.where(found < 0, 0, found))
         cheap = torch.as_tensor(dots)
-        group = mlp.group[chunk]
-        deviation = mlp.pre[torch.as_tensor(chunk)] - mlp.reference[torch.as_tensor(group)]
-        bounds = [0, *(np.flatnonzero(np.diff(group)) + 1).tolist(), len(chunk)]
-        for a, b in pairwise(bounds):  # the MLP's term, less the mean the index holds
+        group, deviation, bounds = _references(mlp, chunk)
+        mean = mlp.table.mean(0)  # the MLP's term, less the mean the index holds
+        for a, b in pairwise(bounds):
             at = columns[a:b]
-            cheap[a:b] += (mlp.table[group[a]] - mlp.table.mean(0))[at]
+            cheap[a:b] += (mlp.table[group[a]] - mean)[at]
             response = mlp.response[group[a]][at]  # [b - a, N, H]
             cheap[a:b] += torch.einsum("ch,cnh->cn", deviation[a:b], response)
         keys = chunk[:, None] * n_p + columns.numpy()
@@ -408,7 +407,26 @@ class Scorer:
         shortlist = max(10 * k, 200) if shortlist is None else shortlist
         fast = shortlist > 0 and self.loaded.model.decoder.kind == "dot"
         index = index if fast else None  # the exact grid needs no index
+        if index is not None:  # built now, not at the first block: a missing faiss fails
+            self.approximate_index()  # before the caller starts a write
         step = batch_customers or (min(64, self._block(fast)) if index else self._block(fast))
+        return self._blocks(
+            rows, k, shortlist, fast, index, exclude_seen, min_score, step, progress
+        )
+
+    def _blocks(
+        self,
+        rows: np.ndarray,
+        k: int,
+        shortlist: int,
+        fast: bool,
+        index: IndexOptions | None,
+        exclude_seen: bool,
+        min_score: float | None,
+        step: int,
+        progress: bool,
+    ) -> Iterator[pd.DataFrame]:
+        """The blocks :meth:`top_k_blocks` yields, its arguments resolved."""
         none = np.zeros((0, k), np.int64)  # so that no customers still give one block
         bar = tqdm(
             total=len(rows), desc="scoring", unit="customer", disable=not progress, leave=False
@@ -488,9 +506,7 @@ def _cheap_scores(scorer: Scorer, chunk: np.ndarray) -> Tensor:
     z_c, _ = scorer.all_embeddings()
     left, by_category, by_brand = _cheap_parts(scorer.loaded.model, history, z_c, chunk, mlp)
     scores = left @ scorer.cheap_right().T
-    group = mlp.group[chunk]
-    deviation = mlp.pre[torch.as_tensor(chunk)] - mlp.reference[torch.as_tensor(group)]
-    bounds = [0, *(np.flatnonzero(np.diff(group)) + 1).tolist(), len(chunk)]
+    group, deviation, bounds = _references(mlp, chunk)
     for a, b in pairwise(bounds):
         scores[a:b] += mlp.table[group[a]]
         scores[a:b].addmm_(deviation[a:b], mlp.response[group[a]].T)
@@ -499,6 +515,15 @@ def _cheap_scores(scorer: Scorer, chunk: np.ndarray) -> Tensor:
     if by_brand.size(1) > 1:
         scores += by_brand[:, torch.as_tensor(history.product_brand)]
     return scores
+
+
+def _references(mlp: PairMLP, chunk: np.ndarray) -> tuple[np.ndarray, Tensor, list[int]]:
+    """Each customer row's reference group, its deviation from that reference
+    (:class:`PairMLP`), and where runs of one group begin and end in ``chunk``.
+    Shapes: [C] -> [C], [C, H], runs + 1."""
+    group = mlp.group[chunk]
+    deviation = mlp.pre[torch.as_tensor(chunk)] - mlp.reference[torch.as_tensor(group)]
+    return group, deviation, [0, *(np.flatnonzero(np.diff(group)) + 1).tolist(), len(chunk)]
 
 
 def _cheap_parts(

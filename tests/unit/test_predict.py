@@ -364,6 +364,10 @@ def test_without_faiss_the_index_says_what_to_install(monkeypatch):
     monkeypatch.setitem(sys.modules, "faiss", None)  # import faiss raises ImportError
     with pytest.raises(RuntimeError, match=r"faiss-cpu.*kgdistill\[ann\]"):
         ProductIndex.build(np.zeros((100, 3), np.float32))
+    # on the call, not at the first block: before a caller starts writing anything
+    scorer = _collab_scorer(_index_frame())
+    with pytest.raises(RuntimeError, match="faiss-cpu"):
+        scorer.top_k_blocks(k=5, index=IndexOptions())
 
 
 def test_index_options_are_checked():
