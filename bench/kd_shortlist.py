@@ -1,14 +1,16 @@
 """The default student distilled with and without the teacher's shortlist, its twin beside.
 
     .venv/bin/python bench/kd_shortlist.py [--datasets ecomm_nofeatures synthetic_cf]
-        [--shortlist 20 0] [--seeds 0 1 2] [--interactions 200000]
+        [--shortlist 20 0] [--id-shortlist 0 10] [--seeds 0 1 2] [--interactions 200000]
 
 No database: the shops are read or generated as ``bench/structure.py`` does (EComm from
 the bundled files, test split 2 and validation split 1; the interaction-only shop in
 memory, its last day held out). For each dataset the default teacher is trained once;
 then the default student is distilled once per ``--shortlist`` size (``[kd]
 shortlist``: the teacher's top products over the whole catalogue join each customer's
-candidate list in the listwise term; 0: the in-batch candidates alone) and trained
+candidate list in the listwise term; 0: the in-batch candidates alone) and each
+``--id-shortlist`` size (``[kd] id_shortlist``: the teacher's top products per customer
+join the interactions the student's id embeddings are fitted to; 0: none) and trained
 without distillation (its twin), each for every seed, all scored as every report
 scores them (ties at their expected rank, seen products left out). Issue 11 asks the
 distilled student to beat its twin's Recall@20 on every kind of shop. Lines, after
@@ -17,7 +19,8 @@ the baseline rows (students: the mean of the seeds, then each seed's Recall@20):
     dataset=NAME baseline=NAME recall20=R auc=A
     dataset=NAME model=teacher recall20=R ndcg20=N auc=A seconds=S
     dataset=NAME model=twin recall20=R ndcg20=N auc=A seeds=[...] seconds=S
-    dataset=NAME model=student shortlist=M recall20=R ndcg20=N auc=A seeds=[...] seconds=S
+    dataset=NAME model=student shortlist=M id_shortlist=I recall20=R ndcg20=N auc=A
+        seeds=[...] seconds=S  (one line)
 """
 
 from __future__ import annotations
@@ -72,6 +75,13 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--datasets", nargs="+", choices=DATASETS, default=list(DATASETS[1:]))
     parser.add_argument("--shortlist", type=int, nargs="+", default=[20, 0], help="sizes")
+    parser.add_argument(
+        "--id-shortlist",
+        type=int,
+        nargs="+",
+        default=None,
+        help="sizes of [kd] id_shortlist (default: config's)",
+    )
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--interactions", type=int, default=200_000, help="synthetic shop")
     args = parser.parse_args(argv)
@@ -100,14 +110,16 @@ def main(argv: list[str] | None = None) -> int:
             flush=True,
         )
         for size in args.shortlist:
-            distil = Distillation.of(ctx, teacher, size)
-            kd = replace(config.kd, shortlist=size)
-            mean, seeds, seconds = _students(ctx, replace(config, kd=kd), args.seeds, distil)
-            print(
-                f"dataset={name} model=student shortlist={size} recall{k}={mean[0]:.4f} "
-                f"ndcg{k}={mean[1]:.4f} auc={mean[2]:.4f} seeds={seeds} seconds={seconds:.0f}",
-                flush=True,
-            )
+            for id_size in args.id_shortlist or [config.kd.id_shortlist]:
+                distil = Distillation.of(ctx, teacher, size, id_size)
+                kd = replace(config.kd, shortlist=size, id_shortlist=id_size)
+                mean, seeds, seconds = _students(ctx, replace(config, kd=kd), args.seeds, distil)
+                print(
+                    f"dataset={name} model=student shortlist={size} id_shortlist={id_size} "
+                    f"recall{k}={mean[0]:.4f} ndcg{k}={mean[1]:.4f} auc={mean[2]:.4f} "
+                    f"seeds={seeds} seconds={seconds:.0f}",
+                    flush=True,
+                )
     return 0
 
 

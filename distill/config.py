@@ -178,6 +178,10 @@ class KDConfig:
     ``shortlist``: the teacher's top products (over the whole catalogue, seen ones
     left out) that join each customer's candidate list in that term, so the head of
     the teacher's ranking is what the student learns to reproduce; 0 off.
+    ``id_shortlist``: the teacher's top products per customer (seen ones left out) that
+    join the interactions a student's id embeddings are fitted to (their matrix
+    factorisation before training and again on the graph it scores on), so the part of
+    the student that carries who-bought-what learns from the teacher too; 0 off.
     """
 
     alpha: float = 1.0
@@ -187,11 +191,13 @@ class KDConfig:
     candidate_sampling: str = "mixed"
     listwise_weight: float = 1.0
     shortlist: int = 0
+    id_shortlist: int = 0
 
     def __post_init__(self) -> None:
         _at_least("alpha", self.alpha, 0.0)
         _at_least("listwise_weight", self.listwise_weight, 0.0)
         _at_least("shortlist", self.shortlist, 0)
+        _at_least("id_shortlist", self.id_shortlist, 0)
         if not self.temperature > 0:
             raise ValueError(f"temperature = {self.temperature!r}; must be > 0")
         _one_of("hard_label", self.hard_label, ("ground_truth", "teacher"))

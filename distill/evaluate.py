@@ -43,7 +43,9 @@ from distill.tasks import (
 from distill.train import (
     Shortlist,
     TrainResult,
+    earliest,
     score_snapshot,
+    teacher_edges,
     teacher_shortlist,
     train_link_model,
 )
@@ -319,7 +321,7 @@ def evaluate_link_prediction(
     teacher = train_teacher(ctx, config)
     models = {"teacher": _teacher_entry(ctx, config, teacher, saver, say)}
     teacher_test = score_snapshot(link_model(teacher), ctx.test).numpy()
-    distil = Distillation.of(ctx, link_model(teacher), config.kd.shortlist)
+    distil = Distillation.of(ctx, link_model(teacher), config.kd.shortlist, config.kd.id_shortlist)
     for name in config.eval.students:
         for label in (name, f"{name}_no_kd"):
             models[label] = _student_entry(ctx, config, label, distil, teacher_test, saver, say)
@@ -391,22 +393,32 @@ class Distillation:
     """What a distilled student learns from: the teacher, its logits on every training
     snapshot and on the unlabelled candidates, and its top products for each customer
     of a snapshot's positives (:func:`distill.train.teacher_shortlist`; none for the
-    candidates), computed once for all students."""
+    candidates), and its top products for every customer of the graph a student's id
+    embeddings are first fitted to and of the one they are fitted again to
+    (:func:`distill.train.teacher_edges`), computed once for all students."""
 
     snapshots: list[Snapshot]
     teacher: LinkPredictor
     logits: list[Tensor]
     shortlists: list[Shortlist | None] = field(default_factory=list)
+    id_edges: tuple[Tensor | None, Tensor | None] = (None, None)
 
     @classmethod
-    def of(cls, ctx: EvalContext, teacher: LinkPredictor, shortlist: int = 0) -> Distillation:
-        """``shortlist``: products per customer (``[kd] shortlist``; 0: none)."""
+    def of(
+        cls, ctx: EvalContext, teacher: LinkPredictor, shortlist: int = 0, id_shortlist: int = 0
+    ) -> Distillation:
+        """``shortlist``, ``id_shortlist``: products per customer (``[kd] shortlist``,
+        ``[kd] id_shortlist``; 0: none)."""
         snapshots = ctx.snapshots + ([ctx.candidates] if ctx.candidates is not None else [])
         return cls(
             snapshots,
             teacher,
             [score_snapshot(teacher, s) for s in snapshots],
             [teacher_shortlist(teacher, s, shortlist) for s in snapshots],
+            (
+                teacher_edges(teacher, earliest(snapshots), id_shortlist),
+                teacher_edges(teacher, ctx.test, id_shortlist),
+            ),
         )
 
 
@@ -429,6 +441,7 @@ def train_student(
             "kd": config.kd,
             "teacher": distil.teacher,
             "shortlists": distil.shortlists or None,
+            "id_edges": distil.id_edges,
         }
     train = replace(config.train, seed=seed)
     return train_model(

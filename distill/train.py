@@ -198,7 +198,30 @@ def teacher_shortlist(teacher: LinkPredictor, snap: Snapshot, size: int) -> Shor
     positive = (snap.pairs.labels == 1).numpy()
     if size <= 0 or not positive.any():
         return None
-    customers = np.unique(snap.pairs.customers.numpy()[positive])
+    return _teacher_top(teacher, snap, np.unique(snap.pairs.customers.numpy()[positive]), size)
+
+
+@torch.no_grad()
+def teacher_edges(teacher: LinkPredictor, snap: Snapshot, size: int) -> Tensor | None:
+    """The teacher's top ``size`` products (over the whole catalogue, seen ones left out)
+    for every customer with an interaction in ``snap``'s graph, as interaction edges:
+    what ``[kd] id_shortlist`` adds to a distilled student's id embedding fit
+    (:func:`pretrain_ids`). None: ``size`` 0 or no interaction.
+    Shapes: -> [2, E] int64 (customer row, product row)."""
+    edge_index = snap.graph[INTERACTION_EDGE].edge_index
+    if size <= 0 or edge_index.size(1) == 0:
+        return None
+    customers = np.unique(edge_index[0].numpy())
+    top = _teacher_top(teacher, snap, customers, size)
+    kept = torch.isfinite(top.logits)
+    rows = torch.as_tensor(customers)[:, None].expand_as(top.products)
+    return torch.stack([rows[kept], top.products[kept]])
+
+
+def _teacher_top(
+    teacher: LinkPredictor, snap: Snapshot, customers: np.ndarray, size: int
+) -> Shortlist:
+    """:class:`Shortlist` of ``size`` products for each of ``customers`` (sorted, unique)."""
     history = snap.history
     teacher.eval()
     z_c, z_p = teacher.embeddings(snap.graph)
@@ -281,6 +304,12 @@ def _steps(
 
 def _edges(snap: Snapshot) -> int:
     return int(snap.graph[INTERACTION_EDGE].edge_index.size(1))
+
+
+def earliest(snapshots: list[Snapshot]) -> Snapshot:
+    """The snapshot whose graph a model's id embeddings are first fitted to: the
+    smallest, so none of its edges is a positive of any snapshot."""
+    return min(snapshots, key=_edges)
 
 
 @dataclass
@@ -572,15 +601,25 @@ def _collab_ids(model: LinkPredictor) -> tuple[torch.nn.Embedding, torch.nn.Embe
     return customer.ids, product.ids
 
 
-def pretrain_ids(model: LinkPredictor, graph: HeteroData, train: TrainConfig, epochs: int) -> float:
+def pretrain_ids(
+    model: LinkPredictor,
+    graph: HeteroData,
+    train: TrainConfig,
+    epochs: int,
+    extra: Tensor | None = None,
+) -> float:
     """Matrix factorisation of ``graph``'s interactions into the id embeddings of a
     ``collab`` model, before its full-batch training: ``epochs`` passes
     over every edge in mini-batches of ``train.pretrain_batch``, each minimising the
     in-batch softmax (logQ-corrected) of ``e_c . e_p``. Many cheap steps where the
     full-batch loop takes one per epoch: what id embeddings need to learn who buys
-    what. Returns the last batch's loss (NaN when nothing was trained)."""
+    what. ``extra`` [2, E]: edges fitted beside the graph's (a teacher's top products,
+    :func:`teacher_edges`). Returns the last batch's loss (NaN when nothing was
+    trained)."""
     ids = _collab_ids(model)
     edge_index = graph[INTERACTION_EDGE].edge_index
+    if extra is not None:
+        edge_index = torch.cat([edge_index, extra], dim=1)
     if ids is None or epochs == 0 or edge_index.size(1) < 2:
         return float("nan")
     c_all, p_all = edge_index[0], edge_index[1]
@@ -616,6 +655,7 @@ def train_link_model(
     teacher: LinkPredictor | None = None,
     refresh: HeteroData | None = None,
     shortlists: list[Shortlist | None] | None = None,
+    id_edges: tuple[Tensor | None, Tensor | None] = (None, None),
     desc: str = "train",
     on_eval: Callable[[int, float], None] | None = None,
 ) -> TrainResult:
@@ -624,7 +664,9 @@ def train_link_model(
     A ``collab`` model's id embeddings are first fitted to the earliest snapshot graph
     (:func:`pretrain_ids`; kept fixed in the loop when ``train.freeze_ids``) and, given
     ``refresh`` (the graph it will score on), fitted again on it after the loop for
-    ``train.refresh_epochs`` passes, so the latest interactions count too.
+    ``train.refresh_epochs`` passes, so the latest interactions count too;
+    ``id_edges``: edges fitted beside each of those two graphs' own (a teacher's top
+    products for their customers, :func:`teacher_edges`), or None.
 
     The loss of each snapshot is the pair loss (``kd_loss``: ``L_hard`` on labelled
     pairs, ``+ alpha * L_soft`` on them and on unlabelled candidates given
@@ -639,8 +681,7 @@ def train_link_model(
     _start(model, train)
     rng = np.random.default_rng(train.seed)
     list_teacher = teacher if kd is not None and kd.listwise_weight > 0 else None
-    # the earliest graph: none of its edges is a positive of any snapshot
-    pretrain_ids(model, min(snapshots, key=_edges).graph, train, train.pretrain_epochs)
+    pretrain_ids(model, earliest(snapshots).graph, train, train.pretrain_epochs, id_edges[0])
     steps = _steps(snapshots, teacher_logits, list_teacher, train.rank_loss != "none", shortlists)
     optimizer = torch.optim.Adam(_param_groups(model, train, lr), weight_decay=weight_decay)
     minibatch = train.use_minibatch(max(_edges(s) for s in snapshots))
@@ -660,7 +701,7 @@ def train_link_model(
     result.minibatch = minibatch
     began = time.perf_counter()
     if refresh is not None:
-        pretrain_ids(model, refresh, train, train.refresh_epochs)
+        pretrain_ids(model, refresh, train, train.refresh_epochs, id_edges[1])
         model.eval()
     result.rank_scale = calibrate_rank_structure(model, val)
     result.seconds += time.perf_counter() - began

@@ -269,3 +269,93 @@ def test_the_listwise_term_ranks_the_shortlist_as_the_whole_graph_does(monkeypat
     )
     assert result.minibatch == (minibatch == "on")
     assert len(checked) >= 2 and all(checked)
+
+
+def test_teacher_edges_are_the_teachers_top_unseen_products_of_every_customer() -> None:
+    from distill.data import INTERACTION_EDGE
+    from distill.train import teacher_edges
+
+    snap, teacher, _ = _shortlist_setup()
+    assert teacher_edges(teacher, snap, 0) is None
+    edges = teacher_edges(teacher, snap, 4)
+    assert edges is not None and edges.shape[0] == 2
+    graph_customers = np.unique(snap.graph[INTERACTION_EDGE].edge_index[0].numpy())
+    # every customer of the graph, not only those with a positive that day
+    assert set(edges[0].tolist()) == set(graph_customers.tolist())
+    history = snap.history
+    with torch.no_grad():
+        z_c, z_p = teacher.embeddings(snap.graph)
+        f = history.pair_features_grid(graph_customers)
+        grid = teacher.decoder.rank_grid(z_c[graph_customers], z_p, f.reshape(-1, f.shape[-1]))
+    for i, (customer, seen) in enumerate(
+        zip(graph_customers, history.seen_columns(graph_customers), strict=True)
+    ):
+        mine = edges[1][edges[0] == customer]
+        assert len(mine) == 4
+        assert not set(mine.tolist()) & set(seen.tolist())
+        scores = grid[i].clone()
+        scores[torch.as_tensor(seen, dtype=torch.long)] = float("-inf")
+        assert torch.allclose(scores[mine].sort().values, scores.topk(4).values.sort().values)
+
+
+def test_pretrain_ids_fits_the_extra_edges_beside_the_graphs() -> None:
+    """Pairs that are not edges of the graph rank far higher once given as ``extra``."""
+    from distill.artifact import build_model
+    from distill.config import StudentConfig, TrainConfig
+    from distill.data import FeatureEncoder, build_graph
+    from distill.train import pretrain_ids
+    from tests.support.tiny import planted_frame
+
+    frame = planted_frame()
+    enc = FeatureEncoder.fit(frame)
+    graph = build_graph(frame, enc)
+    spec = StudentConfig(kind="mlp", hidden=8, customer_id_dim=8, product_id_dim=8).spec()
+    # customer c's extra products: three outside its favourite category (c % 4)
+    c = torch.arange(frame.num_customers).repeat_interleave(3)
+    p = (c % 4 + 1) % 4 + 4 * torch.arange(3).repeat(frame.num_customers)
+    extra = torch.stack([c, p])
+
+    def extra_rank(with_extra: bool) -> float:
+        torch.manual_seed(0)
+        model = build_model(spec, enc, frame.num_customers, frame.num_products)
+        pretrain_ids(model, graph, TrainConfig(progress=False), 30, extra if with_extra else None)
+        ids = model.encoder.encoders
+        with torch.no_grad():
+            scores = ids["customer"].ids.weight @ ids["product"].ids.weight.T
+        return float((scores[c] < scores[c, p][:, None]).float().mean())
+
+    without, fitted = extra_rank(False), extra_rank(True)
+    assert fitted > without + 0.2 and fitted > 0.7
+
+
+def test_distilled_id_fits_read_the_teachers_edges(monkeypatch) -> None:
+    """train_link_model fits the id embeddings to the earliest snapshot's graph with
+    ``id_edges[0]`` beside it, and to ``refresh`` with ``id_edges[1]``."""
+    import distill.train as train_mod
+    from distill.config import TrainConfig
+    from distill.train import train_link_model
+
+    snap, teacher, val = _shortlist_setup()
+    first, second = torch.zeros(2, 3, dtype=torch.long), torch.ones(2, 5, dtype=torch.long)
+    calls = []
+    real = train_mod.pretrain_ids
+
+    def spy(model, graph, train, epochs, extra=None):
+        calls.append((graph, epochs, extra))
+        return real(model, graph, train, epochs, extra)
+
+    monkeypatch.setattr(train_mod, "pretrain_ids", spy)
+    train = TrainConfig(progress=False, pretrain_epochs=2, refresh_epochs=1)
+    train_link_model(
+        teacher.train(),
+        [snap],
+        val,
+        lr=0.01,
+        weight_decay=0.0,
+        epochs=1,
+        train=train,
+        refresh=val.graph,
+        id_edges=(first, second),
+    )
+    assert [(g is snap.graph, e, x is first) for g, e, x in calls[:1]] == [(True, 2, True)]
+    assert calls[1][0] is val.graph and calls[1][1] == 1 and calls[1][2] is second
