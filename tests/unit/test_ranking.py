@@ -154,6 +154,20 @@ def _shortlist_setup():
     return snaps[0], teacher, snaps[1]
 
 
+def _unseen_ranking(teacher, snap, customers):
+    """Each customer's seen products and the teacher's ranking logits over the whole
+    catalogue with those set to -inf (what a shortlist is taken from), by hand."""
+    history = snap.history
+    with torch.no_grad():
+        z_c, z_p = teacher.embeddings(snap.graph)
+        f = history.pair_features_grid(customers)
+        grid = teacher.decoder.rank_grid(z_c[customers], z_p, f.reshape(-1, f.shape[-1]))
+    for i, seen in enumerate(history.seen_columns(customers)):
+        scores = grid[i].clone()
+        scores[torch.as_tensor(seen, dtype=torch.long)] = float("-inf")
+        yield seen, scores
+
+
 def test_teacher_shortlist_is_the_teachers_top_unseen_products() -> None:
     from distill.train import teacher_shortlist
 
@@ -164,19 +178,12 @@ def test_teacher_shortlist_is_the_teachers_top_unseen_products() -> None:
     positive = snap.pairs.labels.numpy() == 1
     with_positive = np.unique(snap.pairs.customers.numpy()[positive])
     assert set(np.flatnonzero(short.rows >= 0)) == set(with_positive.tolist())
-    history = snap.history
-    with torch.no_grad():
-        z_c, z_p = teacher.embeddings(snap.graph)
-        f = history.pair_features_grid(with_positive)
-        grid = teacher.decoder.rank_grid(z_c[with_positive], z_p, f.reshape(-1, f.shape[-1]))
-    for i, (customer, seen) in enumerate(
-        zip(with_positive, history.seen_columns(with_positive), strict=True)
+    for customer, (seen, scores) in zip(
+        with_positive, _unseen_ranking(teacher, snap, with_positive), strict=True
     ):
         row = short.rows[customer]
         products = short.products[row].numpy()
         assert not set(products.tolist()) & set(seen.tolist())  # seen products left out
-        scores = grid[i].clone()
-        scores[torch.as_tensor(seen, dtype=torch.long)] = float("-inf")
         want = scores.topk(5).values
         assert torch.allclose(short.logits[row], want, atol=1e-5)
         assert torch.allclose(scores[torch.as_tensor(products)], want, atol=1e-5)
@@ -282,19 +289,12 @@ def test_teacher_edges_are_the_teachers_top_unseen_products_of_every_customer() 
     graph_customers = np.unique(snap.graph[INTERACTION_EDGE].edge_index[0].numpy())
     # every customer of the graph, not only those with a positive that day
     assert set(edges[0].tolist()) == set(graph_customers.tolist())
-    history = snap.history
-    with torch.no_grad():
-        z_c, z_p = teacher.embeddings(snap.graph)
-        f = history.pair_features_grid(graph_customers)
-        grid = teacher.decoder.rank_grid(z_c[graph_customers], z_p, f.reshape(-1, f.shape[-1]))
-    for i, (customer, seen) in enumerate(
-        zip(graph_customers, history.seen_columns(graph_customers), strict=True)
+    for customer, (seen, scores) in zip(
+        graph_customers, _unseen_ranking(teacher, snap, graph_customers), strict=True
     ):
         mine = edges[1][edges[0] == customer]
         assert len(mine) == 4
         assert not set(mine.tolist()) & set(seen.tolist())
-        scores = grid[i].clone()
-        scores[torch.as_tensor(seen, dtype=torch.long)] = float("-inf")
         assert torch.allclose(scores[mine].sort().values, scores.topk(4).values.sort().values)
 
 
