@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/quality.py [--datasets ecomm ecomm_nofeatures synthetic_cf]
         [--seeds 0 1 2] [--interactions 500000] [--out runs/quality]
+        [--set kd.id_shortlist=10 ...]
 
 Three shops, each loaded into Neo4j with the product's own loader and read back with
 its extraction (as ``kgdistill load`` and ``kgdistill train`` do):
@@ -14,11 +15,13 @@ its extraction (as ``kgdistill load`` and ``kgdistill train`` do):
   500,000 interactions; latent factors, nothing observable but the interactions);
   the held-out last day, as ``kgdistill train`` does without labelled pairs.
 
-For each it trains, with the default configuration, the teacher and the default
-student with and without distillation (mean of ``--seeds``), fits the baselines (most
-popular, item-kNN, category affinity), and prints the summary table. Ranking metrics
-leave out the products a customer interacted with in training (as ``predict`` does)
-and count ties at their expected rank. Each dataset ends with one line:
+For each it trains, with the default configuration (changed only by ``--set
+section.key=value``, as ``kgdistill train --set`` does; no kgdistill.toml or environment
+is read), the teacher and the default student with and without distillation (mean
+of ``--seeds``), fits the baselines (most popular, item-kNN, category affinity), and
+prints the summary table. Ranking metrics leave out the products a customer interacted
+with in training (as ``predict`` does) and count ties at their expected rank.
+Each dataset ends with one line:
 
     dataset=NAME teacher_recall20=R student_recall20=R twin_recall20=R
     item_knn_recall20=R best_baseline=NAME best_baseline_recall20=R teacher_auc=A
@@ -47,6 +50,8 @@ from distill.config import RunConfig
 from distill.evaluate import evaluate_link_prediction
 from distill.results import Report
 from kgdistill import pipeline, summary
+from kgdistill.config import Config
+from kgdistill.settings import ConfigError, build, flag_layer
 from kgframe import GraphFrame
 from kgstore.connection import QueryRunner
 from kgstore.extract import extract_graphframe
@@ -104,13 +109,19 @@ def final_line(name: str, report: Report) -> str:
     )
 
 
+def bench_config(sets: list[str]) -> RunConfig:
+    """The default run configuration with ``--set`` assignments applied, checked as
+    ``kgdistill train --set`` checks them (an unknown key or a bad value raises)."""
+    return build(Config, [("--set", flag_layer(sets))]).run_config()
+
+
 def run_dataset(name: str, runner: QueryRunner, args: argparse.Namespace) -> str:
     began = time.monotonic()
     wipe(runner)
     write_plan(runner, dataset_plan(name, args), LoadConfig(), progress=not args.quiet)
     frame, pairs = frame_and_pairs(name, extract_graphframe(runner))
     print(f"== {name}: {frame.summary()} (load and extract {time.monotonic() - began:.0f}s)")
-    base = RunConfig()
+    base = bench_config(args.set)
     config = replace(
         base,
         train=replace(base.train, progress=not args.quiet),
@@ -132,7 +143,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", help="write each dataset's report under DIR/NAME")
     parser.add_argument("--wipe", action="store_true", help="allow wiping a non-empty NEO4J_URI")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="SECTION.KEY=VALUE",
+        help="change one setting of the default configuration (repeatable), e.g. "
+        "kd.id_shortlist=10",
+    )
     args = parser.parse_args(argv)
+    try:
+        bench_config(args.set)  # a bad --set fails before Neo4j starts
+    except ConfigError as exc:
+        parser.error(str(exc))
+    if args.set:
+        print(f"settings changed from the defaults: {', '.join(args.set)}")
     with database("quality", allow_wipe=args.wipe) as runner:
         lines = [run_dataset(name, runner, args) for name in args.datasets]
         wipe(runner)
