@@ -27,9 +27,12 @@ def wipe(runner: QueryRunner) -> None:
 
 
 @contextlib.contextmanager
-def database(name: str, *, heap: str = "2g", allow_wipe: bool = False) -> Iterator[QueryRunner]:
+def database(
+    name: str, *, heap: str = "2g", allow_wipe: bool = False, gc: str = "auto"
+) -> Iterator[QueryRunner]:
     """A runner on an empty database: ``NEO4J_URI``'s (a non-empty one only with
-    ``allow_wipe``, else ``SystemExit``), or a private instance ``name`` with ``heap``."""
+    ``allow_wipe``, else ``SystemExit``), or a private instance ``name`` with ``heap``
+    and garbage collector ``gc`` (``[neo4j] gc``)."""
     cfg, folder = None, None
     if os.environ.get("NEO4J_URI"):
         settings = settings_from_env()
@@ -39,9 +42,18 @@ def database(name: str, *, heap: str = "2g", allow_wipe: bool = False) -> Iterat
         while http == bolt:
             http = server.free_port()
         cfg = server.ServerConfig(
-            instance=name, bolt_port=bolt, http_port=http, heap=heap, instances_dir=folder
+            instance=name,
+            bolt_port=bolt,
+            http_port=http,
+            heap=heap,
+            instances_dir=folder,
+            gc=gc,
         )
-        print(f"starting a private Neo4j on {cfg.bolt_uri} (heap {heap}) ...", flush=True)
+        gc_name = server.collector(gc)
+        print(
+            f"starting a private Neo4j on {cfg.bolt_uri} (heap {heap}, gc {gc_name}) ...",
+            flush=True,
+        )
         server.start(cfg, progress=lambda m: None)
         settings = settings_from_env(cfg, environ={})
     try:

@@ -40,7 +40,8 @@ DEFAULT_VERSION = "5.26.30"
 MAIN_CLASS = "org.neo4j.server.CommunityEntryPoint"
 ADMIN_CLASS = "org.neo4j.cli.AdminTool"
 
-# What bin/neo4j passes to the JVM for Neo4j 5 on Java 17 (from its default neo4j.conf).
+# What bin/neo4j passes to the JVM for Neo4j 5 on Java 17 (from its default neo4j.conf);
+# the server's collector is [neo4j] gc's (see collector()), the importer's G1.
 _JVM_FLAGS = (
     "-XX:+UseG1GC",
     "-XX:-OmitStackTraceInFastThrow",
@@ -57,6 +58,8 @@ _JVM_FLAGS = (
     "--add-opens=java.base/java.io=ALL-UNNAMED",
     "--add-opens=java.base/sun.nio.ch=ALL-UNNAMED",
 )
+
+GC_FLAGS = {"g1": "-XX:+UseG1GC", "parallel": "-XX:+UseParallelGC"}
 
 Progress = Callable[[str], None]
 
@@ -115,6 +118,10 @@ class ServerConfig:
     # put on the classpath, and the neo4j.conf lines they need (``key=value``).
     plugins: tuple[str, ...] = ()
     extra_conf: tuple[str, ...] = ()
+    # The server JVM's garbage collector: "g1" (Neo4j's default), "parallel", or "auto":
+    # parallel on a machine with at most 2 cores, where G1's concurrent threads take CPU
+    # from the server's own work (bench/writeback.py --gc g1 parallel), else g1.
+    gc: str = "auto"
 
     def __post_init__(self) -> None:
         for port in (self.bolt_port, self.http_port):
@@ -131,6 +138,8 @@ class ServerConfig:
                 )
         if not 0.05 <= self.memory_share <= 1.0:
             raise ValueError(f"memory_share {self.memory_share}: expected 0.05 to 1.0")
+        if self.gc not in GC_FLAGS and self.gc != "auto":
+            raise ValueError(f"gc {self.gc!r}: expected one of auto, {', '.join(GC_FLAGS)}")
         for line in self.extra_conf:
             if not re.fullmatch(r"[a-z][a-z0-9_.]*=[^\r\n]*", line):
                 raise ValueError(f"extra_conf line {line!r}: expected one 'setting.name=value'")
@@ -739,23 +748,42 @@ def start(cfg: ServerConfig, progress: Progress = print) -> ServerStatus:
     password = ensure_password(cfg)
     if fresh:
         _set_initial_password(cfg, password)
-    progress(f"Starting Neo4j {cfg.version} on {cfg.bolt_uri} ...")
+    gc = collector(cfg.gc)
+    progress(f"Starting Neo4j {cfg.version} on {cfg.bolt_uri} (garbage collector {gc}) ...")
     return _await_answer(cfg, _launch(cfg), password)
 
 
-def _launch(cfg: ServerConfig) -> subprocess.Popen[bytes]:
+def collector(gc: str, cores: int | None = None) -> str:
+    """The garbage collector ``[neo4j] gc`` names, ``auto`` resolved: parallel on at most
+    2 ``cores`` (default: this process's usable cores), else g1."""
+    if gc != "auto":
+        return gc
+    if cores is None:
+        usable = getattr(os, "sched_getaffinity", None)  # not on macOS
+        cores = len(usable(0)) if usable else (os.cpu_count() or 1)
+    return "parallel" if cores <= 2 else "g1"
+
+
+def server_command(cfg: ServerConfig) -> list[str]:
+    """The ``java`` command line that runs the server of ``cfg`` (heap already sized)."""
     heap = cfg.heap.lower()
-    cmd = [
+    gc = GC_FLAGS[collector(cfg.gc)]
+    flags = [gc if flag == GC_FLAGS["g1"] else flag for flag in _JVM_FLAGS]
+    return [
         "java",
         f"-Xms{heap}",
         f"-Xmx{heap}",
-        *_JVM_FLAGS,
+        *flags,
         "-cp",
         classpath(cfg),
         MAIN_CLASS,
         f"--home-dir={cfg.instance_dir}",
         f"--config-dir={cfg.conf_dir}",
     ]
+
+
+def _launch(cfg: ServerConfig) -> subprocess.Popen[bytes]:
+    cmd = server_command(cfg)
     with open(cfg.console_log, "ab") as log:
         proc = subprocess.Popen(
             cmd,

@@ -78,6 +78,26 @@ def test_server_config_validation() -> None:
         ServerConfig(heap="lots")
     with pytest.raises(ValueError, match="instance name"):
         ServerConfig(instance="../../etc")
+    with pytest.raises(ValueError, match="gc 'zgc': expected one of auto, g1, parallel"):
+        ServerConfig(gc="zgc")
+
+
+def test_the_server_runs_the_collector_its_config_names(tmp_path: Path) -> None:
+    def collectors(gc: str) -> list[str]:
+        cmd = server.server_command(ServerConfig(home=str(tmp_path), heap="1g", gc=gc))
+        return [arg for arg in cmd if arg.startswith("-XX:+Use") and arg.endswith("GC")]
+
+    assert collectors("g1") == ["-XX:+UseG1GC"]
+    assert collectors("parallel") == ["-XX:+UseParallelGC"]
+    assert collectors("auto") == [server.GC_FLAGS[server.collector("auto")]]
+    # auto: parallel where G1's concurrent threads would take a scarce core, else G1
+    assert [server.collector("auto", cores=n) for n in (1, 2, 3, 16)] == [
+        "parallel",
+        "parallel",
+        "g1",
+        "g1",
+    ]
+    assert server.collector("g1", cores=1) == "g1"
 
 
 def test_password_file_is_private_and_stable(tmp_path: Path) -> None:
