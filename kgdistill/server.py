@@ -120,7 +120,7 @@ class ServerConfig:
     extra_conf: tuple[str, ...] = ()
     # The server JVM's garbage collector: "g1" (Neo4j's default), "parallel", or "auto":
     # parallel on a machine with at most 2 cores, where G1's concurrent threads take CPU
-    # from the server's own work (bench/writeback.py --gc g1 parallel), else g1.
+    # from the server's own work (bench/server_gc.py compares the two), else g1.
     gc: str = "auto"
 
     def __post_init__(self) -> None:
