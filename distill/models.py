@@ -399,6 +399,15 @@ class FeatureMLP(_Encoder):
         return out
 
 
+def pair_cosine(s_c: Tensor | None, s_p: Tensor | None) -> Tensor | None:
+    """Each row pair's structural cosine ``s_c . s_p`` (None when either side has no
+    vectors). Shapes: [N, S], [N, S] -> [N]."""
+    if s_c is None or s_p is None:
+        return None
+    # not einsum: over column slices it becomes a batched matmul, ~10x slower
+    return (s_c * s_p).sum(-1)
+
+
 class PairDecoder(nn.Module):
     """Scores (customer, product) pairs: one logit per pair, and one ranking logit.
 
@@ -484,15 +493,14 @@ class PairDecoder(nn.Module):
     def forward(self, z_c: Tensor, z_p: Tensor, f: Tensor) -> Tensor:
         h_c, s_c = self.split(z_c)
         h_p, s_p = self.split(z_p)
-        return self.logit_of(h_c, h_p, f, s_c, s_p)
+        return self.logit_of(h_c, h_p, f, pair_cosine(s_c, s_p))
 
-    def logit_of(
-        self, h_c: Tensor, h_p: Tensor, f: Tensor, s_c: Tensor | None, s_p: Tensor | None
-    ) -> Tensor:
-        """:meth:`forward` of representations and structural vectors given apart (what
-        training gathers: gradients then reach the learnt columns only).
-        Shapes: [N, D], [N, D], [N, F], [N, S] or None, [N, S] or None -> [N]."""
-        return self._plus_cosine(self._logit(h_c, h_p, f), s_c, s_p, self.struct_weight)
+    def logit_of(self, h_c: Tensor, h_p: Tensor, f: Tensor, cos: Tensor | None) -> Tensor:
+        """:meth:`forward` of representations and the pairs' structural cosines given
+        apart (:func:`pair_cosine`): what training uses, the cosines being constants it
+        computes once per snapshot rather than gathering 1,024 columns per pair and
+        epoch. Shapes: [N, D], [N, D], [N, F], [N] or None -> [N]."""
+        return self._plus_cosine(self._logit(h_c, h_p, f), cos, self.struct_weight)
 
     def rank_struct_weight(self) -> Tensor | None:
         """The structural cosine's weight in the ranking score: the pair logit's times
@@ -501,19 +509,14 @@ class PairDecoder(nn.Module):
             return self.struct_weight
         return self.struct_weight * self.rank_struct_scale
 
-    def _plus_cosine(
-        self, out: Tensor, s_c: Tensor | None, s_p: Tensor | None, weight: Tensor | None
-    ) -> Tensor:
-        """``out + weight * s_c . s_p`` (rows, or a grid when ``out`` is [C, P])."""
+    def _plus_cosine(self, out: Tensor, cos: Tensor | None, weight: Tensor | None) -> Tensor:
+        """``out + weight * cos``: the structural term (rows [N], or a grid [C, P])."""
         if not self.struct_dim:
             return out
-        if s_c is None or s_p is None:
+        if cos is None:
             raise ValueError(f"this decoder scores with {self.struct_dim}-wide structural vectors")
         assert weight is not None
-        if out.dim() == 2:
-            return out + weight * (s_c @ s_p.T)
-        # not einsum: over column slices it becomes a batched matmul, ~10x slower
-        return out + weight * (s_c * s_p).sum(-1)
+        return out + weight * cos
 
     def _logit(self, z_c: Tensor, z_p: Tensor, f: Tensor) -> Tensor:
         if self.kind == "dot":
@@ -539,17 +542,15 @@ class PairDecoder(nn.Module):
         :meth:`forward`."""
         h_c, s_c = self.split(z_c)
         h_p, s_p = self.split(z_p)
-        return self.rank_of(h_c, h_p, f, s_c, s_p)
+        return self.rank_of(h_c, h_p, f, pair_cosine(s_c, s_p))
 
-    def rank_of(
-        self, h_c: Tensor, h_p: Tensor, f: Tensor, s_c: Tensor | None, s_p: Tensor | None
-    ) -> Tensor:
-        """:meth:`rank` of representations and structural vectors given apart (as
-        :meth:`logit_of`). Shapes: [N, D], [N, D], [N, F], [N, S], [N, S] -> [N]."""
+    def rank_of(self, h_c: Tensor, h_p: Tensor, f: Tensor, cos: Tensor | None) -> Tensor:
+        """:meth:`rank` of representations and the pairs' structural cosines given apart
+        (as :meth:`logit_of`). Shapes: [N, D], [N, D], [N, F], [N] or None -> [N]."""
         logit = self._logit(h_c, h_p, f)
         if self.prior is not None:
             logit = logit + self.prior(torch.cat([h_p, f], dim=-1)).squeeze(-1)
-        return self._plus_cosine(logit, s_c, s_p, self.rank_struct_weight())
+        return self._plus_cosine(logit, cos, self.rank_struct_weight())
 
     def rank_grid(self, z_c: Tensor, z_p: Tensor, f: Tensor) -> Tensor:
         """:meth:`rank` of every (customer, product) cell of a grid: the structural
@@ -570,7 +571,8 @@ class PairDecoder(nn.Module):
         logit = self._logit(zc, zp, f)
         if self.prior is not None:
             logit = logit + self.prior(torch.cat([zp, f], dim=-1)).squeeze(-1)
-        return self._plus_cosine(logit.reshape(n_c, n_p), s_c, s_p, self.rank_struct_weight())
+        cos = None if s_c is None or s_p is None else s_c @ s_p.T
+        return self._plus_cosine(logit.reshape(n_c, n_p), cos, self.rank_struct_weight())
 
 
 class LinkPredictor(nn.Module):

@@ -50,6 +50,7 @@ from distill.models import (
     NodeClassifier,
     NodeEncoder,
     PairDecoder,
+    pair_cosine,
 )
 from distill.ranking import (
     RankGrid,
@@ -63,7 +64,9 @@ from distill.ranking import (
 from distill.sampling import NeighborSampler
 from distill.tasks import IGNORE, NodeTask, PairBatch, Snapshot
 
-SCORE_BATCH = 262_144
+# pairs decoded at a time: a teacher's rows are ~1,100 columns wide with the structural
+# vectors, so a batch's gathered rows are ~4.5 KB per pair and side
+SCORE_BATCH = 32_768
 RANK_CHUNK = 16  # customers ranked at a time (as distill.evaluate ranks them)
 
 
@@ -259,6 +262,27 @@ class _Step:
     edges: tuple[np.ndarray, np.ndarray] | None = None
     edge_log_q: np.ndarray | None = None
     shortlist: Shortlist | None = None
+    cos: Tensor | None = None  # [N] the structural cosine of each pair (None: not scored)
+
+
+@torch.no_grad()
+def snapshot_cosines(snap: Snapshot) -> Tensor | None:
+    """The structural cosine of each of ``snap``'s pairs, from its graph's vectors
+    (``data[t].struct``), :data:`SCORE_BATCH` pairs at a time: constants of training,
+    computed once rather than gathered per pair and epoch (at 1,024 columns that gather
+    was most of a distilled student's memory). None: the graph has no vectors.
+    Shapes: -> [N]."""
+    graph, pairs = snap.graph, snap.pairs
+    s_c, s_p = graph["customer"].get("struct"), graph["product"].get("struct")
+    if s_c is None or s_p is None:
+        return None
+    out = [
+        pair_cosine(
+            s_c[pairs.customers[i : i + SCORE_BATCH]], s_p[pairs.products[i : i + SCORE_BATCH]]
+        )
+        for i in range(0, len(pairs), SCORE_BATCH)
+    ]
+    return torch.cat([c for c in out if c is not None]).float() if out else torch.zeros(0)
 
 
 def _steps(
@@ -267,7 +291,10 @@ def _steps(
     teacher: LinkPredictor | None,
     ranking: bool,
     shortlists: list[Shortlist | None] | None = None,
+    struct: bool = False,
 ) -> list[_Step]:
+    """``struct``: the model scores with structural vectors (each step gets its pairs'
+    cosines)."""
     steps = []
     for i, snap in enumerate(snapshots):
         labels = snap.pairs.labels
@@ -277,6 +304,7 @@ def _steps(
         if not keep.any():
             continue
         step = _Step(snap, keep, teacher_logits[i] if teacher_logits is not None else None)
+        step.cos = snapshot_cosines(snap) if struct else None
         positive = _my_share(labels == 1).numpy()
         if ranking and positive.sum() >= 2:
             c = snap.pairs.customers.numpy()[positive]
@@ -435,7 +463,8 @@ class _TopCells:
     def student_logits(self, decoder: PairDecoder, z: Sides) -> Tensor:
         """The model's ranking logits of the cells. Shapes: -> [B, M]."""
         c, p = z[0].at(self.customers), z[1].at(self.products)
-        return decoder.rank_of(c.h, p.h, self.features, c.s, p.s).reshape(self.kept.shape)
+        logits = decoder.rank_of(c.h, p.h, self.features, pair_cosine(c.s, p.s))
+        return logits.reshape(self.kept.shape)
 
 
 def _top_cells(step: _Step, grid: RankGrid | None) -> _TopCells | None:
@@ -454,8 +483,9 @@ def _teacher_view(step: _Step) -> tuple[LinkPredictor, tuple[Tensor, Tensor]] | 
 def _pair_loss(model: LinkPredictor, step: _Step, z: Sides, kd: KDConfig | None) -> Tensor:
     """``L_hard + alpha * L_soft`` on the snapshot's labelled pairs and candidates."""
     pairs, keep = step.snap.pairs, step.keep
-    c, p = z[0].at(pairs.customers[keep]), z[1].at(pairs.products[keep])
-    logits = model.decoder.logit_of(c.h, p.h, pairs.features[keep], c.s, p.s)
+    h_c, h_p = z[0].h[pairs.customers[keep]], z[1].h[pairs.products[keep]]
+    cos = step.cos[keep] if step.cos is not None else None
+    logits = model.decoder.logit_of(h_c, h_p, pairs.features[keep], cos)
     labels = pairs.labels[keep]
     has_labels = bool((labels != IGNORE).any())
     return kd_loss(
@@ -549,7 +579,8 @@ def _batch_loss(
     local = PairBatch(c_rows[0], p_rows[0], pairs.labels[batch], pairs.features[batch])
     t_logits = step.t_logits[batch] if step.t_logits is not None else None
     every = torch.ones_like(batch, dtype=torch.bool)
-    view = _Step(replace(step.snap, pairs=local), every, t_logits)
+    cos = step.cos[batch] if step.cos is not None else None
+    view = _Step(replace(step.snap, pairs=local), every, t_logits, cos=cos)
     loss = _pair_loss(model, view, z, kd)
     if not rank:
         return loss
@@ -682,7 +713,9 @@ def train_link_model(
     rng = np.random.default_rng(train.seed)
     list_teacher = teacher if kd is not None and kd.listwise_weight > 0 else None
     pretrain_ids(model, earliest(snapshots).graph, train, train.pretrain_epochs, id_edges[0])
-    steps = _steps(snapshots, teacher_logits, list_teacher, train.rank_loss != "none", shortlists)
+    ranking = train.rank_loss != "none"
+    struct = bool(model.decoder.struct_dim)
+    steps = _steps(snapshots, teacher_logits, list_teacher, ranking, shortlists, struct)
     optimizer = torch.optim.Adam(_param_groups(model, train, lr), weight_decay=weight_decay)
     minibatch = train.use_minibatch(max(_edges(s) for s in snapshots))
     loop = _Loop(model, steps, optimizer, train, kd, rng)

@@ -10,7 +10,7 @@ import torch
 from distill.artifact import build_model
 from distill.config import StructureConfig, StudentConfig, TeacherConfig
 from distill.data import FeatureEncoder, build_graph
-from distill.models import STRUCT_WEIGHT, PairDecoder
+from distill.models import STRUCT_WEIGHT, PairDecoder, pair_cosine
 from distill.structure import fastrp
 from kgframe import GraphFrame
 from tests.support.tiny import planted_frame
@@ -219,9 +219,9 @@ def test_rank_grid_is_rank_of_every_cell(struct_dim):
 
 
 def test_decoder_parts_equal_the_whole_and_refuse_missing_vectors():
-    """Training scores learnt and structural columns given apart (logit_of,
-    rank_grid_of): the same logits as forward and rank_grid on the joined rows, and a
-    clear error when a decoder that needs the vectors gets none."""
+    """Training scores learnt columns and structural cosines given apart (logit_of,
+    rank_of, rank_grid_of): the same logits as forward, rank and rank_grid on the joined
+    rows, and a clear error when a decoder that needs the vectors gets none."""
     torch.manual_seed(0)
     dec = PairDecoder(dim=4, pair_dim=3, struct_dim=2, rank_head=True)
     with torch.no_grad():
@@ -230,15 +230,61 @@ def test_decoder_parts_equal_the_whole_and_refuse_missing_vectors():
     h_c, h_p, f = torch.randn(5, 4), torch.randn(5, 4), torch.randn(5, 3)
     s_c, s_p = torch.randn(5, 2), torch.randn(5, 2)
     z_c, z_p = torch.cat([h_c, s_c], -1), torch.cat([h_p, s_p], -1)
-    assert torch.allclose(dec.logit_of(h_c, h_p, f, s_c, s_p), dec(z_c, z_p, f))
+    assert torch.allclose(dec.logit_of(h_c, h_p, f, pair_cosine(s_c, s_p)), dec(z_c, z_p, f))
+    assert torch.allclose(dec.rank_of(h_c, h_p, f, pair_cosine(s_c, s_p)), dec.rank(z_c, z_p, f))
     grid_f = torch.randn(25, 3)
     assert torch.allclose(
         dec.rank_grid_of(h_c, h_p, grid_f, s_c, s_p), dec.rank_grid(z_c, z_p, grid_f)
     )
     with pytest.raises(ValueError, match="2-wide structural vectors"):
-        dec.logit_of(h_c, h_p, f, None, None)
+        dec.logit_of(h_c, h_p, f, None)
     with pytest.raises(ValueError, match="2-wide structural vectors"):
         dec.rank_grid_of(h_c, h_p, grid_f, s_c, None)
+
+
+def test_training_reads_each_pairs_cosine_computed_once_from_the_graph(monkeypatch):
+    """The structural cosines training adds to its pair logits are computed once per
+    snapshot from the graph's vectors, in batches (snapshot_cosines): equal to each
+    pair's cosine of the joined rows, so the pair loss is the loss of the decoder's
+    forward on them; none for a graph without vectors."""
+    import distill.train as train_module
+    from distill.config import KDConfig, TaskConfig
+    from distill.tasks import link_snapshots
+    from distill.train import _pair_loss, _sides, _steps, snapshot_cosines
+
+    frame = planted_frame()
+    enc = FeatureEncoder.fit(frame, StructureConfig(dim=16).encoder_settings())
+    snap = link_snapshots(
+        frame, enc, TaskConfig(snapshots=1), KDConfig(), np.random.default_rng(0)
+    )[0]
+    graph, pairs = snap.graph, snap.pairs
+    want = (
+        graph["customer"].struct[pairs.customers] * graph["product"].struct[pairs.products]
+    ).sum(-1)
+    monkeypatch.setattr(train_module, "SCORE_BATCH", 7)  # many batches, one short
+    assert len(pairs) % 7 and torch.allclose(snapshot_cosines(snap), want, atol=1e-6)
+    model = build_model(
+        StudentConfig(kind="mlp", hidden=8).spec(), enc, frame.num_customers, frame.num_products
+    )
+    (step,) = _steps([snap], None, None, False, struct=True)
+    assert step.cos is not None and torch.allclose(step.cos, want, atol=1e-6)
+    model.eval()
+    with torch.no_grad():
+        z = model.embeddings(graph)
+        loss = _pair_loss(model, step, _sides(model.decoder, z), None)
+        keep = step.keep
+        logits = model.decoder(
+            z[0][pairs.customers[keep]], z[1][pairs.products[keep]], pairs.features[keep]
+        )
+        whole = torch.nn.functional.binary_cross_entropy_with_logits(
+            logits, pairs.labels[keep].float()
+        )
+    assert torch.allclose(loss, whole, atol=1e-5)
+    plain = FeatureEncoder.fit(frame)
+    snap_plain = link_snapshots(
+        frame, plain, TaskConfig(snapshots=1), KDConfig(), np.random.default_rng(0)
+    )[0]
+    assert snapshot_cosines(snap_plain) is None
 
 
 def test_rank_scale_is_the_validation_best_through_the_ranking_path():
