@@ -15,7 +15,7 @@ own:
   (``distill.evaluate.Distillation.of``: its logits, shortlists and top products), then
   the default student distilled.
 
-After each step it prints the process's resident memory and the step's own peak (the
+After each step the process prints its resident memory and the step's own peak (the
 kernel's high-water mark, reset before each step), and its seconds. The last line reads
 ``interactions=N twin_peak_mb=X distilled_student_peak_mb=X distillation_peak_mb=X
 teacher_peak_mb=X`` (the peak of the student's training step in each process, of
@@ -72,8 +72,11 @@ def one_process(args: argparse.Namespace, which: str, out: Any) -> None:
         began = time.perf_counter()
         result = work()
         now, peak = _memory_mb()
-        steps.append(
-            {"step": name, "rss_mb": now, "peak_mb": peak, "s": time.perf_counter() - began}
+        seconds = time.perf_counter() - began
+        steps.append({"step": name, "rss_mb": now, "peak_mb": peak, "s": seconds})
+        print(
+            f"{which}: {name}: {seconds:.0f} s, resident {now:.0f} MB, step peak {peak:.0f} MB",
+            flush=True,
         )
         return result
 
@@ -103,6 +106,7 @@ def run(args: argparse.Namespace, which: str) -> list[dict[str, Any]]:
     receive, send = context.Pipe(duplex=False)
     process = context.Process(target=one_process, args=(args, which, send))
     process.start()
+    send.close()  # the child's end only: a child that dies (out of memory) ends recv
     try:
         steps: list[dict[str, Any]] = receive.recv()
     except EOFError:
@@ -131,12 +135,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"load average before: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
     peaks: dict[str, float] = {}
     for which in ("twin", "distilled"):
-        for s in run(args, which):
-            print(
-                f"{which}: {s['step']}: {s['s']:.0f} s, resident {s['rss_mb']:.0f} MB, "
-                f"step peak {s['peak_mb']:.0f} MB",
-                flush=True,
-            )
+        for s in run(args, which):  # each process prints its steps as they end
             peaks[f"{which} {s['step']}"] = s["peak_mb"]
     print(
         f"interactions={args.interactions} twin_peak_mb={peaks['twin student']:.0f} "
