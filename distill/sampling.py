@@ -129,7 +129,8 @@ class NeighborSampler:
         sub = HeteroData()
         for t, rows in nodes.items():
             store = self.graph[t]
-            for key in ("x_num", "x_cat", "seen"):
+            # every per-node tensor the models read (``struct``: the structural vectors)
+            for key in ("x_num", "x_cat", "seen", "struct"):
                 if key in store:
                     sub[t][key] = store[key][rows]
             id_row = store.get("id_row")

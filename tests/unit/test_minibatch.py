@@ -10,7 +10,14 @@ import torch
 from torch_geometric.data import HeteroData
 
 from distill.artifact import build_model
-from distill.config import KDConfig, TaskConfig, TeacherConfig, TrainConfig
+from distill.config import (
+    KDConfig,
+    StructureConfig,
+    StudentConfig,
+    TaskConfig,
+    TeacherConfig,
+    TrainConfig,
+)
 from distill.data import FeatureEncoder
 from distill.metrics import auc
 from distill.sampling import NeighborSampler
@@ -135,3 +142,45 @@ def test_auto_below_the_threshold_trains_exactly_as_full_batch(shop) -> None:
     assert not auto_mb and auto == off
     for key, value in off_state.items():
         assert torch.equal(value, auto_state[key]), key
+
+
+@pytest.mark.parametrize(
+    "config",
+    [
+        TeacherConfig(hidden=16, heads=2, customer_id_dim=8, product_id_dim=8),
+        StudentConfig(kind="mlp", hidden=16, customer_id_dim=8, product_id_dim=8),
+    ],
+    ids=["teacher", "mlp"],
+)
+def test_models_with_structural_vectors_train_in_mini_batches(config) -> None:
+    """Structural vectors are on by default, and a sampled subgraph carries each node's
+    own: it dropped them, so that every run above ``minibatch_above`` interactions
+    failed ("the graph's customers have none"). Mini-batch training then learns about
+    as well as full batch does with the same vectors."""
+    frame = planted_frame(customers=60, products=120, days=5, per_day=8)
+    encoder = FeatureEncoder.fit(frame, StructureConfig(dim=16).encoder_settings())
+    kd = KDConfig(candidates_per_pair=0)
+    snaps = link_snapshots(frame, encoder, TaskConfig(snapshots=3), kd, np.random.default_rng(0))
+    graph = snaps[0].graph
+    sampler = NeighborSampler(graph, [3, 2], torch.Generator().manual_seed(0))
+    sub = sampler.sample({"customer": torch.tensor([0, 5]), "product": torch.tensor([1])})
+    for t in ("customer", "product"):
+        assert sub[t].num_nodes > 0
+        assert torch.equal(sub[t].struct, graph[t].struct[sub[t].id_row])
+
+    def test_auc(**train) -> tuple[float, bool]:
+        torch.manual_seed(0)
+        model = build_model(config.spec(), encoder, frame.num_customers, frame.num_products)
+        assert model.decoder.struct_dim == 16
+        settings = TrainConfig(progress=False, pretrain_epochs=2, refresh_epochs=0, **train)
+        result = train_link_model(
+            model, snaps[:1], snaps[1], lr=0.01, weight_decay=0.0, epochs=12, train=settings
+        )
+        test = snaps[2]
+        return auc(test.pairs.labels.numpy(), score_snapshot(model, test).numpy()), result.minibatch
+
+    full, full_mb = test_auc(minibatch="off")
+    mini, mini_mb = test_auc(minibatch="on", batch_size=128, fanouts=(5, 3))
+    assert (full_mb, mini_mb) == (False, True)
+    assert full > 0.7 and mini > 0.7, f"full batch {full:.4f}, mini-batch {mini:.4f}"
+    assert abs(mini - full) < 0.05, f"mini-batch {mini:.4f} vs full batch {full:.4f}"
