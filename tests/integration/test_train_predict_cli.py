@@ -177,6 +177,28 @@ def test_train_then_list_score_and_predict(
     assert json.loads(out)["status"] == "nothing to do"
 
 
+def test_train_in_mini_batches_with_the_default_structure_then_predict(
+    graph: QueryRunner, cli, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """What ``[train] minibatch = "auto"`` does on a shop of 500,000 interactions or more,
+    forced on a small one, with the default settings otherwise (structural vectors on):
+    train, then predict --write. It failed at the teacher's first batch while the
+    sampled subgraphs lacked the nodes' structural vectors."""
+    ingest.load_synthetic(graph, 60, 400, 4_000, seed=3, progress=False)
+    mini = ["--set", "train.minibatch=on", "--set", "train.batch_size=512"]
+    code, out, err = cli("train", *FAST, *mini, "--json", capsys=capsys)
+    assert code == 0, err
+    run_dir = Path(json.loads(out)["path"])
+    config = json.loads((run_dir / "config.json").read_text())["config"]
+    assert config["train"]["minibatch"] == "on" and config["structure"]["dim"] > 0
+    report = json.loads((run_dir / "report.json").read_text())
+    for name in ("teacher", "student_mlp", "student_mlp_no_kd"):
+        assert 0.0 <= report["models"][name]["auc"] <= 1.0, name
+    code, out, err = cli("predict", "--write", "-k", "5", "--json", capsys=capsys)
+    assert code == 0, err
+    _check_top_k(graph, _recommendations(graph), 5)
+
+
 def _write_exports(directory: Path, rng: np.random.Generator) -> None:
     """A shop's exports in the documented format, shaped unlike anything else in the tests:
     string ids, a string and a list feature, ISO datetimes, text interaction types."""
