@@ -168,7 +168,7 @@ def test_models_with_structural_vectors_train_in_mini_batches(config) -> None:
         assert sub[t].num_nodes > 0
         assert torch.equal(sub[t].struct, graph[t].struct[sub[t].id_row])
 
-    def test_auc(**train) -> tuple[float, bool]:
+    def trained_auc(**train) -> tuple[float, bool]:
         torch.manual_seed(0)
         model = build_model(config.spec(), encoder, frame.num_customers, frame.num_products)
         assert model.decoder.struct_dim == 16
@@ -179,8 +179,8 @@ def test_models_with_structural_vectors_train_in_mini_batches(config) -> None:
         test = snaps[2]
         return auc(test.pairs.labels.numpy(), score_snapshot(model, test).numpy()), result.minibatch
 
-    full, full_mb = test_auc(minibatch="off")
-    mini, mini_mb = test_auc(minibatch="on", batch_size=128, fanouts=(5, 3))
+    full, full_mb = trained_auc(minibatch="off")
+    mini, mini_mb = trained_auc(minibatch="on", batch_size=128, fanouts=(5, 3))
     assert (full_mb, mini_mb) == (False, True)
     assert full > 0.7 and mini > 0.7, f"full batch {full:.4f}, mini-batch {mini:.4f}"
     assert abs(mini - full) < 0.05, f"mini-batch {mini:.4f} vs full batch {full:.4f}"
