@@ -243,7 +243,8 @@ def _model_result(
 ) -> ModelResult:
     scorer_graph, history = ctx.test.graph, ctx.test.history
     test_logits = score_snapshot(model, ctx.test).numpy()
-    embeddings = None if model.graph_free else model.embeddings(scorer_graph)
+    with torch.no_grad():  # eval mode alone still records every op for backward
+        embeddings = None if model.graph_free else model.embeddings(scorer_graph)
 
     def grid(rows: np.ndarray) -> np.ndarray:
         return _grid_logits(model, scorer_graph, history, rows, embeddings).numpy()

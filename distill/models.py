@@ -280,9 +280,18 @@ class HeteroGNN(_Encoder):
         h = _encode_nodes(self.encoders, data, NODE_TYPES)
         edge_index = {et: data[et].edge_index for et in EDGE_TYPES}
         edge_attr = {et: data[et].edge_attr for et in EDGE_TYPES if "edge_attr" in data[et]}
+        chunked = (
+            not self.training
+            and not torch.is_grad_enabled()
+            and sum(e.size(1) for e in edge_index.values()) > INFERENCE_EDGES
+        )
+        incoming = _Incoming.of(edge_index, h) if chunked else None
         for hetero, skip in zip(self.convs, self.skips, strict=True):
+            if incoming is not None:
+                h = _layer_in_chunks(hetero, skip, h, incoming, edge_attr)
+                continue
             kwargs: dict[str, Any] = {}
-            if any(isinstance(c, (GATConv, GATv2Conv)) for c in hetero.convs.values()):  # type: ignore[operator]  # torch Module attributes are untyped
+            if _attends(hetero):
                 kwargs["edge_attr_dict"] = edge_attr
             msg = hetero(h, edge_index, **kwargs)
             h = {
@@ -297,6 +306,95 @@ class HeteroGNN(_Encoder):
         for t in COLLAB_TYPES:
             h[t] = self.with_struct(t, h[t], data[t].get("struct"))
         return h
+
+
+INFERENCE_EDGES = 250_000
+"""Edges one step of :class:`HeteroGNN`'s inference passes messages over: a graph with
+more is scored a slice of destination nodes at a time (:func:`_layer_in_chunks`), so
+scoring a shop's whole graph holds a slice's messages (a GAT's are several times
+``edges x hidden`` floats), never the graph's."""
+
+
+def _attends(hetero: nn.Module) -> bool:
+    """Whether a layer's relations are attention convolutions (they read edge attributes)."""
+    return any(isinstance(c, (GATConv, GATv2Conv)) for c in hetero.convs.values())  # type: ignore[operator]  # torch Module attributes are untyped
+
+
+class _Incoming:
+    """Each relation's edges sorted by destination (CSR: the edges into node ``v`` are
+    positions ``ptr[v]:ptr[v + 1]`` of ``order``), and for each node type the slices of
+    destination rows that together receive at most :data:`INFERENCE_EDGES` edges (a
+    node with more forms a slice of its own)."""
+
+    def __init__(
+        self,
+        edge_index: dict[tuple[str, str, str], Tensor],
+        ptr: dict[tuple[str, str, str], Tensor],
+        order: dict[tuple[str, str, str], Tensor],
+        slices: dict[str, list[tuple[int, int]]],
+    ) -> None:
+        self.edge_index, self.ptr, self.order, self.slices = edge_index, ptr, order, slices
+
+    @classmethod
+    def of(cls, edge_index: dict[tuple[str, str, str], Tensor], h: dict[str, Tensor]) -> _Incoming:
+        ptr, order = {}, {}
+        into = {t: torch.zeros(x.size(0), dtype=torch.long) for t, x in h.items()}
+        for et, index in edge_index.items():
+            n = h[et[2]].size(0)
+            counts = torch.bincount(index[1], minlength=n)
+            ptr[et] = torch.cat([torch.zeros(1, dtype=torch.long), torch.cumsum(counts, 0)])
+            order[et] = torch.argsort(index[1], stable=True)
+            into[et[2]] += counts
+        slices = {t: _slices(counts) for t, counts in into.items()}
+        return cls(edge_index, ptr, order, slices)
+
+
+def _slices(counts: Tensor) -> list[tuple[int, int]]:
+    """Consecutive row ranges ``[a, b)`` whose ``counts`` sum to at most
+    :data:`INFERENCE_EDGES` (or hold one row). Shapes: counts [N]."""
+    ends = torch.cumsum(counts, 0).tolist()
+    out, start, base = [], 0, 0
+    for row, end in enumerate(ends):
+        if end - base > INFERENCE_EDGES and row > start:
+            out.append((start, row))
+            start, base = row, ends[row - 1]
+    if start < len(ends):
+        out.append((start, len(ends)))
+    return out
+
+
+def _layer_in_chunks(
+    hetero: nn.Module,
+    skip: nn.Module,
+    h: dict[str, Tensor],
+    incoming: _Incoming,
+    edge_attr: dict[tuple[str, str, str], Tensor],
+) -> dict[str, Tensor]:
+    """One :class:`HeteroGNN` layer in inference (no dropout, no gradients), a slice of
+    destination rows at a time: each relation's convolution sees the slice's incoming
+    edges, their sources' rows and the slice's own rows, so it computes exactly what it
+    computes over the whole graph (attention normalises over a node's incoming edges,
+    all of which its slice holds) while holding one slice's messages."""
+    attends = _attends(hetero)
+    out = {}
+    for t, x in h.items():
+        rows = torch.empty(x.size(0), skip[t].out_features)  # type: ignore[index]  # torch Module attributes are untyped
+        relations = [et for et in incoming.edge_index if et[2] == t]
+        for a, b in incoming.slices[t]:
+            msg: Tensor | float = 0.0
+            for et in relations:
+                ptr, index = incoming.ptr[et], incoming.edge_index[et]
+                pos = incoming.order[et][int(ptr[a]) : int(ptr[b])]
+                sources, local = torch.unique(index[0][pos], return_inverse=True)
+                kwargs: dict[str, Any] = {}
+                if attends and et in edge_attr:
+                    kwargs["edge_attr"] = edge_attr[et][pos]
+                conv = hetero.convs[et]  # type: ignore[index]  # torch Module attributes are untyped
+                edges = torch.stack([local.reshape(-1), index[1][pos] - a])
+                msg = msg + conv((h[et[0]][sources], x[a:b]), edges, **kwargs)  # type: ignore[operator]  # torch Module attributes are untyped
+            rows[a:b] = nn.functional.elu(msg + skip[t](x[a:b]))  # type: ignore[index]  # torch Module attributes are untyped
+        out[t] = rows
+    return out
 
 
 def _make_conv(

@@ -6,7 +6,8 @@ snapshot graph) or, per ``[train] minibatch`` (``auto``: from ``minibatch_above`
 training interactions), in mini-batches of pairs, each embedded from the subgraph
 :class:`~distill.sampling.NeighborSampler` draws around its customers and products
 (:func:`_minibatch_epoch`); validation, teacher logits and scoring stay full batch
-(no gradients kept). Node classification is full batch.
+(no gradients kept; a GNN passes a large graph's messages a slice of nodes at a time,
+:data:`distill.models.INFERENCE_EDGES`). Node classification is full batch.
 
 Under ``torchrun`` (``torch.distributed`` initialised, :func:`process_share`) link
 prediction is data-parallel as DDP is: each process trains on its share of every

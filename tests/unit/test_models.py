@@ -1,10 +1,12 @@
 """Forward shapes of every model, and the student registry meta-test."""
 
+import itertools
 from dataclasses import replace
 
 import pytest
 import torch
 
+from distill import models
 from distill.config import STUDENTS, RunConfig, StudentConfig
 from distill.data import NODE_TYPES, PAIR_FEATURES, FeatureEncoder, build_graph
 from distill.models import (
@@ -46,6 +48,52 @@ def test_hetero_gnn_shapes(setup, conv):
     assert out["product"].shape == (frame.num_products, 16)
     assert out["category"].shape == (len(frame.categories), 16)
     model.reset_parameters()
+
+
+@pytest.mark.parametrize("conv", CONVS)
+def test_inference_over_slices_of_the_graph_equals_the_whole_graph_pass(setup, conv, monkeypatch):
+    """Past INFERENCE_EDGES a GNN scores a slice of destination nodes at a time (bounded
+    memory at shop scale): it must compute what the whole-graph pass computes."""
+    _frame, graph, dims, num_nodes = setup
+    torch.manual_seed(0)
+    model = HeteroGNN(
+        dims=dims,
+        num_nodes=num_nodes,
+        conv=conv,
+        hidden=16,
+        heads=2,
+        layers=2,
+        id_dims={"customer": 4, "product": 4},
+        collab=True,
+    ).eval()
+    with torch.no_grad():
+        whole = model(graph)
+        monkeypatch.setattr(models, "INFERENCE_EDGES", 7)
+        calls = []
+        real = models._layer_in_chunks
+        monkeypatch.setattr(models, "_layer_in_chunks", lambda *a: calls.append(1) or real(*a))
+        sliced = model(graph)
+    assert len(calls) == 2  # both layers took the sliced path
+    for t in NODE_TYPES:
+        assert sliced[t].shape == whole[t].shape
+        assert torch.allclose(sliced[t], whole[t], atol=1e-5), t
+    # with gradients (training) the whole-graph pass is kept
+    calls.clear()
+    model(graph)
+    assert not calls
+
+
+def test_slices_hold_at_most_the_budget_or_one_node(monkeypatch):
+    monkeypatch.setattr(models, "INFERENCE_EDGES", 10)
+    counts = torch.tensor([3, 4, 3, 25, 0, 1, 9, 2, 0])
+    slices = models._slices(counts)
+    assert slices[0][0] == 0 and slices[-1][1] == len(counts)
+    assert all(a < b for a, b in slices)
+    assert all(b1 == a2 for (_, b1), (a2, _) in itertools.pairwise(slices))
+    for a, b in slices:
+        assert counts[a:b].sum() <= 10 or b - a == 1
+    assert (3, 4) in slices  # the node with 25 edges alone
+    assert models._slices(torch.zeros(0, dtype=torch.long)) == []
 
 
 def test_feature_mlp_reads_no_edges(setup):
