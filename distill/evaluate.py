@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import resource
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -316,13 +318,18 @@ def evaluate_link_prediction(
         f"prepared {len(ctx.snapshots)} snapshots, "
         f"{sum(len(s.pairs) for s in ctx.snapshots)} training pairs, "
         f"{len(ctx.candidates.pairs) if ctx.candidates else 0} extra candidates "
-        f"({time.perf_counter() - start:.0f}s)"
+        f"({time.perf_counter() - start:.0f}s, peak {peak_rss_mb():,.0f} MB)"
     )
     saver = _Saver(ctx, Path(out_dir) if out_dir is not None else None)
     teacher = train_teacher(ctx, config)
     models = {"teacher": _teacher_entry(ctx, config, teacher, saver, say)}
     teacher_test = score_snapshot(link_model(teacher), ctx.test).numpy()
+    began = time.perf_counter()
     distil = Distillation.of(ctx, link_model(teacher), config.kd.shortlist, config.kd.id_shortlist)
+    say(
+        f"the teacher's logits for distillation ({time.perf_counter() - began:.0f}s, "
+        f"peak {peak_rss_mb():,.0f} MB)"
+    )
     for name in config.eval.students:
         for label in (name, f"{name}_no_kd"):
             models[label] = _student_entry(ctx, config, label, distil, teacher_test, saver, say)
@@ -339,6 +346,7 @@ def evaluate_link_prediction(
             "rank_customers": len(ctx.rank_customers),
         },
         seconds=seconds,
+        peak_rss_mb=round(peak_rss_mb()),
     )
     if saver.out is not None:
         write_report(report, saver.out)
@@ -481,14 +489,27 @@ def _teacher_entry(
     result.per_seed = [replace(result)]
     say(
         f"teacher: val AUC {trained.best_val:.4f}, "
-        f"test AUC {result.quality.auc:.4f} ({trained.seconds:.0f}s)"
+        f"test AUC {result.quality.auc:.4f} ({_how(trained)})"
     )
     saver.save("teacher", teacher, config.teacher.spec(), result.as_dict())
     return result
 
 
 def _training(trained: TrainResult) -> Training:
-    return Training(trained.best_val, trained.best_epoch, trained.seconds)
+    return Training(trained.best_val, trained.best_epoch, trained.seconds, trained.minibatch)
+
+
+def peak_rss_mb() -> float:
+    """This process's peak resident memory so far, in MB (the kernel's high-water mark)."""
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / 2**20 if sys.platform == "darwin" else peak / 2**10  # bytes there, KB here
+
+
+def _how(trained: TrainResult) -> str:
+    """How a model trained, for the log: its seconds, whether in mini-batches, and the
+    process's peak memory so far."""
+    batches = ", mini-batches" if trained.minibatch else ""
+    return f"{trained.seconds:.0f}s{batches}, peak {peak_rss_mb():,.0f} MB"
 
 
 def _student_entry(
@@ -518,7 +539,7 @@ def _student_entry(
             best = (trained.best_val, model, result)
         say(
             f"{label} seed {seed}: val AUC {trained.best_val:.4f}, "
-            f"test AUC {result.quality.auc:.4f} ({trained.seconds:.0f}s)"
+            f"test AUC {result.quality.auc:.4f} ({_how(trained)})"
         )
     _, best_model, best_result = best
     assert best_model is not None and best_result is not None

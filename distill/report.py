@@ -143,7 +143,8 @@ def markdown(report: dict[str, Any] | Report) -> str:
         f"over seeds {seeds}. Baselines (after the learned models) are fitted on the training "
         f"interactions only. Latency: median wall time to score 100,000 pairs from encoded "
         f"features (a GNN includes its message passing). Wall time of the whole run: "
-        f"{typed.seconds or 0:.0f}s.",
+        f"{typed.seconds or 0:.0f}s"
+        + ("." if typed.peak_rss_mb is None else f", peak memory {typed.peak_rss_mb:,.0f} MB."),
         "",
         markdown_table(typed),
         "",

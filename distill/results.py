@@ -109,6 +109,13 @@ class Training(_Figures):
     val_auc: float
     best_epoch: int | float
     train_seconds: float
+    minibatch: bool | None = None  # trained in mini-batches (None: a report before it said)
+
+    def as_dict(self) -> dict[str, Any]:
+        out = asdict(self)
+        if self.minibatch is None:
+            del out["minibatch"]
+        return out
 
 
 @dataclass
@@ -150,7 +157,10 @@ class ModelResult:
         training = None
         if "val_auc" in entry:
             training = Training(
-                entry["val_auc"], entry.get("best_epoch", 0), entry.get("train_seconds", 0.0)
+                entry["val_auc"],
+                entry.get("best_epoch", 0),
+                entry.get("train_seconds", 0.0),
+                entry.get("minibatch"),
             )
         cost = None
         if any(key in entry for key in ("params", "bytes", "latency_ms_100k")):
@@ -178,6 +188,7 @@ class ModelResult:
                 _mean([t.val_auc for t in trainings]),
                 _mean([t.best_epoch for t in trainings]),
                 _mean([t.train_seconds for t in trainings]),
+                trainings[0].minibatch,  # the seeds train on the same graphs
             ),
             cost=cost,
             per_seed=runs,
@@ -194,6 +205,7 @@ class Report:
     config: dict[str, Any] = field(default_factory=dict)
     data: dict[str, Any] = field(default_factory=dict)
     seconds: float | None = None
+    peak_rss_mb: float | None = None  # the evaluating process's peak resident memory
 
     @property
     def k(self) -> int:
@@ -206,7 +218,7 @@ class Report:
             "config": self.config,
             "data": self.data,
             "seconds": self.seconds,
-        }
+        } | ({} if self.peak_rss_mb is None else {"peak_rss_mb": self.peak_rss_mb})
 
     @classmethod
     def from_dict(cls, report: dict[str, Any]) -> Report:
@@ -221,6 +233,7 @@ class Report:
             config=config,
             data=report.get("data") or {},
             seconds=report.get("seconds"),
+            peak_rss_mb=report.get("peak_rss_mb"),
         )
 
 

@@ -63,3 +63,23 @@ def test_figures_an_old_report_lacks_read_as_none():
     teacher = Report.from_dict(old).models["teacher"]
     assert teacher.quality.auc == 0.8 and teacher.quality.recall == 0.3
     assert teacher.quality.mrr is None and teacher.cost is None and teacher.training is None
+
+
+def test_how_a_model_trained_and_the_peak_memory_read_back_and_old_reports_lack_them():
+    report = _report()
+    report.peak_rss_mb = 2048
+    report.models["teacher"].training = Training(0.8, 6, 2.0, True)
+    seeds = report.models["student_mlp"].per_seed or []
+    for seed in seeds:
+        assert seed.training is not None
+        seed.training.minibatch = False
+    report.models["student_mlp"] = ModelResult.mean(seeds, Cost(500, 2000, 4.0))
+    out = report.as_dict()
+    assert out["peak_rss_mb"] == 2048
+    assert out["models"]["teacher"]["minibatch"] is True
+    assert out["models"]["student_mlp"]["minibatch"] is False
+    back = Report.from_dict(json.loads(json.dumps(out)))
+    assert back.peak_rss_mb == 2048 and json.dumps(back.as_dict()) == json.dumps(out)
+    # a report written before either was recorded keeps its shape
+    old = _report().as_dict()
+    assert "peak_rss_mb" not in old and "minibatch" not in old["models"]["teacher"]
