@@ -263,7 +263,7 @@ class _Step:
     keep: Tensor
     t_logits: Tensor | None
     teacher: LinkPredictor | None = None
-    t_emb: tuple[Tensor, Tensor] | None = None
+    t_emb: Sides | None = None  # the teacher's, structural columns the graph's own
     pos: tuple[np.ndarray, np.ndarray] | None = None
     pos_keys: np.ndarray | None = None
     pos_log_q: np.ndarray | None = None
@@ -330,7 +330,7 @@ def _steps(
             if teacher is not None:
                 teacher.eval()
                 with torch.no_grad():
-                    step.teacher, step.t_emb = teacher, teacher.embeddings(snap.graph)
+                    step.teacher, step.t_emb = teacher, _held_sides(teacher, snap.graph)
                 step.shortlist = shortlists[i] if shortlists is not None else None
         steps.append(step)
     return steps
@@ -361,6 +361,20 @@ class _Side:
 
 
 Sides = tuple[_Side, _Side]
+
+
+def _held_sides(model: LinkPredictor, graph: HeteroData) -> Sides:
+    """``model``'s :class:`Sides` over ``graph`` (no gradient), to be held through
+    training: the learnt columns copied out of the embeddings, the structural ones the
+    graph's own vectors (what the encoder appended: the same values), not a copy. At
+    1,024 structural columns the copy was most of what a distilled student held per
+    snapshot (1 GB for 250,000 customers and products)."""
+    sides = []
+    for t, z in zip(("customer", "product"), model.embeddings(graph), strict=True):
+        h, s = model.decoder.split(z)
+        struct = graph[t].get("struct") if s is not None else None
+        sides.append(_Side(h.contiguous() if s is not None else h, struct))
+    return sides[0], sides[1]
 
 
 def _sides(decoder: PairDecoder, z: tuple[Tensor, Tensor]) -> Sides:
@@ -412,7 +426,7 @@ def _ranking_loss(
     grids: Grids,
     train: TrainConfig,
     kd: KDConfig | None,
-    teacher: tuple[LinkPredictor, tuple[Tensor, Tensor]] | None,
+    teacher: tuple[LinkPredictor, Sides] | None,
     top: _TopCells | None = None,
 ) -> Tensor:
     """``w_rank * L_rank`` on the day's positives, ``+ w_list * L_list`` against the
@@ -429,8 +443,7 @@ def _ranking_loss(
     total = total + train.rank_weight * rank_loss(train.rank_loss, corrected, grid.mask)
     if teacher is not None and kd is not None:
         with torch.no_grad():
-            t_dec = teacher[0].decoder
-            t_grid = _grid_logits(t_dec, _sides(t_dec, teacher[1]), grid)
+            t_grid = _grid_logits(teacher[0].decoder, teacher[1], grid)
         s_list, t_list, mask = logits, t_grid, grid.mask
         if top is not None:
             s_top = top.student_logits(model.decoder, z)
@@ -480,7 +493,7 @@ def _top_cells(step: _Step, grid: RankGrid | None) -> _TopCells | None:
     return _TopCells.of(step.shortlist, step.snap.history, grid.customers)
 
 
-def _teacher_view(step: _Step) -> tuple[LinkPredictor, tuple[Tensor, Tensor]] | None:
+def _teacher_view(step: _Step) -> tuple[LinkPredictor, Sides] | None:
     if step.teacher is None or step.t_emb is None:
         return None
     return step.teacher, step.t_emb
@@ -595,7 +608,7 @@ def _batch_loss(
     local_grids = tuple(g if g is None else replace(g, **_rows(next(rows))) for g in grids)
     teacher = _teacher_view(step)
     if teacher is not None:
-        teacher = (teacher[0], (teacher[1][0][seeds_c], teacher[1][1][seeds_p]))
+        teacher = (teacher[0], (teacher[1][0].at(seeds_c), teacher[1][1].at(seeds_p)))
     if top is not None:  # the grid's customers are the first part after the pairs
         m = top.kept.size(1)
         top = replace(top, customers=c_rows[1].repeat_interleave(m), products=p_rows[-1])
