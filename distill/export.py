@@ -448,7 +448,7 @@ def edge_tables(scorer: Scorer) -> dict[str, np.ndarray]:
         rows = store.id_row.numpy().astype(np.int64)
         out[f"{t}_id"] = np.where(store.seen.numpy(), rows, -1)
         if "struct" in store:
-            out[f"{t}_struct"] = store.struct.numpy()
+            out[f"{t}_struct"] = store.struct.float().numpy()
     out["pair_keys"] = np.asarray(history.pair_keys, np.int64)
     out.update(history.lookup_tables())
     out["product_category"] = np.asarray(history.product_category, np.int64)

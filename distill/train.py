@@ -287,7 +287,7 @@ def snapshot_cosines(snap: Snapshot) -> Tensor | None:
     out = torch.empty(len(pairs))  # filled in place (see _teacher_top)
     for start in range(0, len(pairs), SCORE_BATCH):
         sl = slice(start, start + SCORE_BATCH)
-        out[sl] = (s_c[pairs.customers[sl]] * s_p[pairs.products[sl]]).sum(-1)
+        out[sl] = (s_c[pairs.customers[sl]].float() * s_p[pairs.products[sl]].float()).sum(-1)
     return out
 
 
@@ -357,7 +357,8 @@ class _Side:
     s: Tensor | None  # [N, S], no gradient
 
     def at(self, rows: Tensor) -> _Side:
-        return _Side(self.h[rows], None if self.s is None else self.s[rows])
+        # (a graph's own vectors are held at half precision: computed with as float32)
+        return _Side(self.h[rows], None if self.s is None else self.s[rows].float())
 
 
 Sides = tuple[_Side, _Side]

@@ -137,8 +137,13 @@ def test_graphs_carry_vectors_only_with_an_encoder_that_has_structure():
     enc = FeatureEncoder.fit(frame, StructureConfig(dim=32).encoder_settings())
     graph = build_graph(frame, enc, before_day=20190612)
     want = fastrp(frame, dim=32, weights=[1.0] * 4, seed=0, normalization=-0.5, before_day=20190612)
-    assert torch.equal(graph["customer"].struct, torch.from_numpy(want[0]))
-    assert torch.equal(graph["product"].struct, torch.from_numpy(want[1]))
+    # held at half precision (STRUCT_DTYPE), each cosine within 1e-3 of float32's
+    for got, full in zip((graph["customer"].struct, graph["product"].struct), want, strict=True):
+        assert got.dtype == torch.float16
+        assert torch.equal(got, torch.from_numpy(full).half())
+        exact = torch.from_numpy(full) @ torch.from_numpy(want[1]).T
+        held = got.float() @ graph["product"].struct.float().T
+        assert (held - exact).abs().max() < 1e-3
     again = FeatureEncoder.from_dict(enc.to_dict())
     assert again.structure == enc.structure
     assert StructureConfig(dim=0).encoder_settings() == {}
@@ -155,7 +160,7 @@ def test_degree_normalization_changes_the_vectors_and_old_runs_keep_theirs():
     assert not np.allclose(damped[1], plain[1], atol=1e-3)
     saved = FeatureEncoder.fit(frame, {"dim": 32, "weights": [1.0] * 4, "seed": 0}).to_dict()
     old = FeatureEncoder.from_dict(saved)
-    assert torch.equal(build_graph(frame, old)["product"].struct, torch.from_numpy(plain[1]))
+    assert torch.equal(build_graph(frame, old)["product"].struct, torch.from_numpy(plain[1]).half())
 
 
 def test_decoder_adds_the_weighted_cosine_and_the_prior_ignores_it():
@@ -216,8 +221,8 @@ def test_models_score_with_the_graph_vectors_and_old_ones_without(config):
     graph = build_graph(frame, enc)
     model = build_model(config.spec(), enc, frame.num_customers, frame.num_products).eval()
     z_c, z_p = model.embeddings(graph)
-    assert torch.equal(z_c[:, -16:], graph["customer"].struct)
-    assert torch.equal(z_p[:, -16:], graph["product"].struct)
+    assert torch.equal(z_c[:, -16:], graph["customer"].struct.float())
+    assert torch.equal(z_p[:, -16:], graph["product"].struct.float())
     # a spec saved before the setting (no "structure" key): no structural term
     old_spec = {k: v for k, v in config.spec().items() if k != "structure"}
     old = build_model(old_spec, enc, frame.num_customers, frame.num_products)
@@ -290,7 +295,8 @@ def test_training_reads_each_pairs_cosine_computed_once_from_the_graph(monkeypat
     )[0]
     graph, pairs = snap.graph, snap.pairs
     want = (
-        graph["customer"].struct[pairs.customers] * graph["product"].struct[pairs.products]
+        graph["customer"].struct[pairs.customers].float()
+        * graph["product"].struct[pairs.products].float()
     ).sum(-1)
     monkeypatch.setattr(train_module, "SCORE_BATCH", 7)  # many batches, one short
     assert len(pairs) % 7 and torch.allclose(snapshot_cosines(snap), want, atol=1e-6)
