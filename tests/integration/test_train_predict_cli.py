@@ -99,6 +99,7 @@ def test_train_then_list_score_and_predict(
         assert set(entry) >= METRICS, name
         assert 0.0 <= entry["auc"] <= 1.0 and entry["params"] > 0 and entry["bytes"] > 0
         assert len(entry["per_seed"]) == 1
+        assert entry["minibatch"] is False, name  # 4,000 interactions: full batch
     assert report["models"]["teacher"]["params"] > report["models"]["student_mlp"]["params"]
     for name in ("report.md", "quality_vs_cost.png", "eval_pairs.tsv", "config.json"):
         assert (run_dir / name).is_file(), name
@@ -194,6 +195,10 @@ def test_train_in_mini_batches_with_the_default_structure_then_predict(
     report = json.loads((run_dir / "report.json").read_text())
     for name in ("teacher", "student_mlp", "student_mlp_no_kd"):
         assert 0.0 <= report["models"][name]["auc"] <= 1.0, name
+        # the report says how each model trained (nothing did before it failed here)
+        assert report["models"][name]["minibatch"] is True, name
+        assert all(seed["minibatch"] is True for seed in report["models"][name]["per_seed"])
+    assert report["peak_rss_mb"] > 100  # this process's peak, in MB
     code, out, err = cli("predict", "--write", "-k", "5", "--json", capsys=capsys)
     assert code == 0, err
     _check_top_k(graph, _recommendations(graph), 5)
