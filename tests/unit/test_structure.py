@@ -254,6 +254,53 @@ def test_rank_grid_is_rank_of_every_cell(struct_dim):
     assert torch.allclose(dec.rank_grid(z_c, z_p, f), cells, atol=1e-5)
 
 
+@pytest.mark.parametrize("collab_dim", [0, 2])
+def test_dot_grid_by_matrix_products_equals_the_grid_cell_by_cell(collab_dim):
+    """The dot decoder's grid (evaluation, calibration, the listwise losses) is computed
+    by matrix products; it equals the cell-by-cell grid, gradients included (training
+    backpropagates through it), and a training decoder that drops the
+    matrix-factorisation term per cell keeps the cell-by-cell path."""
+    torch.manual_seed(1)
+    dec = PairDecoder(dim=6, pair_dim=3, collab_dim=collab_dim, rank_head=True)
+    with torch.no_grad():
+        assert dec.prior is not None
+        dec.prior.weight.normal_()
+        dec.prior.bias.fill_(0.7)
+        if dec.mf_weight is not None:
+            dec.mf_weight.fill_(-0.6)
+    h_c = torch.randn(3, 6, requires_grad=True)
+    h_p = torch.randn(7, 6, requires_grad=True)
+    f = torch.randn(3 * 7, 3)
+    fast = dec.rank_grid_of(h_c, h_p, f, None, None)
+    slow = dec.grid_by_cells(h_c, h_p, f)
+    assert fast.shape == (3, 7)
+    assert torch.allclose(fast, slow, atol=1e-5)
+    weights = torch.randn(3, 7)
+    g_fast = torch.autograd.grad((fast * weights).sum(), [h_c, h_p, dec.prior.weight])
+    g_slow = torch.autograd.grad((slow * weights).sum(), [h_c, h_p, dec.prior.weight])
+    for a, b in zip(g_fast, g_slow, strict=True):
+        assert torch.allclose(a, b, atol=1e-5)
+    if collab_dim:
+        dropping = PairDecoder(dim=6, pair_dim=3, collab_dim=collab_dim, mf_dropout=1.0)
+        with torch.no_grad():
+            assert dropping.mf_weight is not None
+            dropping.mf_weight.fill_(5.0)
+        dropping.train()
+        without_mf = dropping.rank_grid_of(h_c, h_p, f, None, None)
+        dropping.eval()
+        with_mf = dropping.rank_grid_of(h_c, h_p, f, None, None)
+        mf = h_c[:, 6 - collab_dim :] @ h_p[:, 6 - collab_dim :].T
+        assert torch.allclose(with_mf - without_mf, 5.0 * mf, atol=1e-4)
+
+
+def test_mlp_decoder_grid_is_its_pairs_logits():
+    torch.manual_seed(2)
+    dec = PairDecoder(dim=4, pair_dim=3, kind="mlp")
+    h_c, h_p, f = torch.randn(2, 4), torch.randn(5, 4), torch.randn(10, 3)
+    cells = dec.rank_of(h_c.repeat_interleave(5, dim=0), h_p.repeat(2, 1), f, None)
+    assert torch.allclose(dec.rank_grid_of(h_c, h_p, f, None, None), cells.reshape(2, 5))
+
+
 def test_decoder_parts_equal_the_whole_and_refuse_missing_vectors():
     """Training scores learnt columns and structural cosines given apart (logit_of,
     rank_of, rank_grid_of): the same logits as forward, rank and rank_grid on the joined
