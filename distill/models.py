@@ -137,6 +137,14 @@ def _id_rows(store: Any, n: int) -> Tensor:
     return torch.arange(n) if rows is None else rows
 
 
+def output_rows(store: Any, n: int) -> int:
+    """How many of a node type's ``n`` rows an encoder returns: the seeds of a sampled
+    subgraph (``num_seeds``, :meth:`distill.sampling.NeighborSampler.sample`; the other
+    nodes only carry messages to them), else all."""
+    seeds = store.get("num_seeds")
+    return n if seeds is None else int(seeds)
+
+
 COLLAB_TYPES: tuple[str, ...] = ("customer", "product")
 STRUCT_WEIGHT = 5.0  # the structural cosine's weight at the start (the loop adjusts it)
 
@@ -157,7 +165,9 @@ def _with_ids(encoders: nn.ModuleDict, data: HeteroData, h: dict[str, Tensor]) -
         store = data[t]
         encoder = encoders[t]
         assert isinstance(encoder, NodeEncoder)
-        ids = encoder.id_vectors(_id_rows(store, h[t].size(0)), store.get("seen"))
+        n = h[t].size(0)  # the rows returned (output_rows): the store's first n
+        seen = store.get("seen")
+        ids = encoder.id_vectors(_id_rows(store, n)[:n], None if seen is None else seen[:n])
         out[t] = torch.cat([h[t], ids], dim=-1)
     return out
 
@@ -234,7 +244,9 @@ class HeteroGNN(_Encoder):
     Shapes:
         data: ``HeteroData`` from :func:`distill.data.build_graph`
         -> dict node type -> [N_t, hidden] (``+ collab_dim`` with ``collab``, then
-        ``+ struct_dim``, for customers and products)
+        ``+ struct_dim``, for customers and products); for a sampled subgraph
+        (:class:`distill.sampling.NeighborSampler`) customers' and products' rows are
+        their seeds' only (:func:`output_rows`)
     """
 
     def __init__(
@@ -302,6 +314,8 @@ class HeteroGNN(_Encoder):
                 )
                 for t in h
             }
+        for t in COLLAB_TYPES:
+            h[t] = h[t][: output_rows(data[t], h[t].size(0))]
         h = _with_ids(self.encoders, data, h) if self.collab else h
         for t in COLLAB_TYPES:
             h[t] = self.with_struct(t, h[t], data[t].get("struct"))
@@ -485,13 +499,15 @@ class FeatureMLP(_Encoder):
         out = {}
         for t in self.node_types:
             store = data[t]
-            n = store.x_num.size(0)
+            all_rows = store.x_num.size(0)
+            n = output_rows(store, all_rows)  # (a graph-free model needs no other rows)
+            seen = store.get("seen")
             out[t] = self.embed(
                 t,
-                store.x_num,
-                store.x_cat,
-                _id_rows(store, n),
-                store.get("seen"),
+                store.x_num[:n],
+                store.x_cat[:n],
+                _id_rows(store, all_rows)[:n],
+                None if seen is None else seen[:n],
                 store.get("struct"),
             )
         return out

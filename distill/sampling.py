@@ -89,9 +89,10 @@ class NeighborSampler:
 
     def sample(self, seeds: dict[str, Tensor]) -> HeteroData:
         """The subgraph of ``seeds`` (node type -> distinct global rows): each node type's
-        rows start with its seeds in the order given (so a model's output rows
-        ``[:len(seeds[t])]`` are theirs); every store holds the graph's node and edge
-        attributes for its rows, and ``id_row`` the nodes' rows for id embeddings.
+        rows start with its seeds in the order given, and ``num_seeds`` says how many
+        (a model returns those rows only); every store holds the graph's node and edge
+        attributes for its rows (``struct``: for the seeds' rows only), and ``id_row``
+        the nodes' rows for id embeddings.
 
         Shapes: seeds[t] [S_t] -> subgraph with ``[t].num_nodes >= S_t``."""
         nodes = {t: [seeds.get(t, torch.zeros(0, dtype=torch.long))] for t in self.graph.node_types}
@@ -118,24 +119,33 @@ class NeighborSampler:
                 counts[t] += new.numel()
                 nodes[t].append(new)
                 frontier[t] = new
-        return self._subgraph({t: torch.cat(rows) for t, rows in nodes.items()}, local, edges)
+        seeded = {t: rows[0].numel() for t, rows in nodes.items()}
+        joined = {t: torch.cat(rows) for t, rows in nodes.items()}
+        return self._subgraph(joined, seeded, local, edges)
 
     def _subgraph(
         self,
         nodes: dict[str, Tensor],
+        seeded: dict[str, int],
         local: dict[str, Tensor],
         edges: dict[EdgeType, list[tuple[Tensor, Tensor]]],
     ) -> HeteroData:
         sub = HeteroData()
         for t, rows in nodes.items():
             store = self.graph[t]
-            # every per-node tensor the models read (``struct``: the structural vectors)
-            for key in ("x_num", "x_cat", "seen", "struct"):
+            # every per-node tensor the models read
+            for key in ("x_num", "x_cat", "seen"):
                 if key in store:
                     sub[t][key] = store[key][rows]
+            # the structural vectors only enter the output rows, the seeds' (see
+            # distill.models.output_rows): 1,024 columns for every node within reach
+            # were most of a step's copying
+            if "struct" in store:
+                sub[t].struct = store.struct[rows[: seeded[t]]]
             id_row = store.get("id_row")
             sub[t].id_row = rows if id_row is None else id_row[rows]
             sub[t].num_nodes = rows.numel()
+            sub[t].num_seeds = seeded[t]
         for et, parts in edges.items():
             inc = self.incoming[et]
             pos = torch.cat([p for p, _ in parts]) if parts else torch.zeros(0, dtype=torch.long)

@@ -164,9 +164,11 @@ def test_models_with_structural_vectors_train_in_mini_batches(config) -> None:
     graph = snaps[0].graph
     sampler = NeighborSampler(graph, [3, 2], torch.Generator().manual_seed(0))
     sub = sampler.sample({"customer": torch.tensor([0, 5]), "product": torch.tensor([1])})
-    for t in ("customer", "product"):
-        assert sub[t].num_nodes > 0
-        assert torch.equal(sub[t].struct, graph[t].struct[sub[t].id_row])
+    for t, n in (("customer", 2), ("product", 1)):
+        assert sub[t].num_nodes > n  # the seeds and nodes within reach
+        assert sub[t].num_seeds == n
+        # the vectors only enter the seeds' output rows: only theirs are copied
+        assert torch.equal(sub[t].struct, graph[t].struct[sub[t].id_row[:n]])
 
     def trained_auc(**train) -> tuple[float, bool]:
         torch.manual_seed(0)
@@ -184,3 +186,36 @@ def test_models_with_structural_vectors_train_in_mini_batches(config) -> None:
     assert (full_mb, mini_mb) == (False, True)
     assert full > 0.7 and mini > 0.7, f"full batch {full:.4f}, mini-batch {mini:.4f}"
     assert abs(mini - full) < 0.05, f"mini-batch {mini:.4f} vs full batch {full:.4f}"
+
+
+@pytest.mark.parametrize(
+    "config",
+    [
+        TeacherConfig(hidden=16, heads=2, customer_id_dim=8, product_id_dim=8),
+        StudentConfig(kind="mlp", hidden=16, customer_id_dim=8, product_id_dim=8),
+    ],
+    ids=["teacher", "mlp"],
+)
+def test_a_subgraph_holding_every_edge_in_reach_gives_the_seeds_their_graph_rows(config) -> None:
+    """A model returns a sampled subgraph's seeds only (``num_seeds``), each row its
+    learnt columns, id embedding and structural vector: drawn with fan-outs above every
+    degree, the subgraph holds each seed's whole two-hop neighbourhood, so the seeds'
+    rows are exactly what the whole graph gives them."""
+    frame = planted_frame(customers=60, products=120, days=5, per_day=8)
+    encoder = FeatureEncoder.fit(frame, StructureConfig(dim=16).encoder_settings())
+    kd = KDConfig(candidates_per_pair=0)
+    graph = link_snapshots(frame, encoder, TaskConfig(snapshots=1), kd, np.random.default_rng(0))[
+        0
+    ].graph
+    torch.manual_seed(0)
+    model = build_model(config.spec(), encoder, frame.num_customers, frame.num_products)
+    model.eval()
+    seeds = {"customer": torch.tensor([7, 3, 41]), "product": torch.tensor([100, 2])}
+    sub = NeighborSampler(graph, [1000, 1000]).sample(seeds)
+    assert sub["customer"].num_nodes > 3  # neighbours came along
+    with torch.no_grad():
+        whole = model.embeddings(graph)
+        part = model.embeddings(sub)
+    for z_all, z_sub, t in zip(whole, part, ("customer", "product"), strict=True):
+        assert z_sub.shape == (seeds[t].numel(), z_all.size(1))
+        assert torch.allclose(z_sub, z_all[seeds[t]], atol=1e-5)
