@@ -206,3 +206,28 @@ def test_a_failed_import_leaves_the_database_as_it_was(
     assert neo4j_cli(bulk_server, "start").returncode == 0
     with QueryRunner.connect(settings_from_env(bulk_server, environ={})) as bulk_runner:
         assert graph_hash(bulk_runner) == before
+
+
+def test_a_failure_writing_the_import_files_leaves_the_database_served_as_it_was(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The server stops while the import files are written; when writing them fails
+    (a full disk, say) nothing was imported, and the server is started again on the
+    database as it was."""
+    from kgdistill import bulk_load, server
+    from kgstore.sources.synthetic import generate_cf
+
+    cfg = managed_test_server(str(tmp_path / "instances"), "bulkfail")
+
+    def full_disk(*args: object, **kwargs: object) -> None:
+        raise OSError("No space left on device")
+
+    monkeypatch.setattr(bulk_load, "write_import_files", full_disk)
+    try:
+        with pytest.raises(OSError, match="No space left"):
+            bulk_load.bulk_first_load(cfg, generate_cf(20, 10, 200, seed=0), progress=print)
+        assert server.status(cfg, query_version=False).pid is not None
+        with QueryRunner.connect(settings_from_env(cfg, environ={})) as runner:
+            assert runner.read_value("MATCH (n) RETURN count(n) AS n") == 0
+    finally:
+        server.stop(cfg, progress=lambda m: None)
