@@ -30,7 +30,7 @@ from distill.metrics import (
     rank_rows,
     state_dict_bytes,
 )
-from distill.models import LinkPredictor
+from distill.models import LinkPredictor, PairDecoder
 from distill.predict import scoring_logits
 from distill.report import write_report
 from distill.results import ColdStart, Cost, ModelResult, Quality, Report, Training
@@ -44,8 +44,10 @@ from distill.tasks import (
 )
 from distill.train import (
     Shortlist,
+    Side,
     TrainResult,
     earliest,
+    held_sides,
     score_snapshot,
     teacher_edges,
     teacher_shortlist,
@@ -245,11 +247,13 @@ def _model_result(
 ) -> ModelResult:
     scorer_graph, history = ctx.test.graph, ctx.test.history
     test_logits = score_snapshot(model, ctx.test).numpy()
-    with torch.no_grad():  # eval mode alone still records every op for backward
-        embeddings = None if model.graph_free else model.embeddings(scorer_graph)
+    # every customer's and product's representation once (graph-free models too: they
+    # were embedded again for each chunk of customers), products' vectors as float32 once
+    customers, products = held_sides(model, scorer_graph)
+    products = products.at(torch.arange(products.h.size(0)))
 
     def grid(rows: np.ndarray) -> np.ndarray:
-        return _grid_logits(model, scorer_graph, history, rows, embeddings).numpy()
+        return _grid_logits(model.decoder, history, rows, customers, products).numpy()
 
     with torch.no_grad():
         result = ModelResult(quality(ctx, test_logits, grid, k))
@@ -259,17 +263,13 @@ def _model_result(
 
 
 def _grid_logits(
-    model: LinkPredictor, graph: HeteroData, history: History, rows: np.ndarray, embeddings: Any
+    decoder: PairDecoder, history: History, rows: np.ndarray, customers: Side, products: Side
 ) -> Tensor:
+    """Ranking logits of customers ``rows`` by every product. Shapes: -> [rows, P]."""
     with torch.no_grad():
         f = history.pair_features_grid(rows)
-        n_c, n_p = f.shape[0], f.shape[1]
-        if embeddings is not None:
-            z_c, z_p = embeddings[0][torch.as_tensor(rows)], embeddings[1]
-        else:
-            z_c, z_p = model.embeddings(graph)
-            z_c = z_c[torch.as_tensor(rows)]
-        return model.decoder.rank_grid(z_c, z_p, f.reshape(n_c * n_p, -1))
+        c = customers.at(torch.as_tensor(rows))
+        return decoder.rank_grid_of(c.h, products.h, f.reshape(-1, f.shape[-1]), c.s, products.s)
 
 
 def _cost(ctx: EvalContext, model: LinkPredictor, runs: int) -> Cost:

@@ -288,7 +288,8 @@ class HeteroGNN(_Encoder):
             for lin in skip.values():  # type: ignore[operator]  # torch Module attributes are untyped
                 lin.reset_parameters()
 
-    def forward(self, data: HeteroData) -> dict[str, Tensor]:
+    def forward(self, data: HeteroData, struct: bool = True) -> dict[str, Tensor]:
+        """``struct=False``: without the structural columns (the learnt ones only)."""
         h = _encode_nodes(self.encoders, data, NODE_TYPES)
         edge_index = {et: data[et].edge_index for et in EDGE_TYPES}
         edge_attr = {et: data[et].edge_attr for et in EDGE_TYPES if "edge_attr" in data[et]}
@@ -317,7 +318,7 @@ class HeteroGNN(_Encoder):
         for t in COLLAB_TYPES:
             h[t] = h[t][: output_rows(data[t], h[t].size(0))]
         h = _with_ids(self.encoders, data, h) if self.collab else h
-        for t in COLLAB_TYPES:
+        for t in COLLAB_TYPES if struct else ():
             h[t] = self.with_struct(t, h[t], data[t].get("struct"))
         return h
 
@@ -483,9 +484,11 @@ class FeatureMLP(_Encoder):
         index: Tensor,
         seen: Tensor | None,
         struct: Tensor | None = None,
+        append_struct: bool = True,
     ) -> Tensor:
         """Embed some rows only (what the graph-free path buys: no full-graph pass);
-        ``struct``: those rows' structural vectors (read, not computed, here)."""
+        ``struct``: those rows' structural vectors (read, not computed, here), appended
+        unless ``append_struct`` is off."""
         encoder = self.encoders[node_type]
         h = encoder(x_num, x_cat, index, seen)
         for lin in self.mlps[node_type]:  # type: ignore[attr-defined]  # torch Module attributes are untyped
@@ -493,9 +496,10 @@ class FeatureMLP(_Encoder):
             h = lin(h)
         if self.collab:
             h = torch.cat([h, encoder.id_vectors(index, seen)], dim=-1)  # type: ignore[operator]
-        return self.with_struct(node_type, h, struct)
+        return self.with_struct(node_type, h, struct) if append_struct else h
 
-    def forward(self, data: HeteroData) -> dict[str, Tensor]:
+    def forward(self, data: HeteroData, struct: bool = True) -> dict[str, Tensor]:
+        """``struct=False``: without the structural columns (the learnt ones only)."""
         out = {}
         for t in self.node_types:
             store = data[t]
@@ -509,6 +513,7 @@ class FeatureMLP(_Encoder):
                 _id_rows(store, all_rows)[:n],
                 None if seen is None else seen[:n],
                 store.get("struct"),
+                append_struct=struct,
             )
         return out
 
@@ -745,6 +750,13 @@ class LinkPredictor(nn.Module):
 
     def embeddings(self, data: HeteroData) -> tuple[Tensor, Tensor]:
         h = self.encoder(data)
+        return h["customer"], h["product"]
+
+    def learnt(self, data: HeteroData) -> tuple[Tensor, Tensor]:
+        """:meth:`embeddings` without the structural columns: customers' and products'
+        learnt columns, what training and evaluation compute (they read the vectors
+        from ``data[t].struct`` rather than as 1,024 columns appended to every row)."""
+        h = self.encoder(data, struct=False)
         return h["customer"], h["product"]
 
     def forward(

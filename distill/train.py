@@ -330,7 +330,7 @@ def _steps(
             if teacher is not None:
                 teacher.eval()
                 with torch.no_grad():
-                    step.teacher, step.t_emb = teacher, _held_sides(teacher, snap.graph)
+                    step.teacher, step.t_emb = teacher, held_sides(teacher, snap.graph)
                 step.shortlist = shortlists[i] if shortlists is not None else None
         steps.append(step)
     return steps
@@ -347,7 +347,7 @@ def earliest(snapshots: list[Snapshot]) -> Snapshot:
 
 
 @dataclass
-class _Side:
+class Side:
     """One side's embeddings as the losses use them: the learnt columns (with gradient)
     and the structural ones (constant inputs) apart, so that gathering rows scatters
     gradients back into the learnt columns only (with 1,024 structural columns, a
@@ -356,36 +356,31 @@ class _Side:
     h: Tensor  # [N, D]
     s: Tensor | None  # [N, S], no gradient
 
-    def at(self, rows: Tensor) -> _Side:
+    def at(self, rows: Tensor) -> Side:
         # (a graph's own vectors are held at half precision: computed with as float32)
-        return _Side(self.h[rows], None if self.s is None else self.s[rows].float())
+        return Side(self.h[rows], None if self.s is None else self.s[rows].float())
 
 
-Sides = tuple[_Side, _Side]
+Sides = tuple[Side, Side]
 
 
-def _held_sides(model: LinkPredictor, graph: HeteroData) -> Sides:
-    """``model``'s :class:`Sides` over ``graph`` (no gradient), to be held through
-    training: the learnt columns copied out of the embeddings, the structural ones the
-    graph's own vectors (what the encoder appended: the same values), not a copy. At
-    1,024 structural columns the copy was most of what a distilled student held per
-    snapshot (1 GB for 250,000 customers and products)."""
-    sides = []
-    for t, z in zip(("customer", "product"), model.embeddings(graph), strict=True):
-        h, s = model.decoder.split(z)
-        struct = graph[t].get("struct") if s is not None else None
-        sides.append(_Side(h.contiguous() if s is not None else h, struct))
-    return sides[0], sides[1]
+def graph_sides(model: LinkPredictor, data: HeteroData) -> Sides:
+    """``model``'s :class:`Sides` over ``data`` (a graph, or a sampled subgraph: its seeds'
+    rows): the learnt columns the encoder computes (:meth:`LinkPredictor.learnt`, with
+    gradient when enabled) and, when the model scores with structural vectors,
+    ``data``'s own (what :meth:`LinkPredictor.embeddings` appends: the same values),
+    neither appended nor copied. Appending them to every row cost a [N, 1,024] copy per
+    step and per ranked chunk; held per snapshot, 1 GB at 250,000 nodes."""
+    struct = bool(model.decoder.struct_dim)
+    h_c, h_p = model.learnt(data)
+    c = Side(h_c, data["customer"].get("struct") if struct else None)
+    return c, Side(h_p, data["product"].get("struct") if struct else None)
 
 
-def _sides(decoder: PairDecoder, z: tuple[Tensor, Tensor]) -> Sides:
-    """``(customers, products)`` of ``z`` (:meth:`LinkPredictor.embeddings`) split by
-    ``decoder`` into learnt and structural columns."""
-    out = []
-    for t in z:
-        h, s = decoder.split(t)
-        out.append(_Side(h, None if s is None else s.detach()))
-    return out[0], out[1]
+@torch.no_grad()
+def held_sides(model: LinkPredictor, graph: HeteroData) -> Sides:
+    """:func:`graph_sides` without gradient: to be held (through training, evaluation)."""
+    return graph_sides(model, graph)
 
 
 def _grid_logits(decoder: PairDecoder, z: Sides, grid: RankGrid) -> Tensor:
@@ -534,7 +529,7 @@ def _epoch(loop: _Loop) -> float:
     loop.optimizer.zero_grad()
     total = 0.0
     for step in loop.steps:
-        z = _sides(model.decoder, model.embeddings(step.snap.graph))
+        z = graph_sides(model, step.snap.graph)
         loss = _pair_loss(model, step, z, kd)
         if train.rank_loss != "none":
             grids = _sample_grids(model, step, train, loop.rng)
@@ -592,8 +587,7 @@ def _batch_loss(
     p_parts = [pairs.products[batch], *(g.products for g in drawn)]
     p_parts += [top.products] if top is not None else []
     seeds_p, rows_p = torch.unique(torch.cat(p_parts), return_inverse=True)
-    z_c, z_p = model.embeddings(sampler.sample({"customer": seeds_c, "product": seeds_p}))
-    z = _sides(model.decoder, (z_c[: seeds_c.numel()], z_p[: seeds_p.numel()]))
+    z = graph_sides(model, sampler.sample({"customer": seeds_c, "product": seeds_p}))
     sizes = [p.numel() for p in parts]
     c_rows, p_rows = rows_c.split(sizes), rows_p.split([p.numel() for p in p_parts])
     local = PairBatch(c_rows[0], p_rows[0], pairs.labels[batch], pairs.features[batch])

@@ -190,7 +190,7 @@ def test_teacher_shortlist_is_the_teachers_top_unseen_products() -> None:
 
 
 def test_top_cells_are_the_students_ranking_of_those_pairs() -> None:
-    from distill.train import _sides, _TopCells, teacher_shortlist
+    from distill.train import _TopCells, graph_sides, teacher_shortlist
 
     snap, teacher, _ = _shortlist_setup()
     short = teacher_shortlist(teacher, snap, 3)
@@ -205,7 +205,7 @@ def test_top_cells_are_the_students_ranking_of_those_pairs() -> None:
     for p in student.parameters():
         torch.nn.init.normal_(p, std=0.3)
     with torch.no_grad():
-        z = _sides(student.decoder, student.embeddings(snap.graph))
+        z = graph_sides(student, snap.graph)
         top = _TopCells.of(short, snap.history, customers)
         logits, t_logits, kept = top.student_logits(student.decoder, z), top.t_logits, top.kept
         z_c, z_p = student.embeddings(snap.graph)
@@ -227,7 +227,7 @@ def test_the_listwise_term_ranks_the_shortlist_as_the_whole_graph_does(monkeypat
     logits of exactly those (customer, product) pairs, and the teacher's."""
     import distill.train as train_mod
     from distill.config import KDConfig, TrainConfig
-    from distill.train import _sides, score_snapshot, teacher_shortlist, train_link_model
+    from distill.train import graph_sides, score_snapshot, teacher_shortlist, train_link_model
 
     snap, teacher, val = _shortlist_setup()
     short = teacher_shortlist(teacher, snap, 3)
@@ -244,9 +244,7 @@ def test_the_listwise_term_ranks_the_shortlist_as_the_whole_graph_does(monkeypat
     def listwise(s, t, mask, temperature):
         top = tops[-1]
         with torch.no_grad():
-            want = top.student_logits(
-                student.decoder, _sides(student.decoder, student.embeddings(snap.graph))
-            )
+            want = top.student_logits(student.decoder, graph_sides(student, snap.graph))
         m = top.kept.size(1)
         checked.append(
             s.shape[1] == mask.shape[1] > m

@@ -196,7 +196,7 @@ def test_the_teachers_held_embeddings_share_the_graphs_vectors_instead_of_copyin
     ).eval()
     with torch.no_grad():
         z = teacher.embeddings(graph)
-        held = train_module._held_sides(teacher, graph)
+        held = train_module.held_sides(teacher, graph)
     for t, side, whole in zip(("customer", "product"), held, z, strict=True):
         assert side.s is graph[t].struct  # the graph's tensor itself
         assert torch.equal(side.h, whole[:, :-16]) and side.h.is_contiguous()
@@ -205,7 +205,7 @@ def test_the_teachers_held_embeddings_share_the_graphs_vectors_instead_of_copyin
     # and the listwise term reads the same teacher logits as from the whole embeddings
     grid_rows = torch.arange(min(4, frame.num_customers))
     c, p = held[0].at(grid_rows), held[1].at(grid_rows)
-    full = train_module._sides(teacher.decoder, z)
+    full = [train_module.Side(*teacher.decoder.split(whole)) for whole in z]
     fc, fp = full[0].at(grid_rows), full[1].at(grid_rows)
     f = torch.zeros(len(grid_rows) ** 2, len(PAIR_FEATURES))
     assert torch.equal(
@@ -333,7 +333,7 @@ def test_training_reads_each_pairs_cosine_computed_once_from_the_graph(monkeypat
     import distill.train as train_module
     from distill.config import KDConfig, TaskConfig
     from distill.tasks import link_snapshots
-    from distill.train import _pair_loss, _sides, _steps, snapshot_cosines
+    from distill.train import _pair_loss, _steps, graph_sides, snapshot_cosines
 
     frame = planted_frame()
     enc = FeatureEncoder.fit(frame, StructureConfig(dim=16).encoder_settings())
@@ -355,7 +355,7 @@ def test_training_reads_each_pairs_cosine_computed_once_from_the_graph(monkeypat
     model.eval()
     with torch.no_grad():
         z = model.embeddings(graph)
-        loss = _pair_loss(model, step, _sides(model.decoder, z), None)
+        loss = _pair_loss(model, step, graph_sides(model, graph), None)
         keep = step.keep
         logits = model.decoder(
             z[0][pairs.customers[keep]], z[1][pairs.products[keep]], pairs.features[keep]
@@ -426,3 +426,51 @@ def test_rank_scale_is_the_validation_best_through_the_ranking_path():
             assert torch.equal(model.decoder(z_c[:5], z_p[:5], pairs.features[:5]), logit)
         assert figures[result.rank_scale] >= max(figures.values()) - 1e-9
         assert len(set(figures.values())) > 1  # the scale matters on this graph
+
+
+@pytest.mark.parametrize("config", [StudentConfig(kind="mlp", hidden=8), TeacherConfig(hidden=8)])
+def test_evaluation_ranks_from_representations_computed_once(config, monkeypatch):
+    """Evaluation ranks every ranked customer by every product from each model's
+    representations computed once (a graph-free model was embedded again for each chunk
+    of 16 customers, appending 1,024 structural columns to every row each time), and
+    ranks them exactly as the appended embeddings rank them."""
+    from dataclasses import replace
+
+    from distill import evaluate
+    from distill.config import RunConfig
+    from distill.metrics import rank_rows
+    from tests.support.tiny import planted_pairs
+
+    frame = planted_frame()
+    config_run = RunConfig()
+    config_run = replace(config_run, structure=replace(config_run.structure, dim=16))
+    ctx = evaluate.prepare(frame, planted_pairs(frame), config_run)
+    assert len(ctx.rank_customers) > evaluate.RANK_CHUNK  # several chunks
+    torch.manual_seed(0)
+    model = build_model(config.spec(), ctx.encoder, frame.num_customers, frame.num_products)
+    model.decoder.struct_weight.data.fill_(3.0)
+    model.eval()
+    calls = []
+    real = type(model.encoder).forward
+
+    def counted(self, data, struct=True):
+        calls.append(struct)
+        return real(self, data, struct)
+
+    monkeypatch.setattr(type(model.encoder), "forward", counted)
+    result = evaluate._model_result(ctx, model, 20, None)
+    assert len(calls) == 2  # the test pairs' scores, then the ranking's representations
+    with torch.no_grad():
+        z_c, z_p = model.embeddings(ctx.test.graph)
+        recalls, ndcgs = [], []
+        for start in range(0, len(ctx.rank_customers), evaluate.RANK_CHUNK):
+            rows = ctx.rank_customers[start : start + evaluate.RANK_CHUNK]
+            f = ctx.test.history.pair_features_grid(rows)
+            grid = model.decoder.rank_grid(z_c[rows], z_p, f.reshape(-1, f.shape[-1]))
+            chunk = slice(start, start + evaluate.RANK_CHUNK)
+            exclude = ctx.rank_exclude[chunk] if ctx.rank_exclude is not None else None
+            part = rank_rows(grid.numpy(), ctx.rank_positives[chunk], 20, exclude)
+            recalls += part[0]
+            ndcgs += part[1]
+    assert result.quality.recall == pytest.approx(np.mean(recalls), abs=1e-12)
+    assert result.quality.ndcg == pytest.approx(np.mean(ndcgs), abs=1e-12)
