@@ -326,6 +326,53 @@ def test_pretrain_ids_fits_the_extra_edges_beside_the_graphs() -> None:
     assert fitted > without + 0.2 and fitted > 0.7
 
 
+def test_a_second_identical_id_fit_reads_the_first(monkeypatch) -> None:
+    """A distilled student and its twin of one seed fit the same id tables from the same
+    start to the same graph: the second fit takes the first's tables without a training
+    step, and they are exactly what the fit gives; another start or another graph is
+    fitted anew."""
+    import distill.train as train_mod
+    from distill.artifact import build_model
+    from distill.config import StudentConfig, TrainConfig
+    from distill.data import FeatureEncoder, build_graph
+    from tests.support.tiny import planted_frame
+
+    frame = planted_frame()
+    enc = FeatureEncoder.fit(frame)
+    graph = build_graph(frame, enc)
+    other = build_graph(planted_frame(seed=1), enc)
+    spec = StudentConfig(kind="mlp", hidden=8, customer_id_dim=8, product_id_dim=8).spec()
+    monkeypatch.setattr(train_mod, "_FITTED", {})
+    steps = []
+    real = train_mod.in_batch_softmax
+
+    def counted(*args, **kwargs):
+        steps.append(1)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(train_mod, "in_batch_softmax", counted)
+
+    def fit(seed: int, on) -> tuple[list[torch.Tensor], float, int]:
+        torch.manual_seed(seed)
+        model = build_model(spec, enc, frame.num_customers, frame.num_products)
+        before = len(steps)
+        loss = train_mod.pretrain_ids(model, on, TrainConfig(progress=False, seed=seed), 5)
+        ids = model.encoder.encoders
+        tables = [ids[t].ids.weight.detach().clone() for t in ("customer", "product")]
+        return tables, loss, len(steps) - before
+
+    first, first_loss, first_steps = fit(0, graph)
+    second, second_loss, second_steps = fit(0, graph)
+    assert first_steps > 0 and second_steps == 0 and second_loss == first_loss
+    assert all(torch.equal(a, b) for a, b in zip(first, second, strict=True))
+    train_mod._FITTED.clear()
+    again, _, again_steps = fit(0, graph)  # nothing remembered: the fit itself
+    assert again_steps == first_steps
+    assert all(torch.equal(a, b) for a, b in zip(first, again, strict=True))
+    assert fit(1, graph)[2] == first_steps  # another start
+    assert fit(0, other)[2] > 0  # another graph
+
+
 def test_distilled_id_fits_read_the_teachers_edges(monkeypatch) -> None:
     """train_link_model fits the id embeddings to the earliest snapshot's graph with
     ``id_edges[0]`` beside it, and to ``refresh`` with ``id_edges[1]``."""
