@@ -93,18 +93,22 @@ def main(argv: list[str] | None = None) -> int:
         shutil.rmtree(folder, ignore_errors=True)
     k = config_k(report.get("config") or {})
     models = report["models"]
+
+    def figure(name: str, key: str) -> float:
+        value = (models.get(name) or {}).get(key)
+        return float("nan") if value is None else float(value)
+
     for name, entry in models.items():
         seconds = entry.get("train_seconds")
         trained = f"  trained {seconds:.0f} s" if seconds is not None else ""
         print(
-            f"  {name:<22} recall@{k} {entry.get(f'recall@{k}') or float('nan'):.4f}  "
-            f"ndcg@{k} {entry.get(f'ndcg@{k}') or float('nan'):.4f}{trained}"
+            f"  {name:<22} recall@{k} {figure(name, f'recall@{k}'):.4f}  "
+            f"ndcg@{k} {figure(name, f'ndcg@{k}'):.4f}{trained}"
         )
     student = report.get("default_student") or ""
 
     def recall(name: str) -> float:
-        value = (models.get(name) or {}).get(f"recall@{k}")
-        return float("nan") if value is None else float(value)
+        return figure(name, f"recall@{k}")
 
     best = best_baseline(models, f"recall@{k}") or ("none", float("nan"))
     peak = max(step.peak_mb for step in steps.values())
