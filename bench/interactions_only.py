@@ -14,9 +14,10 @@ the machine, removed after); the load is ``--bulk`` (it only saves time: ``train
 and ``predict`` read the same graph).
 
 Prints each command's wall seconds and peak resident memory (``wait4``), every model's
-and baseline's Recall@K and NDCG@K from the run's report (the last day held out, every
-customer with a positive ranked, seen products left out, ties at their expected
-rank), each model's training seconds, then one line:
+and baseline's Recall@K and NDCG@K from the run's report (the last day held out, a
+seeded sample of ``eval.rank_customers`` customers with a positive ranked, 5,000 by
+default, seen products left out, ties at their expected rank), each model's training
+seconds, then one line:
 
     interactions=N train_s=X predict_write_s=X teacher_recallK=R student_recallK=R
     twin_recallK=R item_knn_recallK=R best_baseline=NAME best_baseline_recallK=R

@@ -373,6 +373,41 @@ def test_a_second_identical_id_fit_reads_the_first(monkeypatch) -> None:
     assert fit(0, other)[2] > 0  # another graph
 
 
+def test_an_evaluations_twins_read_their_students_id_fits(monkeypatch) -> None:
+    """In a run (teacher, the default student distilled and not, two seeds) each twin's
+    two id fits (before its loop, after it) are its distilled student's: 6 fits made,
+    4 read."""
+    from dataclasses import replace
+
+    import distill.train as train_mod
+    from distill.config import RunConfig
+    from distill.evaluate import evaluate_link_prediction
+    from tests.support.tiny import planted_frame, planted_pairs
+
+    frame = planted_frame()
+    config = RunConfig()
+    config = replace(
+        config,
+        train=replace(config.train, progress=False, pretrain_epochs=2, refresh_epochs=1),
+        eval=replace(config.eval, seeds=(0, 1), latency_runs=1),
+        structure=replace(config.structure, dim=16),
+        teacher=replace(config.teacher, epochs=1),
+        student_mlp=replace(config.student_mlp, epochs=1),
+    )
+    monkeypatch.setattr(train_mod, "_FITTED", {})
+    made, read = [], []
+    real_key = train_mod._fit_key
+
+    def key(*args):
+        found = real_key(*args)
+        (read if found in train_mod._FITTED else made).append(found)
+        return found
+
+    monkeypatch.setattr(train_mod, "_fit_key", key)
+    evaluate_link_prediction(frame, planted_pairs(frame), config, None)
+    assert (len(made), len(read)) == (6, 4)
+
+
 def test_distilled_id_fits_read_the_teachers_edges(monkeypatch) -> None:
     """train_link_model fits the id embeddings to the earliest snapshot's graph with
     ``id_edges[0]`` beside it, and to ``refresh`` with ``id_edges[1]``."""
