@@ -25,6 +25,16 @@ from distill.tasks import link_snapshots
 from distill.train import score_snapshot, train_link_model
 from tests.support.tiny import planted_frame
 
+# the teacher and the MLP student with id embeddings (and, given an encoder with the
+# setting, structural vectors)
+WITH_IDS_AND_VECTORS = pytest.mark.parametrize(
+    "config",
+    [
+        TeacherConfig(hidden=16, heads=2, customer_id_dim=8, product_id_dim=8),
+        StudentConfig(kind="mlp", hidden=16, customer_id_dim=8, product_id_dim=8),
+    ],
+    ids=["teacher", "mlp"],
+)
 BUYS = ("customer", "interacted", "product")
 BOUGHT_BY = ("product", "rev_interacted", "customer")
 
@@ -144,14 +154,7 @@ def test_auto_below_the_threshold_trains_exactly_as_full_batch(shop) -> None:
         assert torch.equal(value, auto_state[key]), key
 
 
-@pytest.mark.parametrize(
-    "config",
-    [
-        TeacherConfig(hidden=16, heads=2, customer_id_dim=8, product_id_dim=8),
-        StudentConfig(kind="mlp", hidden=16, customer_id_dim=8, product_id_dim=8),
-    ],
-    ids=["teacher", "mlp"],
-)
+@WITH_IDS_AND_VECTORS
 def test_models_with_structural_vectors_train_in_mini_batches(config) -> None:
     """Structural vectors are on by default, and a sampled subgraph carries each node's
     own: it dropped them, so that every run above ``minibatch_above`` interactions
@@ -188,14 +191,7 @@ def test_models_with_structural_vectors_train_in_mini_batches(config) -> None:
     assert abs(mini - full) < 0.05, f"mini-batch {mini:.4f} vs full batch {full:.4f}"
 
 
-@pytest.mark.parametrize(
-    "config",
-    [
-        TeacherConfig(hidden=16, heads=2, customer_id_dim=8, product_id_dim=8),
-        StudentConfig(kind="mlp", hidden=16, customer_id_dim=8, product_id_dim=8),
-    ],
-    ids=["teacher", "mlp"],
-)
+@WITH_IDS_AND_VECTORS
 def test_a_subgraph_holding_every_edge_in_reach_gives_the_seeds_their_graph_rows(config) -> None:
     """A model returns a sampled subgraph's seeds only (``num_seeds``), each row its
     learnt columns, id embedding and structural vector: drawn with fan-outs above every
