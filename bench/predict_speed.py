@@ -14,7 +14,9 @@ teacher; 0: fresh weights, enough for timing), and times
 - exact (``shortlist=0``): every product's exact ranking logit per customer, timed on
   ``--sample`` customers (at the old rate every customer would take minutes);
 - fast (the default shortlist, ``max(10 k, 200)``): every customer of the shop, the
-  embeddings included.
+  embeddings included; first with the cheap score's matrix product in float32, then
+  as by default (``[predict] cheap_precision = "auto"``: bfloat16 where this machine
+  multiplies in it at least 1.5x faster).
 
 Then the recall of the fast top K against the exact one (|fast ∩ exact| / |exact|, and
 with ties counted: :func:`recall`) over the first ``--recall-customers`` customers,
@@ -23,7 +25,8 @@ index too (``[predict] index = "faiss"``, :class:`distill.predict.ProductIndex`)
 build time, then for each number of lists searched per customer, every customer's top
 K through it (customers/s) and its recall against the exact top K, side by side with
 the rows above. The last line reads
-``customers=N products=M exact_customers_per_s=X fast_customers_per_s=Y recall_vs_exact=Z``.
+``customers=N products=M exact_customers_per_s=X fast_customers_per_s=Y recall_vs_exact=Z
+cheap_precision=DTYPE fast_float32_customers_per_s=W``.
 """
 
 from __future__ import annotations
@@ -146,19 +149,28 @@ def main(argv: list[str] | None = None) -> int:
     began = time.perf_counter()
     scorer.top_k(sample.tolist(), k=args.k, shortlist=0)
     exact_rate = len(sample) / (time.perf_counter() - began)
+    # the same model with the cheap score's matrix product in float32 (the default,
+    # "auto", takes bfloat16 where this machine multiplies in it faster)
+    full = Scorer(scorer.loaded, frame, cheap_precision="float32")
+    began = time.perf_counter()
+    full.top_k(k=args.k)
+    float32_rate = frame.num_customers / (time.perf_counter() - began)
     began = time.perf_counter()
     everyone = scorer.top_k(k=args.k, progress=True)
     fast_rate = frame.num_customers / (time.perf_counter() - began)
     print(f"exact: {len(sample)} customers, {exact_rate:,.0f} customers/s")
     print(
         f"fast:  {frame.num_customers:,} customers, {fast_rate:,.0f} customers/s "
-        f"({len(everyone):,} rows, {frame.num_customers / fast_rate:.1f}s)"
+        f"({len(everyone):,} rows, {frame.num_customers / fast_rate:.1f}s; its cheap score "
+        f"in {scorer.cheap_dtype}); in float32 {float32_rate:,.0f} customers/s"
     )
 
     checked = ids[: args.recall_customers].tolist()
     exact = scorer.top_k(checked, k=args.k, shortlist=0)
     measured, tied = recall(scorer.top_k(checked, k=args.k), exact)
     print(f"default shortlist: recall_vs_exact={measured:.4f} with_ties={tied:.4f}")
+    at, tied = recall(full.top_k(checked, k=args.k), exact)
+    print(f"default shortlist, float32: recall_vs_exact={at:.4f} with_ties={tied:.4f}")
     for size in args.shortlist:
         at, tied = recall(scorer.top_k(checked, k=args.k, shortlist=size), exact)
         print(f"shortlist={size}: recall_vs_exact={at:.4f} with_ties={tied:.4f}")
@@ -180,7 +192,8 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"customers={frame.num_customers} products={frame.num_products} "
         f"exact_customers_per_s={exact_rate:.0f} fast_customers_per_s={fast_rate:.0f} "
-        f"recall_vs_exact={measured:.4f}"
+        f"recall_vs_exact={measured:.4f} cheap_precision={scorer.cheap_dtype} "
+        f"fast_float32_customers_per_s={float32_rate:.0f}"
     )
     return 0
 

@@ -30,6 +30,10 @@ def test_bad_values_name_the_key(tmp_path: Path) -> None:
         load_config(environ={}, sets=["load.batch_size=0"])
     with pytest.raises(ConfigError, match="interaction type"):
         load_config(environ={}, sets=["extract.interaction_types=CLICKED,no way"])
+    with pytest.raises(ConfigError, match="cheap_precision must be"):
+        load_config(environ={}, sets=["predict.cheap_precision=half"])
+    chosen = load_config(environ={}, sets=["predict.cheap_precision=float32"])
+    assert chosen.predict.cheap_precision == "float32"
 
 
 def test_workers_come_from_configuration() -> None:

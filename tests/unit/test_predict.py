@@ -8,6 +8,7 @@ import pandas as pd
 import pytest
 import torch
 
+import distill.predict as predict_module
 from distill.artifact import LoadedModel, build_model, load_artifact, save_artifact
 from distill.config import (
     IndexOptions,
@@ -160,7 +161,9 @@ def test_gnn_artifact_scores_the_same_after_reload(tmp_path):
     assert a["score"][0] == pytest.approx(b["score"][0], abs=1e-6)
 
 
-def _collab_scorer(frame: GraphFrame, structure: bool = False) -> Scorer:
+def _collab_scorer(
+    frame: GraphFrame, structure: bool = False, cheap_precision: str = "auto"
+) -> Scorer:
     """A fresh MLP student with the matrix-factorisation term and a rank head, its
     mf weight and prior random (fresh, they are 0), so every term of the ranking logit
     counts; ``structure``: with the structural vectors' cosine term too."""
@@ -176,7 +179,8 @@ def _collab_scorer(frame: GraphFrame, structure: bool = False) -> Scorer:
             assert model.decoder.struct_weight is not None
             model.decoder.struct_weight.fill_(0.6)
     ids = frame.customers["id"].tolist(), frame.products["id"].tolist()
-    return Scorer(LoadedModel("student_mlp", model.eval(), spec, enc, *ids), frame)
+    loaded = LoadedModel("student_mlp", model.eval(), spec, enc, *ids)
+    return Scorer(loaded, frame, cheap_precision=cheap_precision)
 
 
 @pytest.mark.parametrize("exclude_seen", [True, False])
@@ -198,7 +202,44 @@ def test_cheap_score_is_the_ranking_logit_when_the_pair_mlp_is_constant():
     product up to a constant per customer."""
     frame = planted_frame(customers=12, products=30)
     for structure in (False, True):
-        _cheap_is_exact(_collab_scorer(frame, structure), frame)
+        _cheap_is_exact(_collab_scorer(frame, structure, "float32"), frame)
+
+
+def test_cheap_score_in_bfloat16_keeps_the_top_k():
+    """The cheap score's matrix product in bfloat16 (what "auto" picks on CPUs with
+    AMX): the cheap scores within bfloat16's rounding of float32's, and the top K, whose
+    shortlist is ranked by exact float32 logits, the same."""
+    frame = planted_frame(customers=40, products=120)
+    low = _collab_scorer(frame, True, "bfloat16")
+    high = _collab_scorer(frame, True, "float32")
+    chunk = np.arange(frame.num_customers)
+    with torch.no_grad():
+        a, b = _cheap_scores(low, chunk).numpy(), _cheap_scores(high, chunk).numpy()
+    assert (low.cheap_dtype, high.cheap_dtype) == ("bfloat16", "float32")
+    assert a.dtype == np.float32 and not np.array_equal(a, b)
+    assert np.abs(a - b).max() <= 0.02 * np.abs(b).max()
+    for shortlist in (frame.num_products, 30):
+        fast = low.top_k(k=5, shortlist=shortlist)
+        pd.testing.assert_frame_equal(
+            fast.drop(columns="score"), high.top_k(k=5, shortlist=shortlist).drop(columns="score")
+        )
+    # exact float32 logits: the same scores as ranking every pair exactly
+    exact = high.top_k(k=5, shortlist=0)
+    assert np.allclose(low.top_k(k=5, shortlist=frame.num_products)["score"], exact["score"])
+
+
+def test_auto_precision_takes_bfloat16_only_where_it_is_faster(monkeypatch):
+    frame = planted_frame(customers=12, products=30)
+    chunk = np.arange(frame.num_customers)
+    for speedup, chosen in ((0.0, "bfloat16"), (float("inf"), "float32")):
+        monkeypatch.setattr(predict_module, "CHEAP_SPEEDUP", speedup)
+        scorer = _collab_scorer(frame, True)
+        assert scorer.cheap_dtype is None  # chosen at the first product, timed
+        with torch.no_grad():
+            _cheap_scores(scorer, chunk)
+        assert scorer.cheap_dtype == chosen
+    with pytest.raises(ValueError, match="cheap_precision must be one of"):
+        _collab_scorer(frame, True, "float16")
 
 
 def _cheap_is_exact(scorer: Scorer, frame: GraphFrame) -> None:
