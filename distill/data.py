@@ -566,8 +566,6 @@ class History:
         _check_rows(np.array([customer], np.int64), self.customer_category.shape[0], "customer")
         t = self._tables()
         n_p, n_pair = self.num_products, self.pair_values.shape[1]
-        if "catalogue" not in t:  # the product-only columns, feature-major
-            t["catalogue"] = np.stack([t["pop"], t["popr"], t["catr"][self.product_category]])
         out = np.empty((n_p, len(PAIR_FEATURES)), np.float32)
         out[:, :n_pair] = 0.0
         lo, hi = np.searchsorted(self.pair_keys, [customer * n_p, (customer + 1) * n_p])
@@ -581,35 +579,40 @@ class History:
             self.product_brand
         ]
         out[:, n_pair + 4] = t["act"][customer]
-        out[:, n_pair + 5 :] = t["catalogue"].T
+        out[:, n_pair + 5 :] = self._catalogue_columns().T
         return out
 
+    def _catalogue_columns(self) -> np.ndarray:
+        """The product-only columns of :meth:`pair_features` for every product,
+        feature-major, built once. Shapes: -> [3, P] float32."""
+        t = self._tables()
+        if "catalogue" not in t:
+            t["catalogue"] = np.stack([t["pop"], t["popr"], t["catr"][self.product_category]])
+        return t["catalogue"]
+
     def pair_features_grid(self, customers: np.ndarray) -> torch.Tensor:
-        """Every product for each customer, as :meth:`pair_features` would give it.
+        """Every product for each customer, as :meth:`pair_features` would give it (the
+        same float32 values, gathered from the same log1p'd tables).
 
         Shapes: customers [C] -> [C, P, len(PAIR_FEATURES)] float32 (C small: memory).
         """
         customers = np.asarray(customers, np.int64)
-        n_c, n_p = len(customers), self.num_products
-        pair = np.zeros((n_c, n_p, self.pair_values.shape[1]))
+        _check_rows(customers, self.customer_category.shape[0], "customer")
+        t = self._tables()
+        n_c, n_p, n_pair = len(customers), self.num_products, self.pair_values.shape[1]
+        out = np.empty((n_c, n_p, len(PAIR_FEATURES)), np.float32)
+        out[..., :n_pair] = 0.0
         lo = np.searchsorted(self.pair_keys, customers * n_p)
         hi = np.searchsorted(self.pair_keys, (customers + 1) * n_p)
         for row, (a, b) in enumerate(zip(lo, hi, strict=True)):
-            pair[row, self.pair_keys[a:b] - customers[row] * n_p] = self.pair_values[a:b]
-        cat, brand = self.product_category, self.product_brand
-        cc = self.customer_category[customers][:, cat]
-        activity = self.customer_activity[customers][:, None]
-        ones = np.ones((n_c, 1))
-        columns = [
-            pair,
-            cc[..., None],
-            self.customer_category_recent[customers][:, cat][..., None],
-            (cc / np.maximum(activity, 1.0))[..., None] * 10.0,
-            self.customer_brand[customers][:, brand][..., None],
-            np.broadcast_to(activity, (n_c, n_p))[..., None],
-            (ones * self.product_popularity[None, :])[..., None],
-            (ones * self.product_popularity_recent[None, :])[..., None],
-            (ones * self.category_popularity_recent[cat][None, :])[..., None],
-        ]
-        out = np.concatenate(columns, axis=2)
-        return torch.tensor(np.log1p(out), dtype=torch.float32)
+            out[row, self.pair_keys[a:b] - customers[row] * n_p, :n_pair] = t["pair"][:, a:b].T
+        by_category = self.customer_category.shape[1]
+        for j, name in enumerate(("cc", "ccr", "share")):
+            out[..., n_pair + j] = t[name].reshape(-1, by_category)[customers][
+                :, self.product_category
+            ]
+        by_brand = self.customer_brand.shape[1]
+        out[..., n_pair + 3] = t["cb"].reshape(-1, by_brand)[customers][:, self.product_brand]
+        out[..., n_pair + 4] = t["act"][customers][:, None]
+        out[..., n_pair + 5 :] = self._catalogue_columns().T[None]
+        return torch.from_numpy(out)

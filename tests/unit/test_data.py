@@ -70,7 +70,7 @@ def test_pair_features_grid_matches_pairwise_lookup():
     c = np.repeat(customers, frame.num_products)
     p = np.tile(np.arange(frame.num_products), len(customers))
     flat = history.pair_features(c, p).reshape(grid.shape)
-    assert torch.allclose(grid, flat)
+    assert torch.equal(grid, flat)  # the same float32 values, not only close
     # a repeated pair has a non-zero repeat feature, a pair never seen has zero
     inter = frame.interactions.loc[frame.interactions["day"] < 20190613]
     seen = set(zip(inter["customer"], inter["product"], strict=True))
