@@ -19,7 +19,7 @@ reuses the graph and the same losses: :func:`product_category_task`.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -53,12 +53,16 @@ class PairBatch:
 
 @dataclass
 class Snapshot:
-    """One graph, its history, and the pairs scored on it."""
+    """One graph, its history, and the pairs scored on it. ``cosines``: the pairs'
+    structural cosines from the graph's vectors, kept by
+    :func:`distill.train.snapshot_cosines` the first time a model asks (every model of a
+    run trains on the same snapshots)."""
 
     graph: HeteroData
     history: History
     pairs: PairBatch
     before_day: int | None
+    cosines: Tensor | None = field(default=None, init=False, repr=False, compare=False)
 
 
 def target_days(frame: GraphFrame, count: int) -> list[int]:

@@ -11,6 +11,7 @@ import torch
 
 from distill.ranking import (
     RANK_LOSSES,
+    _member,
     bpr,
     in_batch_softmax,
     listwise_kd,
@@ -18,6 +19,19 @@ from distill.ranking import (
     rank_loss,
     sample_grid,
 )
+
+
+def test_membership_by_binary_search_is_isin() -> None:
+    """A grid's positive cells are found by binary search in the sorted, unique keys:
+    the same as ``np.isin``, values below, between and above the keys included."""
+    rng = np.random.default_rng(0)
+    for n_keys in (0, 1, 50, 5_000):
+        keys = positive_keys(rng.integers(0, 300, n_keys), rng.integers(0, 200, n_keys), 200)
+        values = rng.integers(-5, 300 * 200 + 5, 4_000)
+        values[: min(100, len(keys))] = keys[:100]  # some certainly in
+        got = _member(values, keys)
+        assert got.dtype == bool and np.array_equal(got, np.isin(values, keys))
+        assert got[: min(100, len(keys))].all()
 
 
 def test_in_batch_softmax_by_hand() -> None:

@@ -327,7 +327,7 @@ def test_decoder_parts_equal_the_whole_and_refuse_missing_vectors():
 
 def test_training_reads_each_pairs_cosine_computed_once_from_the_graph(monkeypatch):
     """The structural cosines training adds to its pair logits are computed once per
-    snapshot from the graph's vectors, in batches (snapshot_cosines): equal to each
+    snapshot (not per model) from the graph's vectors, in batches (snapshot_cosines): equal to each
     pair's cosine of the joined rows, so the pair loss is the loss of the decoder's
     forward on them; none for a graph without vectors."""
     import distill.train as train_module
@@ -352,6 +352,10 @@ def test_training_reads_each_pairs_cosine_computed_once_from_the_graph(monkeypat
     )
     (step,) = _steps([snap], None, None, False, struct=True)
     assert step.cos is not None and torch.allclose(step.cos, want, atol=1e-6)
+    # computed once per snapshot: the next model's steps (and calls) read the same tensor
+    monkeypatch.setattr(train_module, "SCORE_BATCH", None)  # a second computation fails
+    assert snapshot_cosines(snap) is step.cos
+    assert _steps([snap], None, None, False, struct=True)[0].cos is step.cos
     model.eval()
     with torch.no_grad():
         z = model.embeddings(graph)
