@@ -231,4 +231,8 @@ def _interactions(
     )
     # A node deleted between pages would leave -1 here; such rows cannot be used.
     keep = (frame["customer"].to_numpy() >= 0) & (frame["product"].to_numpy() >= 0)
-    return frame.loc[keep].reset_index(drop=True)
+    # A customer's relationships come in the store's order, which depends on how they
+    # were written (a bulk import's is not the same twice): sorted, the same graph is
+    # the same frame, and so the same held-out pairs and the same figures
+    order = ["customer", "product", "day", "type", "count"]
+    return frame.loc[keep].sort_values(order, kind="stable").reset_index(drop=True)
