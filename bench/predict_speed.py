@@ -14,9 +14,9 @@ teacher; 0: fresh weights, enough for timing), and times
 - exact (``shortlist=0``): every product's exact ranking logit per customer, timed on
   ``--sample`` customers (at the old rate every customer would take minutes);
 - fast (the default shortlist, ``max(10 k, 200)``): every customer of the shop, the
-  embeddings included; first with the cheap score's matrix product in float32, then
-  as by default (``[predict] cheap_precision = "auto"``: bfloat16 where this machine
-  multiplies in it at least 1.5x faster).
+  embeddings included; first with the cheap score's matrix product in float32 (the
+  default), then with ``[predict] cheap_precision = "auto"`` (bfloat16 where this
+  machine multiplies in it at least 1.5x faster).
 
 Then the recall of the fast top K against the exact one (|fast ∩ exact| / |exact|, and
 with ties counted: :func:`recall`) over the first ``--recall-customers`` customers,
@@ -139,7 +139,7 @@ def main(argv: list[str] | None = None) -> int:
         frame = cf_frame(args.customers, args.products, args.interactions, seed=0)
     print(f"shop: {frame.summary()} ({time.perf_counter() - began:.0f}s)")
     began = time.perf_counter()
-    scorer = Scorer(default_student(frame, args.epochs), frame)
+    scorer = Scorer(default_student(frame, args.epochs), frame, cheap_precision="auto")
     print(
         f"student {scorer.loaded.name}, {args.epochs} epoch(s) ({time.perf_counter() - began:.0f}s)"
     )
@@ -149,8 +149,8 @@ def main(argv: list[str] | None = None) -> int:
     began = time.perf_counter()
     scorer.top_k(sample.tolist(), k=args.k, shortlist=0)
     exact_rate = len(sample) / (time.perf_counter() - began)
-    # the same model with the cheap score's matrix product in float32 (the default,
-    # "auto", takes bfloat16 where this machine multiplies in it faster)
+    # the same model with the cheap score's matrix product in float32 (the default);
+    # the rows above it: "auto", bfloat16 where this machine multiplies in it faster
     full = Scorer(scorer.loaded, frame, cheap_precision="float32")
     began = time.perf_counter()
     full.top_k(k=args.k)

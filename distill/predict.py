@@ -124,7 +124,7 @@ class Scorer:
     """A loaded model bound to one GraphFrame (the training one, or a newer one)."""
 
     def __init__(
-        self, loaded: LoadedModel, frame: GraphFrame, *, cheap_precision: str = "auto"
+        self, loaded: LoadedModel, frame: GraphFrame, *, cheap_precision: str = "float32"
     ) -> None:
         if cheap_precision not in CHEAP_PRECISIONS:
             raise ValueError(

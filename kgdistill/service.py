@@ -84,10 +84,11 @@ class PredictConfig:
     # index_probes: its lists searched per customer (more: slower, closer to exact);
     # index_candidates: products it finds per customer (0: 4 x the shortlist)
     index: str = "exact"
-    # the cheap score's one large matrix product: "auto" (bfloat16 where this machine
-    # multiplies in it at least 1.5x faster, as CPUs with AMX do, else float32),
-    # "float32" or "bfloat16"; the shortlist is ranked by exact float32 logits either way
-    cheap_precision: str = "auto"
+    # the cheap score's one large matrix product: "float32", "bfloat16" or "auto"
+    # (bfloat16 where this machine multiplies in it at least 1.5x faster, as CPUs with
+    # AMX do); the shortlist is ranked by exact float32 logits either way, but bfloat16's
+    # three digits can change which products make the shortlist, and so the top K
+    cheap_precision: str = "float32"
     index_probes: int = 32
     index_candidates: int = 0
     relationship: str = "RECOMMENDED"
