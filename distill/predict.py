@@ -549,7 +549,7 @@ def _cheap_scores(scorer: Scorer, chunk: np.ndarray) -> Tensor:
 # the cheap score's matrix product: "float32", "bfloat16" (3 significant digits; the
 # shortlist is then ranked by exact float32 logits), or "auto": bfloat16 where this
 # machine multiplies in it at least CHEAP_SPEEDUP times faster (CPUs with AMX or
-# AVX512-BF16: ~5x), else float32
+# AVX512-BF16: ~5x in an ad hoc timing here), else float32
 CHEAP_PRECISIONS = ("auto", "float32", "bfloat16")
 CHEAP_SPEEDUP = 1.5
 
