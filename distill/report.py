@@ -9,7 +9,7 @@ from typing import Any
 
 from distill.baselines import BASELINES, LEGACY_BASELINES, best_baseline, is_baseline
 from distill.config import STUDENT_NAMES
-from distill.results import Cost, ModelResult, Report, config_k
+from distill.results import Cost, ModelResult, Report, config_k, seeds_phrase
 
 # Learned models in the order a reader compares them; baselines come after every learned
 # model (see :func:`model_names`).
@@ -133,15 +133,14 @@ def markdown_table(report: dict[str, Any] | Report) -> str:
 def markdown(report: dict[str, Any] | Report) -> str:
     typed = _typed(report)
     data = typed.data
-    seeds = typed.config.get("eval", {}).get("seeds", [])
     parts = [
         "# Distillation report",
         "",
         f"Test pairs: {data.get('test_pairs')} ({data.get('test_cold_pairs')} with a cold-start "
         f"product); ranking metrics over all {data.get('products')} products for "
-        f"{data.get('rank_customers')} customers, ties at their expected rank. Students: mean "
-        f"over seeds {seeds}. Baselines (after the learned models) are fitted on the training "
-        f"interactions only. Latency: median wall time to score 100,000 pairs from encoded "
+        f"{data.get('rank_customers')} customers, ties at their expected rank. Students: "
+        f"{seeds_phrase(typed.config)}. Baselines (after the learned models) are fitted on "
+        f"the training interactions only. Latency: median wall time to score 100,000 pairs from encoded "
         f"features (a GNN includes its message passing). Wall time of the whole run: "
         f"{typed.seconds or 0:.0f}s"
         + ("." if typed.peak_rss_mb is None else f", peak memory {typed.peak_rss_mb:,.0f} MB."),

@@ -244,3 +244,12 @@ def config_k(config: dict[str, Any]) -> int:
     """The K of a report's Recall@K and NDCG@K: its ``config.eval.k`` (20 when absent)."""
     k = (config or {}).get("eval", {}).get("k")
     return int(k) if k is not None else DEFAULT_K
+
+
+def seeds_phrase(config: dict[str, Any]) -> str:
+    """How a report's students were trained, from its ``config.eval.seeds``: ``seed 0``
+    for one seed, ``mean of seeds [0, 1, 2]`` for several."""
+    seeds = list((config or {}).get("eval", {}).get("seeds") or [])
+    if len(seeds) == 1:
+        return f"seed {seeds[0]}"
+    return f"mean of seeds {seeds}"

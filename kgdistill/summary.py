@@ -7,7 +7,7 @@ from typing import Any
 
 from distill.baselines import is_baseline  # these import no torch
 from distill.report import baseline_note, beats_baselines, model_names, report_k
-from distill.results import Cost, Report
+from distill.results import Cost, Report, seeds_phrase
 
 
 def _size(n: float) -> str:
@@ -103,12 +103,11 @@ def table(report: dict[str, Any]) -> str:
             f"{_num(r['latency_ms_100k'], 1):>9}{smaller:>9}{faster:>8}"
         )
     typed = Report.from_dict(report)
-    seeds = typed.config.get("eval", {}).get("seeds", [])
     data = typed.data
     lines.append("-" * len(head))
     lines.append(
         f"* default student (written back). Test pairs: {data.get('test_pairs', '-')}; "
-        f"students: mean of seeds {list(seeds)}; latency: CPU, 100,000 pairs, "
+        f"students: {seeds_phrase(typed.config)}; latency: CPU, 100,000 pairs, "
         "everything each model needs (a GNN's message passing included)."
     )
     note = baseline_note(report)

@@ -45,6 +45,7 @@ def test_the_demo_configuration_loads() -> None:
     config = load_config(ROOT / "examples" / "demo.toml", environ={})
     assert config.eval.students == ("student_mlp",)
     assert config.eval.default_student in config.eval.students
+    assert config.eval.seeds == (0, 1, 2)  # its summary is a mean of three; train's default, one
 
 
 def test_a_typo_in_a_file_is_named(tmp_path: Path) -> None:

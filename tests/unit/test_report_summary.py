@@ -99,3 +99,12 @@ def test_an_old_report_with_a_heuristic_row_still_renders():
     assert "nan" not in text.lower() and "heuristic (baseline)" in text
     assert text.splitlines()[-1] == "! Recall@20 not above the best baseline's (heuristic: 0.4000)."
     assert "| heuristic (baseline) |" in markdown(report)
+
+
+def test_the_students_line_says_one_seed_or_the_mean_of_several():
+    report = _report(20, teacher=0.5, student_mlp=0.45)
+    for seeds, said in (([0], "students: seed 0;"), ([0, 1, 2], "mean of seeds [0, 1, 2]")):
+        report["config"]["eval"]["seeds"] = seeds
+        assert said in summary.table(report)
+        assert said.split(":")[-1].strip(" ;") in markdown(report)
+    assert "mean of seeds [0]" not in summary.table({**report, "config": {"eval": {"seeds": [0]}}})
