@@ -549,7 +549,8 @@ def _epoch(loop: _Loop) -> float:
             grids = _sample_grids(model, step, train, loop.rng)
             top = _top_cells(step, grids[0])
             loss = loss + _ranking_loss(model, z, grids, train, kd, _teacher_view(step), top)
-        loss.backward()
+        if loss.requires_grad:  # not a snapshot of unlabelled candidates with alpha = 0
+            loss.backward()
         total += loss.item()
     average_gradients(model)
     loop.optimizer.step()
@@ -643,7 +644,8 @@ def _minibatch_epoch(loop: _Loop, samplers: list[NeighborSampler]) -> float:
             optimizer.zero_grad()
             if batch.numel():
                 loss = _batch_loss(model, step, batch, sampler, train, loop.kd, rng, i == 0)
-                loss.backward()
+                if loss.requires_grad:  # as in _epoch
+                    loss.backward()
                 total += loss.item() / count
             average_gradients(model)
             optimizer.step()

@@ -453,3 +453,33 @@ def test_distilled_id_fits_read_the_teachers_edges(monkeypatch) -> None:
     )
     assert [(g is snap.graph, e, x is first) for g, e, x in calls[:1]] == [(True, 2, True)]
     assert calls[1][0] is val.graph and calls[1][1] == 1 and calls[1][2] is second
+
+
+@pytest.mark.parametrize("minibatch", ["off", "on"])
+def test_distillation_with_the_pair_term_off_trains_on_the_candidates_too(minibatch) -> None:
+    """``kd.alpha = 0`` leaves the snapshot of unlabelled candidates without any loss
+    term (no labels, no soft pair targets, no positives to rank); its backward pass
+    failed ("element 0 of tensors does not require grad"), so the setting the config
+    accepts could not train. Now that snapshot's backward pass is skipped and the
+    student trains on the rest, full batch and in mini-batches."""
+    from distill.config import RunConfig
+    from distill.evaluate import evaluate_link_prediction
+    from tests.support.tiny import planted_frame, planted_pairs
+
+    frame = planted_frame()
+    config = RunConfig()
+    config = replace(
+        config,
+        kd=replace(config.kd, alpha=0.0),
+        train=replace(
+            config.train, progress=False, pretrain_epochs=1, refresh_epochs=0, minibatch=minibatch
+        ),
+        eval=replace(config.eval, latency_runs=1),
+        structure=replace(config.structure, dim=16),
+        teacher=replace(config.teacher, epochs=1),
+        student_mlp=replace(config.student_mlp, epochs=2),
+    )
+    report = evaluate_link_prediction(frame, planted_pairs(frame), config, None).results
+    student = report.models["student_mlp"]
+    assert math.isfinite(student.quality.auc) and student.training is not None
+    assert student.training.minibatch == (minibatch == "on")
