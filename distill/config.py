@@ -141,10 +141,10 @@ class TeacherConfig(ModelConfig):
     pair_hidden: int = 32
     lr: float = 0.005
     # 80: at 40 the EComm teacher's validation AUC was still rising (best epochs 38-40);
-    # at 80 its best epochs were 70-80 and test AUC 0.8232 / AP 0.8453 over seeds 0-2
-    # (0.8116 / 0.8370 at 40). Early stopping ends it sooner where it has peaked: the
-    # 652,514-interaction interaction-only shop's teacher peaks at epoch 2 and stops
-    # at 22 either way (README: "The teacher's epochs")
+    # at 80 its best epochs were 70-80 and test AUC 0.8232 / AP 0.8452 over seeds 0-2
+    # (0.8077 / 0.8326 at 40; bench/teacher_ids.py). Early stopping ends it sooner where
+    # it has peaked: the 652,514-interaction interaction-only shop's teacher peaks at
+    # epoch 2 and stops at 22 either way (README: "Distillation on EComm")
     epochs: int = 80
 
 

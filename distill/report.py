@@ -142,8 +142,7 @@ def markdown(report: dict[str, Any] | Report) -> str:
         f"{seeds_phrase(typed.config)}. Baselines (after the learned models) are fitted on "
         f"the training interactions only. Latency: median wall time to score 100,000 pairs "
         f"from encoded features (a GNN includes its message passing). Wall time of the whole "
-        f"run: "
-        f"{typed.seconds or 0:.0f}s"
+        f"run: {typed.seconds or 0:.0f}s"
         + ("." if typed.peak_rss_mb is None else f", peak memory {typed.peak_rss_mb:,.0f} MB."),
         "",
         markdown_table(typed),
