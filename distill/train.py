@@ -312,14 +312,17 @@ def _steps(
     ranking: bool,
     shortlists: list[Shortlist | None] | None = None,
     struct: bool = False,
+    kd: KDConfig | None = None,
 ) -> list[_Step]:
     """``struct``: the model scores with structural vectors (each step gets its pairs'
-    cosines)."""
+    cosines). Unlabelled pairs are kept only where the pair loss reads the teacher on
+    them (``kd.alpha > 0``, or its argmax as the hard label); a snapshot left with no
+    pair is skipped (the unlabelled candidates with ``alpha = 0``: no loss term)."""
     steps = []
+    soft = teacher_logits is not None and (kd is None or kd.alpha > 0 or kd.hard_label == "teacher")
     for i, snap in enumerate(snapshots):
         labels = snap.pairs.labels
-        distil = teacher_logits is not None
-        keep = torch.ones_like(labels, dtype=torch.bool) if distil else labels != IGNORE
+        keep = torch.ones_like(labels, dtype=torch.bool) if soft else labels != IGNORE
         keep = _my_share(keep)  # under torchrun, this process's pairs
         if not keep.any():
             continue
@@ -549,8 +552,7 @@ def _epoch(loop: _Loop) -> float:
             grids = _sample_grids(model, step, train, loop.rng)
             top = _top_cells(step, grids[0])
             loss = loss + _ranking_loss(model, z, grids, train, kd, _teacher_view(step), top)
-        if loss.requires_grad:  # not a snapshot of unlabelled candidates with alpha = 0
-            loss.backward()
+        loss.backward()
         total += loss.item()
     average_gradients(model)
     loop.optimizer.step()
@@ -644,8 +646,7 @@ def _minibatch_epoch(loop: _Loop, samplers: list[NeighborSampler]) -> float:
             optimizer.zero_grad()
             if batch.numel():
                 loss = _batch_loss(model, step, batch, sampler, train, loop.kd, rng, i == 0)
-                if loss.requires_grad:  # as in _epoch
-                    loss.backward()
+                loss.backward()
                 total += loss.item() / count
             average_gradients(model)
             optimizer.step()
@@ -803,7 +804,7 @@ def train_link_model(
     pretrain_ids(model, earliest(snapshots).graph, train, train.pretrain_epochs, id_edges[0])
     ranking = train.rank_loss != "none"
     struct = bool(model.decoder.struct_dim)
-    steps = _steps(snapshots, teacher_logits, list_teacher, ranking, shortlists, struct)
+    steps = _steps(snapshots, teacher_logits, list_teacher, ranking, shortlists, struct, kd)
     optimizer = adam(_param_groups(model, train, lr), weight_decay=weight_decay)
     minibatch = train.use_minibatch(max(_edges(s) for s in snapshots))
     loop = _Loop(model, steps, optimizer, train, kd, rng)

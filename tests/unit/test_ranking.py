@@ -460,8 +460,9 @@ def test_distillation_with_the_pair_term_off_trains_on_the_candidates_too(miniba
     """``kd.alpha = 0`` leaves the snapshot of unlabelled candidates without any loss
     term (no labels, no soft pair targets, no positives to rank); its backward pass
     failed ("element 0 of tensors does not require grad"), so the setting the config
-    accepts could not train. Now that snapshot's backward pass is skipped and the
-    student trains on the rest, full batch and in mini-batches."""
+    accepts could not train. Now unlabelled pairs are kept only where a loss term
+    reads them, that snapshot is left out, and the student trains on the rest, full
+    batch and in mini-batches."""
     from distill.config import RunConfig
     from distill.evaluate import evaluate_link_prediction
     from tests.support.tiny import planted_frame, planted_pairs
