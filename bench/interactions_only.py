@@ -17,7 +17,7 @@ Prints each command's wall seconds and peak resident memory (``wait4``), every m
 and baseline's Recall@K and NDCG@K from the run's report (the last day held out, a
 seeded sample of ``eval.rank_customers`` customers with a positive ranked, 5,000 by
 default, seen products left out, ties at their expected rank), each model's training
-seconds, then one line:
+seconds and the epoch of its best validation AUC, then one line:
 
     interactions=N train_s=X predict_write_s=X teacher_recallK=R student_recallK=R
     twin_recallK=R item_knn_recallK=R best_baseline=NAME best_baseline_recallK=R
@@ -100,8 +100,9 @@ def main(argv: list[str] | None = None) -> int:
         return float("nan") if value is None else float(value)
 
     for name, entry in models.items():
-        seconds = entry.get("train_seconds")
+        seconds, best = entry.get("train_seconds"), entry.get("best_epoch")
         trained = f"  trained {seconds:.0f} s" if seconds is not None else ""
+        trained += f", best epoch {best}" if best is not None else ""
         print(
             f"  {name:<22} recall@{k} {figure(name, f'recall@{k}'):.4f}  "
             f"ndcg@{k} {figure(name, f'ndcg@{k}'):.4f}{trained}"

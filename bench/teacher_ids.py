@@ -18,7 +18,7 @@ AUC >= 0.82 and AP >= 0.83, and on an interaction-only shop for Recall@20 >= 1.1
 item-kNN's. One line per dataset and width, after the baseline rows:
 
     dataset=NAME seed=S ids=W ids_in_encoder=B mf_dropout=P teacher_auc=A teacher_ap=A
-        teacher_recall20=R val_auc=A seconds=S  (one line)
+        teacher_recall20=R val_auc=A best_epoch=E epochs_run=E seconds=S  (one line)
     dataset=NAME seed=S baseline=NAME recall20=R auc=A
 
 and, with more than one seed, the mean over seeds of each setting:
@@ -102,6 +102,7 @@ def main(argv: list[str] | None = None) -> int:
                     f"dataset={name} seed={seed} ids={width} ids_in_encoder={str(inside).lower()} "
                     f"mf_dropout={share:g} teacher_auc={q.auc:.4f} teacher_ap={q.ap:.4f} "
                     f"teacher_recall{k}={q.recall:.4f} val_auc={trained.best_val:.4f} "
+                    f"best_epoch={trained.best_epoch} epochs_run={trained.epochs_run} "
                     f"seconds={time.perf_counter() - began:.0f}",
                     flush=True,
                 )

@@ -144,7 +144,8 @@ class TeacherConfig(ModelConfig):
     # at 80 its best epochs were 70-80 and test AUC 0.8232 / AP 0.8452 over seeds 0-2
     # (0.8077 / 0.8326 at 40; bench/teacher_ids.py). Early stopping ends it sooner where
     # it has peaked: the 652,514-interaction interaction-only shop's teacher peaks at
-    # epoch 2 and stops at 22 either way (README: "Distillation on EComm")
+    # epoch 2 and, with patience 20, stops at 22 either way (README: "Distillation on
+    # EComm")
     epochs: int = 80
 
 
