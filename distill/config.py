@@ -42,6 +42,13 @@ class ModelConfig:
     learns to rank without it; 0 by default (``bench/teacher_ids.py --mf-dropout``, EComm
     teacher, three seeds: AUC unchanged, Recall@20 up by 0.005 at 0.8; its students not
     measured yet).
+    ``id_fit_structure``: the id embeddings' matrix factorisation adds each pair's
+    structural cosine to its logit (:func:`distill.train.pretrain_ids`), so the ids
+    learn what the structural vectors miss; needs ``collab`` and ``structure``. Off by
+    default: on EComm it lifted the distilled student's Recall@20, on the interaction-
+    only shops it did not lift the distilled student above its twin and it doubled the
+    default student's training time on the 652,514-interaction one
+    (``bench/id_fit_structure.py``; README, "The id fit told the structure").
     ``decoder``: ``dot`` (inner product plus a small MLP on pair features) or ``mlp``
     (an MLP on the pair). ``structure``: score with the run's structural vectors (the
     cosine term of :class:`distill.models.PairDecoder`) when :class:`StructureConfig`
@@ -62,6 +69,7 @@ class ModelConfig:
     structure: bool = True
     ids_in_encoder: bool = True
     mf_dropout: float = 0.0
+    id_fit_structure: bool = False
 
     KINDS: ClassVar[tuple[str, ...]] = ()
     KIND_KEY: ClassVar[str] = "kind"

@@ -375,6 +375,7 @@ def train_model(
         weight_decay=model_config.weight_decay,
         epochs=model_config.epochs,
         train=train,
+        id_fit_structure=model_config.id_fit_structure,
         **options,
     )
 

@@ -8,6 +8,7 @@ from dataclasses import replace
 import numpy as np
 import pytest
 import torch
+from torch import Tensor
 
 from distill.ranking import (
     RANK_LOSSES,
@@ -340,6 +341,52 @@ def test_pretrain_ids_fits_the_extra_edges_beside_the_graphs() -> None:
     assert fitted > without + 0.2 and fitted > 0.7
 
 
+def test_an_id_fit_with_structure_learns_what_the_cosine_misses() -> None:
+    """With ``structure`` the fit adds each pair's structural cosine (times a weight it
+    fits) to the ids' logit. Where the vectors say which category each customer buys
+    from (one-hot: customer c's favourite, product p's category), the ids alone
+    carry less than half of it (what a plain fit's ids carry), and the ids and the
+    cosine together rank the graph's edges as high as the plain ids."""
+    from distill.artifact import build_model
+    from distill.config import StudentConfig, TrainConfig
+    from distill.data import INTERACTION_EDGE, FeatureEncoder, build_graph
+    from distill.train import pretrain_ids
+    from tests.support.tiny import planted_frame
+
+    frame = planted_frame()
+    enc = FeatureEncoder.fit(frame)
+    graph = build_graph(frame, enc)
+    enc.structure = {"dim": 4}  # the models score with 4-wide vectors, the graph's:
+    eye = torch.eye(4)
+    graph["customer"].struct = eye[torch.arange(frame.num_customers) % 4].half()
+    graph["product"].struct = eye[torch.arange(frame.num_products) % 4].half()
+    cosine = graph["customer"].struct.float() @ graph["product"].struct.float().T
+    edges = graph[INTERACTION_EDGE].edge_index
+    spec = StudentConfig(kind="mlp", hidden=8, customer_id_dim=8, product_id_dim=8).spec()
+
+    def edge_rank(scores: Tensor) -> float:
+        mine = scores[edges[0], edges[1]]
+        return float((scores[edges[0]] < mine[:, None]).float().mean())
+
+    def fitted(structure: bool) -> Tensor:
+        torch.manual_seed(0)
+        model = build_model(spec, enc, frame.num_customers, frame.num_products)
+        assert model.decoder.struct_dim == 4
+        pretrain_ids(model, graph, TrainConfig(progress=False), 30, structure=structure)
+        ids = model.encoder.encoders
+        with torch.no_grad():
+            return ids["customer"].ids.weight @ ids["product"].ids.weight.T
+
+    plain, residual = fitted(False), fitted(True)
+    # the category is the cosine's to say: the residual ids rank within it far less
+    same = cosine.bool()
+    plain_gap = float(plain[same].mean() - plain[~same].mean())
+    residual_gap = float(residual[same].mean() - residual[~same].mean())
+    assert residual_gap < 0.5 * plain_gap
+    combined = max(edge_rank(residual + w * cosine) for w in (1.0, 3.0, 10.0, 30.0))
+    assert combined >= edge_rank(plain) - 0.02
+
+
 def test_a_second_identical_id_fit_reads_the_first(monkeypatch) -> None:
     """A distilled student and its twin of one seed fit the same id tables from the same
     start to the same graph: the second fit takes the first's tables without a training
@@ -434,9 +481,9 @@ def test_distilled_id_fits_read_the_teachers_edges(monkeypatch) -> None:
     calls = []
     real = train_mod.pretrain_ids
 
-    def spy(model, graph, train, epochs, extra=None):
+    def spy(model, graph, train, epochs, extra=None, structure=False):
         calls.append((graph, epochs, extra))
-        return real(model, graph, train, epochs, extra)
+        return real(model, graph, train, epochs, extra, structure)
 
     monkeypatch.setattr(train_mod, "pretrain_ids", spy)
     train = TrainConfig(progress=False, pretrain_epochs=2, refresh_epochs=1)

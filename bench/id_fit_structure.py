@@ -1,0 +1,119 @@
+"""The default student and its twin with their id fits told the structural cosine, and not.
+
+    .venv/bin/python bench/id_fit_structure.py [--datasets ecomm synthetic_cf
+        interactions_only] [--settings on off] [--seeds 0 1 2] [--interactions 500000]
+
+No database: the shops are read or generated as ``bench/structure.py`` does (EComm from
+the bundled files, test split 2 and validation split 1; ``synthetic_cf``: the
+interaction-only shop of ``--interactions`` in memory, its last day held out;
+``interactions_only``: the 70,679-customer, 24,915-product, 652,514-interaction stand-in
+``bench/interactions_only.py`` loads, in memory). For each dataset the default teacher
+is trained once; then for each ``--settings`` value of ``[student_mlp]
+id_fit_structure`` (``on``: the id embeddings' matrix factorisation adds each pair's
+structural cosine to its logit, so the ids learn what the structural vectors miss;
+``off``: the ids alone) the default student is trained without distillation (its
+twin) and distilled, each for every seed, all scored as every report scores them (ties
+at their expected rank, seen products left out). Lines (students: the mean of the
+seeds, then each seed's Recall@20):
+
+    dataset=NAME model=teacher recall20=R ndcg20=N auc=A seconds=S
+    dataset=NAME id_fit_structure=on model=twin recall20=R ndcg20=N auc=A seeds=[...]
+        seconds=S  (one line; then model=student)
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.predict_speed import cf_frame
+from bench.structure import dataset
+from distill.config import RunConfig
+from distill.evaluate import (
+    Distillation,
+    EvalContext,
+    _model_result,
+    link_model,
+    prepare,
+    train_student,
+    train_teacher,
+)
+from kgdistill import pipeline
+from kgframe import GraphFrame
+
+DATASETS = ("ecomm", "synthetic_cf", "interactions_only", "ecomm_nofeatures")
+
+
+def _students(
+    ctx: EvalContext, config: RunConfig, seeds: list[int], distil: Distillation | None
+) -> tuple[np.ndarray, list[float], float]:
+    """Mean (Recall@K, NDCG@K, AUC) over ``seeds``, each seed's Recall@K, seconds."""
+    began = time.perf_counter()
+    name, k = config.eval.default_student, config.eval.k
+    rows = []
+    for seed in seeds:
+        trained = train_student(ctx, config, name, seed, distil)
+        q = _model_result(ctx, link_model(trained), k, None).quality
+        rows.append((q.recall, q.ndcg, q.auc))
+    table = np.array(rows)
+    return (
+        table.mean(axis=0),
+        [round(float(r), 4) for r in table[:, 0]],
+        time.perf_counter() - began,
+    )
+
+
+def _shop(name: str, interactions: int) -> tuple[GraphFrame, pd.DataFrame]:
+    if name == "interactions_only":
+        return pipeline.holdout_pairs(cf_frame(70_679, 24_915, 652_514, seed=0))
+    return dataset(name, interactions)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--datasets", nargs="+", choices=DATASETS, default=list(DATASETS[:3]))
+    parser.add_argument("--settings", nargs="+", choices=("on", "off"), default=["on", "off"])
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--interactions", type=int, default=500_000, help="synthetic_cf")
+    args = parser.parse_args(argv)
+    base = RunConfig()
+    torch.set_num_threads(base.train.threads)
+    config = replace(base, train=replace(base.train, progress=False))
+    k = base.eval.k
+    for name in args.datasets:
+        frame, pairs = _shop(name, args.interactions)
+        ctx = prepare(frame, pairs, config)
+        began = time.perf_counter()
+        teacher = link_model(train_teacher(ctx, config))
+        q = _model_result(ctx, teacher, k, None).quality
+        print(
+            f"dataset={name} model=teacher recall{k}={q.recall:.4f} ndcg{k}={q.ndcg:.4f} "
+            f"auc={q.auc:.4f} seconds={time.perf_counter() - began:.0f}",
+            flush=True,
+        )
+        distil = Distillation.of(ctx, teacher)
+        for setting in args.settings:
+            student = replace(config.student_mlp, id_fit_structure=setting == "on")
+            run = replace(config, student_mlp=student)
+            for label, source in (("twin", None), ("student", distil)):
+                mean, seeds, seconds = _students(ctx, run, args.seeds, source)
+                print(
+                    f"dataset={name} id_fit_structure={setting} model={label} "
+                    f"recall{k}={mean[0]:.4f} ndcg{k}={mean[1]:.4f} auc={mean[2]:.4f} "
+                    f"seeds={seeds} seconds={seconds:.0f}",
+                    flush=True,
+                )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
