@@ -135,9 +135,9 @@ def main(argv: list[str] | None = None) -> int:
                 float(decoder.mf_weight.detach()) if decoder.mf_weight is not None else float("nan")
             )
             struct = decoder.rank_struct_weight()
+            weight = float(struct.detach()) if struct is not None else float("nan")
             print(
-                f"dataset={name} model={label} mf_weight={mf:.3f} "
-                f"struct_weight={float(struct.detach()) if struct is not None else float('nan'):.2f}",
+                f"dataset={name} model={label} mf_weight={mf:.3f} struct_weight={weight:.2f}",
                 flush=True,
             )
     return 0
