@@ -13,9 +13,10 @@ id_fit_structure`` (``on``: the id embeddings' matrix factorisation adds each pa
 structural cosine to its logit, so the ids learn what the structural vectors miss;
 ``off``: the ids alone) the default student is trained without distillation (its
 twin) and distilled, each for every seed, all scored as every report scores them (ties
-at their expected rank, seen products left out). Lines (students: the mean of the
-seeds, then each seed's Recall@20):
+at their expected rank, seen products left out). Lines, after the baseline rows of the
+same split (students: the mean of the seeds, then each seed's Recall@20):
 
+    dataset=NAME baseline=NAME recall20=R auc=A
     dataset=NAME model=teacher recall20=R ndcg20=N auc=A seconds=S
     dataset=NAME id_fit_structure=on model=twin recall20=R ndcg20=N auc=A seeds=[...]
         seconds=S  (one line; then model=student)
@@ -42,6 +43,7 @@ from distill.evaluate import (
     Distillation,
     EvalContext,
     _model_result,
+    baseline_results,
     link_model,
     prepare,
     train_student,
@@ -92,6 +94,9 @@ def main(argv: list[str] | None = None) -> int:
     for name in args.datasets:
         frame, pairs = _shop(name, args.interactions)
         ctx = prepare(frame, pairs, config)
+        for label, result in baseline_results(ctx, k).items():
+            q = result.quality
+            print(f"dataset={name} baseline={label} recall{k}={q.recall:.4f} auc={q.auc:.4f}")
         began = time.perf_counter()
         teacher = link_model(train_teacher(ctx, config))
         q = _model_result(ctx, teacher, k, None).quality

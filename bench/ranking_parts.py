@@ -19,8 +19,9 @@ each part of their ranking scores alone and by some sums of them:
 
 What it showed (README, "Where the interaction-only ranking comes from"): the default
 student's 6-wide ids rank far below the teacher's 64-wide ones, and its score leans on
-the cosine. Lines:
+the cosine. Lines, after the baseline rows of the same split:
 
+    dataset=NAME baseline=NAME recall20=R auc=A
     dataset=NAME model=teacher|twin part=PART recall20=R ndcg20=N
     dataset=NAME model=M mf_weight=W struct_weight=S
 """
@@ -44,6 +45,7 @@ from distill.config import RunConfig
 from distill.evaluate import (
     EvalContext,
     _grid_logits,
+    baseline_results,
     link_model,
     prepare,
     quality,
@@ -115,6 +117,9 @@ def main(argv: list[str] | None = None) -> int:
     for name in args.datasets:
         frame, pairs = _shop(name, args.interactions)
         ctx = prepare(frame, pairs, config)
+        for label, result in baseline_results(ctx, k).items():
+            q = result.quality
+            print(f"dataset={name} baseline={label} recall{k}={q.recall:.4f} auc={q.auc:.4f}")
         teacher = link_model(train_teacher(ctx, config))
         twin = link_model(train_student(ctx, config, config.eval.default_student, args.seed, None))
         no_scores = np.zeros(len(ctx.test.pairs.labels))
