@@ -30,48 +30,26 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench.kd_shortlist import print_baselines, students
 from bench.predict_speed import cf_frame
 from bench.structure import dataset
 from distill.config import RunConfig
 from distill.evaluate import (
     Distillation,
-    EvalContext,
     _model_result,
-    baseline_results,
     link_model,
     prepare,
-    train_student,
     train_teacher,
 )
 from kgdistill import pipeline
 from kgframe import GraphFrame
 
 DATASETS = ("ecomm", "synthetic_cf", "interactions_only", "ecomm_nofeatures")
-
-
-def _students(
-    ctx: EvalContext, config: RunConfig, seeds: list[int], distil: Distillation | None
-) -> tuple[np.ndarray, list[float], float]:
-    """Mean (Recall@K, NDCG@K, AUC) over ``seeds``, each seed's Recall@K, seconds."""
-    began = time.perf_counter()
-    name, k = config.eval.default_student, config.eval.k
-    rows = []
-    for seed in seeds:
-        trained = train_student(ctx, config, name, seed, distil)
-        q = _model_result(ctx, link_model(trained), k, None).quality
-        rows.append((q.recall, q.ndcg, q.auc))
-    table = np.array(rows)
-    return (
-        table.mean(axis=0),
-        [round(float(r), 4) for r in table[:, 0]],
-        time.perf_counter() - began,
-    )
 
 
 def _shop(name: str, interactions: int) -> tuple[GraphFrame, pd.DataFrame]:
@@ -94,9 +72,7 @@ def main(argv: list[str] | None = None) -> int:
     for name in args.datasets:
         frame, pairs = _shop(name, args.interactions)
         ctx = prepare(frame, pairs, config)
-        for label, result in baseline_results(ctx, k).items():
-            q = result.quality
-            print(f"dataset={name} baseline={label} recall{k}={q.recall:.4f} auc={q.auc:.4f}")
+        print_baselines(ctx, name, k)
         began = time.perf_counter()
         teacher = link_model(train_teacher(ctx, config))
         q = _model_result(ctx, teacher, k, None).quality
@@ -110,7 +86,7 @@ def main(argv: list[str] | None = None) -> int:
             student = replace(config.student_mlp, id_fit_structure=setting == "on")
             run = replace(config, student_mlp=student)
             for label, source in (("twin", None), ("student", distil)):
-                mean, seeds, seconds = _students(ctx, run, args.seeds, source)
+                mean, seeds, seconds = students(ctx, run, args.seeds, source)
                 print(
                     f"dataset={name} id_fit_structure={setting} model={label} "
                     f"recall{k}={mean[0]:.4f} ndcg{k}={mean[1]:.4f} auc={mean[2]:.4f} "

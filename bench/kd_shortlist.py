@@ -52,7 +52,7 @@ from distill.evaluate import (
 DATASETS = ("ecomm", "synthetic_cf", "ecomm_nofeatures")
 
 
-def _students(
+def students(
     ctx: EvalContext, config: RunConfig, seeds: list[int], distil: Distillation | None
 ) -> tuple[np.ndarray, list[float], float]:
     """Mean (Recall@K, NDCG@K, AUC) over ``seeds``, each seed's Recall@K, seconds."""
@@ -69,6 +69,13 @@ def _students(
         [round(float(r), 4) for r in table[:, 0]],
         time.perf_counter() - began,
     )
+
+
+def print_baselines(ctx: EvalContext, name: str, k: int) -> None:
+    """One line per baseline on ``ctx``'s split: what every model figure stands beside."""
+    for label, result in baseline_results(ctx, k).items():
+        q = result.quality
+        print(f"dataset={name} baseline={label} recall{k}={q.recall:.4f} auc={q.auc:.4f}")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -92,9 +99,7 @@ def main(argv: list[str] | None = None) -> int:
     for name in args.datasets:
         frame, pairs = dataset(name, args.interactions)
         ctx = prepare(frame, pairs, config)
-        for label, result in baseline_results(ctx, k).items():
-            q = result.quality
-            print(f"dataset={name} baseline={label} recall{k}={q.recall:.4f} auc={q.auc:.4f}")
+        print_baselines(ctx, name, k)
         began = time.perf_counter()
         teacher = link_model(train_teacher(ctx, config))
         q = _model_result(ctx, teacher, k, None).quality
@@ -103,7 +108,7 @@ def main(argv: list[str] | None = None) -> int:
             f"auc={q.auc:.4f} seconds={time.perf_counter() - began:.0f}",
             flush=True,
         )
-        mean, seeds, seconds = _students(ctx, config, args.seeds, None)
+        mean, seeds, seconds = students(ctx, config, args.seeds, None)
         print(
             f"dataset={name} model=twin recall{k}={mean[0]:.4f} ndcg{k}={mean[1]:.4f} "
             f"auc={mean[2]:.4f} seeds={seeds} seconds={seconds:.0f}",
@@ -113,7 +118,7 @@ def main(argv: list[str] | None = None) -> int:
             for id_size in args.id_shortlist or [config.kd.id_shortlist]:
                 distil = Distillation.of(ctx, teacher, size, id_size)
                 kd = replace(config.kd, shortlist=size, id_shortlist=id_size)
-                mean, seeds, seconds = _students(ctx, replace(config, kd=kd), args.seeds, distil)
+                mean, seeds, seconds = students(ctx, replace(config, kd=kd), args.seeds, distil)
                 print(
                     f"dataset={name} model=student shortlist={size} id_shortlist={id_size} "
                     f"recall{k}={mean[0]:.4f} ndcg{k}={mean[1]:.4f} auc={mean[2]:.4f} "

@@ -41,11 +41,11 @@ from torch import Tensor
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.id_fit_structure import _shop
+from bench.kd_shortlist import print_baselines
 from distill.config import RunConfig
 from distill.evaluate import (
     EvalContext,
     _grid_logits,
-    baseline_results,
     link_model,
     prepare,
     quality,
@@ -117,9 +117,7 @@ def main(argv: list[str] | None = None) -> int:
     for name in args.datasets:
         frame, pairs = _shop(name, args.interactions)
         ctx = prepare(frame, pairs, config)
-        for label, result in baseline_results(ctx, k).items():
-            q = result.quality
-            print(f"dataset={name} baseline={label} recall{k}={q.recall:.4f} auc={q.auc:.4f}")
+        print_baselines(ctx, name, k)
         teacher = link_model(train_teacher(ctx, config))
         twin = link_model(train_student(ctx, config, config.eval.default_student, args.seed, None))
         no_scores = np.zeros(len(ctx.test.pairs.labels))
