@@ -49,6 +49,9 @@ class ModelConfig:
     only shops it did not lift the distilled student above its twin and it doubled the
     default student's training time on the 652,514-interaction one
     (``bench/id_fit_structure.py``; README, "The id fit told the structure").
+    ``struct_in_encoder`` (the graph-free student only): the structural vectors also
+    enter the MLP's input, through a learnt linear map, so the student learns from each
+    node's sketch of its neighbourhood, not only from their fixed cosine.
     ``decoder``: ``dot`` (inner product plus a small MLP on pair features) or ``mlp``
     (an MLP on the pair). ``structure``: score with the run's structural vectors (the
     cosine term of :class:`distill.models.PairDecoder`) when :class:`StructureConfig`
@@ -70,6 +73,7 @@ class ModelConfig:
     ids_in_encoder: bool = True
     mf_dropout: float = 0.0
     id_fit_structure: bool = False
+    struct_in_encoder: bool = False
 
     KINDS: ClassVar[tuple[str, ...]] = ()
     KIND_KEY: ClassVar[str] = "kind"
@@ -92,6 +96,11 @@ class ModelConfig:
         if not self.lr > 0:
             raise ValueError(f"lr = {self.lr!r}; must be > 0")
         _one_of("decoder", self.decoder, ("dot", "mlp"))
+        if self.struct_in_encoder and self.encoder != "mlp":
+            raise ValueError(
+                f"struct_in_encoder = true is for the graph-free student (kind 'mlp'), "
+                f"not {self.encoder!r}"
+            )
 
     def spec(self) -> dict[str, Any]:
         """The model's spec, as artifacts store it (:func:`distill.artifact.build_model`
@@ -115,6 +124,7 @@ class ModelConfig:
             "ids_in_encoder": self.ids_in_encoder
             or not self.customer_id_dim == self.product_id_dim > 0,
             "mf_dropout": self.mf_dropout,
+            "struct_in_encoder": self.struct_in_encoder,
         }
 
     def as_dict(self) -> dict[str, Any]:

@@ -458,6 +458,7 @@ class FeatureMLP(_Encoder):
         collab: bool = False,
         struct_dim: int = 0,
         id_input: bool = True,
+        struct_input: bool = False,
     ) -> None:
         own = {t: dims[t] for t in self.node_types}
         super().__init__(own, num_nodes, hidden, dropout, id_dims, collab, struct_dim, id_input)
@@ -467,6 +468,14 @@ class FeatureMLP(_Encoder):
                 for t in self.node_types
             }
         )
+        # the structural vectors as an input too: a learnt map of each node's sketch of
+        # its neighbourhood (a customer's: of what they and those like them bought);
+        # without vectors (struct_dim 0) there is nothing to read
+        self.struct_maps = (
+            nn.ModuleDict({t: nn.Linear(struct_dim, hidden, bias=False) for t in self.node_types})
+            if struct_input and struct_dim
+            else None
+        )
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
@@ -475,6 +484,8 @@ class FeatureMLP(_Encoder):
         for mlp in self.mlps.values():
             for lin in mlp:  # type: ignore[attr-defined]  # torch Module attributes are untyped
                 lin.reset_parameters()
+        for lin in (self.struct_maps or {}).values():
+            lin.reset_parameters()  # type: ignore[operator]  # torch Module attributes are untyped
 
     def embed(
         self,
@@ -491,6 +502,9 @@ class FeatureMLP(_Encoder):
         unless ``append_struct`` is off."""
         encoder = self.encoders[node_type]
         h = encoder(x_num, x_cat, index, seen)
+        if self.struct_maps is not None:
+            vectors = self.with_struct(node_type, h[:, :0], struct)  # (checks the width)
+            h = h + self.struct_maps[node_type](vectors.to(h.dtype))
         for lin in self.mlps[node_type]:  # type: ignore[attr-defined]  # torch Module attributes are untyped
             h = nn.functional.dropout(nn.functional.elu(h), p=self.dropout, training=self.training)
             h = lin(h)
@@ -806,8 +820,14 @@ def build_encoder(
     collab: bool = False,
     struct_dim: int = 0,
     id_input: bool = True,
+    struct_input: bool = False,
 ) -> nn.Module:
-    """``kind``: a conv name from :data:`CONVS` (graph encoder) or ``mlp`` (graph-free)."""
+    """``kind``: a conv name from :data:`CONVS` (graph encoder) or ``mlp`` (graph-free);
+    ``struct_input``: the structural vectors enter the graph-free encoder's input too."""
+    if struct_input and kind != "mlp":
+        raise ValueError(
+            f"struct_in_encoder is for the graph-free student (kind 'mlp'), not {kind!r}"
+        )
     if kind == "mlp":
         return FeatureMLP(
             dims=dims,
@@ -819,6 +839,7 @@ def build_encoder(
             collab=collab,
             struct_dim=struct_dim,
             id_input=id_input,
+            struct_input=struct_input,
         )
     return HeteroGNN(
         dims=dims,
@@ -844,7 +865,9 @@ def build_link_predictor(
     decoder, pair_hidden, rank_head, collab (id embeddings beside the representation),
     struct_dim (the graph's structural vectors' width, 0 or absent: not used),
     rank_scale (the structural cosine has a ranking scale of its own; absent: not),
-    ids_in_encoder (id embeddings also enter the encoder's input; absent: they do).
+    ids_in_encoder (id embeddings also enter the encoder's input; absent: they do),
+    struct_in_encoder (the structural vectors enter a graph-free encoder's input; absent:
+    they do not).
     """
     struct_dim = int(spec.get("struct_dim", 0))  # runs saved before it had none
     id_dims = {
@@ -863,6 +886,7 @@ def build_link_predictor(
         collab=bool(spec.get("collab", False)),  # runs saved before it had none
         struct_dim=struct_dim,
         id_input=bool(spec.get("ids_in_encoder", True)),  # runs saved before it: in
+        struct_input=bool(spec.get("struct_in_encoder", False)),  # runs before it: not
     )
     extra = collab_dim(id_dims) if spec.get("collab", False) else 0
     decoder = PairDecoder(

@@ -208,8 +208,8 @@ def test_split_onnx_ranks_every_product_as_pytorch(exported, change, tmp_path):
 
 @pytest.mark.parametrize(
     ("change", "structure"),
-    [({}, 16), ({"decoder": "mlp"}, 0)],
-    ids=["default, structural vectors", "mlp decoder"],
+    [({}, 16), ({"decoder": "mlp"}, 0), ({"struct_in_encoder": True}, 16)],
+    ids=["default, structural vectors", "mlp decoder", "structural vectors in the encoder"],
 )
 def test_catalogue_onnx_ranks_as_the_split_model(change, structure, tmp_path):
     """The catalogue built into the customer side: the same rank of every product as

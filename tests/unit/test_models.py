@@ -211,6 +211,42 @@ def test_ids_in_encoder_reaches_the_spec_and_old_specs_keep_ids_in_the_input(set
     assert replace(teacher, product_id_dim=8).spec()["ids_in_encoder"] is True
 
 
+def test_struct_in_encoder_feeds_the_vectors_to_the_graph_free_encoder(setup):
+    """With ``struct_in_encoder`` the MLP student's learnt columns are a function of each
+    node's structural vector as well (a learnt map of its neighbourhood's sketch); off,
+    they do not move with the vectors. The spec carries it; old specs leave it off."""
+    _frame, graph, dims, num_nodes = setup
+    graph = graph.clone()
+    gen = torch.Generator().manual_seed(0)
+    for t in ("customer", "product"):
+        graph[t].struct = torch.randn(graph[t].x_num.size(0), 8, generator=gen)
+    student = replace(RunConfig().student_mlp, struct_in_encoder=True)
+    spec = {**student.spec(), "struct_dim": 8}
+    assert spec["struct_in_encoder"] is True
+    fed = build_link_predictor(spec, dims, num_nodes, len(PAIR_FEATURES)).eval()
+    plain = build_link_predictor(
+        {**spec, "struct_in_encoder": False}, dims, num_nodes, len(PAIR_FEATURES)
+    ).eval()
+    old = {k: v for k, v in spec.items() if k != "struct_in_encoder"}
+    assert (
+        build_link_predictor(old, dims, num_nodes, len(PAIR_FEATURES)).encoder.struct_maps is None
+    )
+    assert plain.encoder.struct_maps is None
+    n_fed = sum(p.numel() for p in fed.parameters())
+    n_plain = sum(p.numel() for p in plain.parameters())
+    assert n_fed - n_plain == 2 * 8 * student.hidden
+    before_fed, before_plain = fed.learnt(graph), plain.learnt(graph)
+    moved = graph.clone()
+    moved["customer"].struct = moved["customer"].struct.flip(0)
+    after_fed, after_plain = fed.learnt(moved), plain.learnt(moved)
+    assert not torch.allclose(after_fed[0], before_fed[0])
+    assert torch.equal(after_fed[1], before_fed[1])  # products' vectors did not move
+    assert torch.equal(after_plain[0], before_plain[0])
+    # a graph model has no such input: the config says so
+    with pytest.raises(ValueError, match="struct_in_encoder"):
+        replace(RunConfig().teacher, struct_in_encoder=True)
+
+
 def test_collab_needs_id_embeddings_of_one_width(setup):
     _, _, dims, num_nodes = setup
     with pytest.raises(ValueError, match="one width"):
