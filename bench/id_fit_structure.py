@@ -33,25 +33,19 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
 from dataclasses import replace
 from pathlib import Path
 
 import pandas as pd
-import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.kd_shortlist import print_baselines, students
+from bench.kd_shortlist import print_baselines, print_teacher, quiet_config, students
 from bench.predict_speed import cf_frame
 from bench.structure import dataset
-from distill.config import RunConfig
 from distill.evaluate import (
     Distillation,
-    _model_result,
-    link_model,
     prepare,
-    train_teacher,
 )
 from kgdistill import pipeline
 from kgframe import GraphFrame
@@ -74,22 +68,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--interactions", type=int, default=500_000, help="synthetic_cf")
     args = parser.parse_args(argv)
-    base = RunConfig()
-    torch.set_num_threads(base.train.threads)
-    config = replace(base, train=replace(base.train, progress=False))
-    k = base.eval.k
+    config = quiet_config()
+    k = config.eval.k
     for name in args.datasets:
         frame, pairs = _shop(name, args.interactions)
         ctx = prepare(frame, pairs, config)
         print_baselines(ctx, name, k)
-        began = time.perf_counter()
-        teacher = link_model(train_teacher(ctx, config))
-        q = _model_result(ctx, teacher, k, None).quality
-        print(
-            f"dataset={name} model=teacher recall{k}={q.recall:.4f} ndcg{k}={q.ndcg:.4f} "
-            f"auc={q.auc:.4f} seconds={time.perf_counter() - began:.0f}",
-            flush=True,
-        )
+        teacher = print_teacher(ctx, config, name)
         distil = Distillation.of(ctx, teacher)
         for setting in args.settings:
             student = replace(config.student_mlp, **{args.option: setting == "on"})

@@ -48,6 +48,7 @@ from distill.evaluate import (
     train_student,
     train_teacher,
 )
+from distill.models import LinkPredictor
 
 DATASETS = ("ecomm", "synthetic_cf", "ecomm_nofeatures")
 
@@ -71,6 +72,27 @@ def students(
     )
 
 
+def quiet_config() -> RunConfig:
+    """The default configuration without progress bars, torch on its threads."""
+    base = RunConfig()
+    torch.set_num_threads(base.train.threads)
+    return replace(base, train=replace(base.train, progress=False))
+
+
+def print_teacher(ctx: EvalContext, config: RunConfig, name: str) -> LinkPredictor:
+    """The default teacher trained on ``ctx``, its line printed (scored as every report)."""
+    k = config.eval.k
+    began = time.perf_counter()
+    teacher = link_model(train_teacher(ctx, config))
+    q = _model_result(ctx, teacher, k, None).quality
+    print(
+        f"dataset={name} model=teacher recall{k}={q.recall:.4f} ndcg{k}={q.ndcg:.4f} "
+        f"auc={q.auc:.4f} seconds={time.perf_counter() - began:.0f}",
+        flush=True,
+    )
+    return teacher
+
+
 def print_baselines(ctx: EvalContext, name: str, k: int) -> None:
     """One line per baseline on ``ctx``'s split: what every model figure stands beside."""
     for label, result in baseline_results(ctx, k).items():
@@ -92,22 +114,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--interactions", type=int, default=200_000, help="synthetic shop")
     args = parser.parse_args(argv)
-    base = RunConfig()
-    torch.set_num_threads(base.train.threads)
-    config = replace(base, train=replace(base.train, progress=False))
-    k = base.eval.k
+    config = quiet_config()
+    k = config.eval.k
     for name in args.datasets:
         frame, pairs = dataset(name, args.interactions)
         ctx = prepare(frame, pairs, config)
         print_baselines(ctx, name, k)
-        began = time.perf_counter()
-        teacher = link_model(train_teacher(ctx, config))
-        q = _model_result(ctx, teacher, k, None).quality
-        print(
-            f"dataset={name} model=teacher recall{k}={q.recall:.4f} ndcg{k}={q.ndcg:.4f} "
-            f"auc={q.auc:.4f} seconds={time.perf_counter() - began:.0f}",
-            flush=True,
-        )
+        teacher = print_teacher(ctx, config, name)
         mean, seeds, seconds = students(ctx, config, args.seeds, None)
         print(
             f"dataset={name} model=twin recall{k}={mean[0]:.4f} ndcg{k}={mean[1]:.4f} "

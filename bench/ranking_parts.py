@@ -31,7 +31,6 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Callable
-from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -41,8 +40,7 @@ from torch import Tensor
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.id_fit_structure import _shop
-from bench.kd_shortlist import print_baselines
-from distill.config import RunConfig
+from bench.kd_shortlist import print_baselines, quiet_config
 from distill.evaluate import (
     EvalContext,
     _grid_logits,
@@ -110,10 +108,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--interactions", type=int, default=500_000, help="synthetic_cf")
     parser.add_argument("--seed", type=int, default=0, help="the twin's")
     args = parser.parse_args(argv)
-    base = RunConfig()
-    torch.set_num_threads(base.train.threads)
-    config = replace(base, train=replace(base.train, progress=False))
-    k = base.eval.k
+    config = quiet_config()
+    k = config.eval.k
     for name in args.datasets:
         frame, pairs = _shop(name, args.interactions)
         ctx = prepare(frame, pairs, config)
