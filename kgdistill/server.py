@@ -60,6 +60,7 @@ _JVM_FLAGS = (
 )
 
 GC_FLAGS = {"g1": "-XX:+UseG1GC", "parallel": "-XX:+UseParallelGC"}
+_BOLT_WAITS = ("thread_pool", "connection")  # internal.server.bolt.<wait>_shutdown_wait_time
 
 Progress = Callable[[str], None]
 
@@ -377,6 +378,10 @@ def write_conf(cfg: ServerConfig) -> Path:
                 f"server.directories.import={cfg.instance_dir / 'import'}",
                 "dbms.usage_report.enabled=false",
                 "db.logs.query.enabled=OFF",
+                # By the time Bolt's thread pools end, the databases have been stopped and
+                # checkpointed; their default 5 s waits each made every stop take 10 s
+                # (Netty's idle event loops), and a bulk first load waits for that stop
+                *(f"internal.server.bolt.{wait}_shutdown_wait_time=0s" for wait in _BOLT_WAITS),
                 *cfg.extra_conf,
                 "",
             ]

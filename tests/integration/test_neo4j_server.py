@@ -183,6 +183,31 @@ def test_start_at_once_after_sigkill_succeeds(tmp_path: Path) -> None:
     assert _java_pids(cfg) == []
 
 
+def test_a_stop_with_a_client_connected_checkpoints_and_keeps_the_data(tmp_path: Path) -> None:
+    # The managed server does not wait for Bolt's idle thread pools when it stops (their
+    # waits made every stop take 10 s): the database must still be stopped and
+    # checkpointed first, with a client connected throughout, and nothing lost.
+    cfg = managed_test_server(str(tmp_path), "stopped")
+    try:
+        server.start(cfg, progress=lambda m: None)
+        conf = (cfg.conf_dir / "neo4j.conf").read_text()
+        assert "internal.server.bolt.thread_pool_shutdown_wait_time=0s" in conf
+        with QueryRunner.connect(settings_from_env(cfg, environ={})) as runner:
+            runner.write("CREATE (:KgTestNode {id: $id})", id=7)
+            assert server.stop(cfg, progress=lambda m: None)
+        debug = (cfg.logs_dir / "debug.log").read_text(errors="replace")
+        shutdown = debug[debug.rindex("Requested Bolt server shutdown") :]
+        assert re.search(r"\[neo4j/\w+\] Checkpoint triggered by \"Database shutdown\"", shutdown)
+        assert re.search(r"Stopped 'DatabaseId\{\w+\[neo4j\]\}' successfully", shutdown)
+        assert "Bolt server has been shut down" in shutdown
+        server.start(cfg, progress=lambda m: None)
+        with QueryRunner.connect(settings_from_env(cfg, environ={})) as runner:
+            assert runner.read_value("MATCH (n:KgTestNode) RETURN collect(n.id) AS ids") == [7]
+    finally:
+        server.stop(cfg, progress=lambda m: None)
+    assert _java_pids(cfg) == []
+
+
 def test_write_read_and_clean_up_through_the_driver(graph: QueryRunner) -> None:
     graph.write("CREATE (:KgTestNode {id: $id, name: $name})", id=1, name="käse ü")
     assert graph.read("MATCH (n:KgTestNode) RETURN n.id AS id, n.name AS name") == [
