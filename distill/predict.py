@@ -82,6 +82,54 @@ def _decode_chunked(
     return out
 
 
+def _shortlist_logits(
+    model: LinkPredictor,
+    history: History,
+    chunk: np.ndarray,
+    cols: Tensor,
+    z_c: Tensor,
+    z_p: Tensor,
+    weighted: Tensor | None = None,
+) -> Tensor:
+    """The ranking logits of each customer row of ``chunk`` with the products of its row
+    of ``cols``: :func:`scoring_logits` of those pairs, with each customer's structural
+    cosines as one matrix-vector product over its products' vectors instead of its
+    own vector gathered once per pair (the widest rows there are); ``weighted``: those
+    cosines times the decoder's :meth:`~distill.models.PairDecoder.rank_struct_weight`,
+    already computed (the cheap score's), so no vector is gathered.
+    Shapes: [C], [C, W], [N_c, D + S], [N_p, D + S], [C, W] -> [C, W]."""
+    decoder = model.decoder
+    n, width = cols.shape
+    f = history.pair_features(np.repeat(chunk, width), cols.reshape(-1).numpy())
+    out = torch.empty(n, width, dtype=z_c.dtype)
+    rows = torch.as_tensor(np.asarray(chunk, np.int64))
+    given = None
+    if weighted is not None:
+        weight = decoder.rank_struct_weight()
+        assert weight is not None
+        given = weighted / weight if float(weight) != 0 else torch.zeros_like(weighted)
+    # without the structural columns when the cosines are given: narrow gathers
+    z_c, z_p = (z_c, z_p) if given is None else (decoder.split(z_c)[0], decoder.split(z_p)[0])
+    step = max(1, PAIR_CHUNK // max(width, 1))
+    for a in range(0, n, step):
+        b = min(a + step, n)
+        h_c = z_c.index_select(0, rows[a:b])
+        h_p = z_p.index_select(0, cols[a:b].reshape(-1))
+        if given is not None:
+            cos: Tensor | None = given[a:b].reshape(-1)
+        else:
+            h_c, s_c = decoder.split(h_c)
+            h_p, s_p = decoder.split(h_p)
+            cos = None
+            if s_c is not None and s_p is not None:
+                cos = torch.bmm(s_p.view(b - a, width, -1), s_c.unsqueeze(2)).view(-1)
+        pairs = f[a * width : b * width]
+        out[a:b] = decoder.rank_of(h_c.repeat_interleave(width, 0), h_p, pairs, cos).view(
+            b - a, width
+        )
+    return out
+
+
 def _embedded(
     encoder: FeatureMLP, graph: object, node_type: str, rows: Tensor
 ) -> tuple[Tensor, Tensor]:
@@ -266,8 +314,9 @@ class Scorer:
         with torch.no_grad():
             seen_rows, seen_cols = _seen_positions(self.history.pair_keys, chunk, n_p)
             most_seen = int(np.bincount(seen_rows).max()) if len(seen_rows) else 0
+            cosines = None
             if index is None:
-                cheap = _cheap_scores(self, chunk)
+                cheap, cosines = _cheap_scores_and_cosines(self, chunk)
                 cheap[seen_rows, seen_cols] = -np.inf if exclude_seen else np.inf
                 columns = None
             else:
@@ -279,15 +328,10 @@ class Scorer:
             if columns is not None:  # positions among the candidates -> product rows
                 cols = torch.gather(columns, 1, cols)
                 cols[cheap_top == -np.inf] = 0  # no candidate there: scored, then dropped
-            logits = scoring_logits(
-                self.loaded.model,
-                self.graph,
-                self.history,
-                np.repeat(chunk, width),
-                cols.reshape(-1).numpy(),
-                (z_c, z_p),
-                ranking=True,
-            ).reshape(len(chunk), width)
+            weighted = None if cosines is None else torch.gather(cosines, 1, cols)
+            logits = _shortlist_logits(
+                self.loaded.model, self.history, chunk, cols, z_c, z_p, weighted
+            )
         scores = torch.sigmoid(logits).numpy()
         scores[(cheap_top == -np.inf).numpy()] = -np.inf  # seen, or no candidate
         top, top_scores = _best(scores, k)
@@ -308,14 +352,31 @@ class Scorer:
         float32 or, where ``cheap_precision`` allows and this machine does it faster, in
         bfloat16 with float32 results (the shortlist's exact logits stay float32).
         Shapes: [C, D + 1] -> [C, P]."""
+        return self.cheap_product_parts(left)[0]
+
+    def cheap_product_parts(self, left: Tensor) -> tuple[Tensor, Tensor | None]:
+        """:meth:`cheap_product`, and the weighted structural cosines it adds up where
+        they are exact (float32, every column: their own product, kept so that the
+        shortlist's exact logits read them instead of gathering the vectors again),
+        else None. Shapes: [C, D + 1] -> [C, P], [C, P] or None."""
         right = self.cheap_right()
         if self._cheap_dtype is None:
             self._cheap_dtype = _cheap_dtype(left, right, self.cheap_precision)
         if self._cheap_dtype == torch.float32:
-            return left @ right.T
+            width = self._exact_struct_width()
+            if not width:
+                return left @ right.T, None
+            cosines = left[:, :width] @ right[:, :width].T
+            return torch.addmm(cosines, left[:, width:], right[:, width:].T), cosines
         if self._cheap_low is None:
             self._cheap_low = right.to(self._cheap_dtype)
-        return (left.to(self._cheap_dtype) @ self._cheap_low.T).float()
+        return (left.to(self._cheap_dtype) @ self._cheap_low.T).float(), None
+
+    def _exact_struct_width(self) -> int:
+        """The structural columns that lead the cheap score's factors whole (so their
+        product is the weighted cosines exactly), or 0."""
+        decoder = self.loaded.model.decoder
+        return decoder.struct_dim if decoder.rank_struct_weight() is not None else 0
 
     @property
     def cheap_dtype(self) -> str | None:
@@ -524,17 +585,23 @@ def _seen_positions(
 
 
 def _cheap_scores(scorer: Scorer, chunk: np.ndarray) -> Tensor:
+    """:func:`_cheap_scores_and_cosines`'s scores. Shapes: [C] -> [C, P]."""
+    return _cheap_scores_and_cosines(scorer, chunk)[0]
+
+
+def _cheap_scores_and_cosines(scorer: Scorer, chunk: np.ndarray) -> tuple[Tensor, Tensor | None]:
     """A cheap stand-in for the ranking logit of every product for each customer row of
     ``chunk``, for a product the customer has not interacted with, up to a constant per
     customer: the dot products and the prior exactly, the pair MLP exactly for a few
     reference customers and carried to each customer to first order (:class:`PairMLP`).
     One matrix product, one small one per run of customers with the same reference
-    (fastest with ``chunk`` sorted by reference), gathers by category and brand.
-    Shapes: [C] -> [C, P]."""
+    (fastest with ``chunk`` sorted by reference), gathers by category and brand. With
+    it, the weighted structural cosines where the product has them exactly
+    (:meth:`Scorer.cheap_product_parts`). Shapes: [C] -> [C, P], [C, P] or None."""
     history, mlp = scorer.history, scorer.pair_mlp()
     z_c, _ = scorer.all_embeddings()
     left, by_category, by_brand = _cheap_parts(scorer.loaded.model, history, z_c, chunk, mlp)
-    scores = scorer.cheap_product(left)
+    scores, cosines = scorer.cheap_product_parts(left)
     group, deviation, bounds = _references(mlp, chunk)
     for a, b in pairwise(bounds):
         scores[a:b] += mlp.table[group[a]]
@@ -543,7 +610,7 @@ def _cheap_scores(scorer: Scorer, chunk: np.ndarray) -> Tensor:
         scores += by_category[:, torch.as_tensor(history.product_category)]
     if by_brand.size(1) > 1:
         scores += by_brand[:, torch.as_tensor(history.product_brand)]
-    return scores
+    return scores, cosines
 
 
 # the cheap score's matrix product: "float32", "bfloat16" (3 significant digits; the

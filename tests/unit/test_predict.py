@@ -196,6 +196,30 @@ def test_shortlist_of_the_whole_catalogue_gives_the_exact_top_k(trained, exclude
         assert np.allclose(fast["score"], exact["score"], atol=1e-6)
 
 
+@pytest.mark.parametrize("precision", ["float32", "bfloat16"])
+def test_the_shortlists_structural_cosines_are_exact_either_way(precision, monkeypatch):
+    """In float32 the shortlist's exact logits read the structural cosines the cheap
+    score's product computed (no vector gathered again); in bfloat16 those are rounded,
+    so each customer's are computed from the vectors. Either way the top K of a
+    shortlist of the whole catalogue is the exact one, scores and all."""
+    frame = planted_frame(customers=40, products=120)
+    scorer = _collab_scorer(frame, True, precision)
+    given: list[bool] = []
+    real = predict_module._shortlist_logits
+
+    def spy(*args: object) -> torch.Tensor:
+        given.append(args[-1] is not None)
+        return real(*args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(predict_module, "_shortlist_logits", spy)
+    exact = scorer.top_k(k=6, shortlist=0)
+    fast = scorer.top_k(k=6, shortlist=frame.num_products)
+    assert given and set(given) == {precision == "float32"}
+    pd.testing.assert_frame_equal(fast.drop(columns="score"), exact.drop(columns="score"))
+    assert np.allclose(fast["score"], exact["score"], atol=1e-6)
+    assert fast["score"].nunique() > 100  # the structural term does not tie everything
+
+
 def test_cheap_score_is_the_ranking_logit_when_the_pair_mlp_is_constant():
     """With the MLP's output weights at 0 the cheap score (matrix product, prior,
     category and brand gathers) must be the exact ranking logit of every unseen
