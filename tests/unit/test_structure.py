@@ -130,6 +130,22 @@ def test_blocked_propagation_gives_the_dense_vectors(normalization):
     assert np.array_equal(once, again)
 
 
+@pytest.mark.parametrize("dtype", [np.int8, np.float32])
+def test_start_vectors_are_exactly_the_draw_runs_were_trained_with(dtype):
+    """The start is found by comparing uniforms with the cumulative probabilities, not by
+    ``rng.choice``: it must be the very values one ``choice`` draw gives from the same
+    seed (every run saved before holds vectors made from it), in row chunks or not."""
+    from distill.structure import _SPARSITY, _start_vectors
+
+    p = 1.0 / (2.0 * _SPARSITY)
+    values = np.array([-1, 0, 1], dtype)
+    want = np.random.default_rng(5).choice(values, size=(301, 40), p=[p, 1 - 2 * p, p])
+    for block_bytes in (8 * 40 * 7, 2**20):  # 7 rows a chunk, then one
+        got = _start_vectors(np.random.default_rng(5), 301, 40, dtype, block_bytes)
+        assert got.dtype == dtype and np.array_equal(got, want)
+    assert set(np.unique(want).tolist()) == {-1, 0, 1}
+
+
 def test_graphs_carry_vectors_only_with_an_encoder_that_has_structure():
     frame = planted_frame()
     plain = build_graph(frame, FeatureEncoder.fit(frame), before_day=20190612)
