@@ -175,7 +175,8 @@ def _fastrp_blocked(
         if scale is not None:
             h *= scale[:, None]
         for norm in norms:
-            h = np.asarray(mean @ h, np.float32) / norm[:, None]
+            h = np.asarray(mean @ h, np.float32)
+            h /= norm[:, None]  # in place: no third block
             yield h
         if unknown:
             yield np.asarray(mean @ h, np.float32)
@@ -187,10 +188,13 @@ def _fastrp_blocked(
             last = deque(hops(cols, norms, unknown=True), maxlen=1)[0]  # its norm is unknown
             squares += np.einsum("nd,nd->n", last, last, dtype=np.float64)
         norms.append(np.maximum(np.sqrt(squares), 1e-12).astype(np.float32))
-    out = np.zeros((n_out, dim), np.float32)
+    out = np.empty((n_out, dim), np.float32)
     for cols in blocks:
+        # summed in a block of its own, then written into out's strided columns once
+        total = np.zeros((n_out, cols.stop - cols.start), np.float32)
         for weight, h in zip(weights, hops(cols, norms, unknown=False), strict=True):
-            out[:, cols] += np.float32(weight) * h[:n_out]
+            total += h[:n_out] if weight == 1 else np.float32(weight) * h[:n_out]
+        out[:, cols] = total
     norm = np.sqrt(np.einsum("nd,nd->n", out, out, dtype=np.float64))
     out /= np.maximum(norm, 1e-12).astype(np.float32)[:, None]
     return out
