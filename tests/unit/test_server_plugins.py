@@ -21,7 +21,7 @@ def test_no_plugins_no_extra_lines(tmp_path: Path) -> None:
     cfg = ServerConfig(home=str(tmp_path))
     text = server.write_conf(cfg).read_text()
     assert "gds" not in text
-    assert text.endswith("db.logs.query.enabled=OFF\n")
+    assert text.endswith("internal.server.bolt.connection_shutdown_wait_time=0s\n")
     assert server.classpath(cfg) == f"{cfg.lib_dir}/*"
     assert list(cfg.plugins_dir.iterdir()) == []
 
