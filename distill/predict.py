@@ -802,7 +802,7 @@ class ProductIndex:
     @classmethod
     def build(cls, vectors: np.ndarray) -> ProductIndex:
         faiss = _faiss()
-        faiss.omp_set_num_threads(torch.get_num_threads())  # as scoring's (predict.threads)
+        faiss.omp_set_num_threads(torch.get_num_threads())  # as scoring's ([predict] threads)
         size, dim = vectors.shape
         lists = max(1, min(int(size**0.5), size // 39))  # faiss: 39 products per list
         index = faiss.index_factory(dim, f"IVF{lists},Flat", faiss.METRIC_INNER_PRODUCT)

@@ -104,6 +104,8 @@ class PredictConfig:
     # predict --write writes each block of customers' top K while the next block is
     # scored; false: score every customer first, then write
     pipeline: bool = True
+    # torch threads that score (0: torch's default, one per core)
+    threads: int = 0
 
     def __post_init__(self) -> None:
         if self.k < 1:
@@ -112,6 +114,8 @@ class PredictConfig:
             raise ValueError(f"batch_size must be >= 1, not {self.batch_size}")
         if self.write_workers < 1:
             raise ValueError(f"write_workers must be >= 1, not {self.write_workers}")
+        if self.threads < 0:
+            raise ValueError(f"threads must be >= 0 (0: one per core), not {self.threads}")
         if self.shortlist is not None and self.shortlist < 0:
             raise ValueError(f"shortlist must be >= 0 (0: exact), not {self.shortlist}")
         if self.index not in ("exact", "faiss"):
@@ -186,8 +190,12 @@ class TrainedModel:
 
     def bind(self, frame: GraphFrame) -> None:
         """Score against ``frame`` (else the first call extracts the graph)."""
-        from distill.predict import Scorer  # torch
+        import torch
 
+        from distill.predict import Scorer
+
+        if self.config.predict.threads:
+            torch.set_num_threads(self.config.predict.threads)
         self._frame = frame
         self._scorer = Scorer(
             self.loaded, frame, cheap_precision=self.config.predict.cheap_precision

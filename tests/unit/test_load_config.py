@@ -34,6 +34,10 @@ def test_bad_values_name_the_key(tmp_path: Path) -> None:
         load_config(environ={}, sets=["predict.cheap_precision=half"])
     chosen = load_config(environ={}, sets=["predict.cheap_precision=float32"])
     assert chosen.predict.cheap_precision == "float32"
+    with pytest.raises(ConfigError, match="threads must be >= 0"):
+        load_config(environ={"KGDISTILL_PREDICT__THREADS": "-1"})
+    assert load_config(environ={}, sets=["predict.threads=1"]).predict.threads == 1
+    assert load_config(environ={}).predict.threads == 0
 
 
 def test_workers_come_from_configuration() -> None:
