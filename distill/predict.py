@@ -347,18 +347,14 @@ class Scorer:
             self._cheap_right = right
         return self._cheap_right
 
-    def cheap_product(self, left: Tensor) -> Tensor:
+    def cheap_product_parts(self, left: Tensor) -> tuple[Tensor, Tensor | None]:
         """``left @ cheap_right().T``, the cheap score's one large matrix product, in
         float32 or, where ``cheap_precision`` allows and this machine does it faster, in
-        bfloat16 with float32 results (the shortlist's exact logits stay float32).
-        Shapes: [C, D + 1] -> [C, P]."""
-        return self.cheap_product_parts(left)[0]
-
-    def cheap_product_parts(self, left: Tensor) -> tuple[Tensor, Tensor | None]:
-        """:meth:`cheap_product`, and the weighted structural cosines it adds up where
-        they are exact (float32, every column: their own product, kept so that the
-        shortlist's exact logits read them instead of gathering the vectors again),
-        else None. Shapes: [C, D + 1] -> [C, P], [C, P] or None."""
+        bfloat16 with float32 results (the shortlist's exact logits stay float32); and
+        the weighted structural cosines it adds up where they are exact (float32, every
+        column: their own product, kept so that the shortlist's exact logits read them
+        instead of gathering the vectors again), else None.
+        Shapes: [C, D + 1] -> [C, P], [C, P] or None."""
         right = self.cheap_right()
         if self._cheap_dtype is None:
             self._cheap_dtype = _cheap_dtype(left, right, self.cheap_precision)
@@ -622,7 +618,7 @@ CHEAP_SPEEDUP = 1.5
 
 
 def _cheap_dtype(left: Tensor, right: Tensor, precision: str) -> torch.dtype:
-    """The dtype :meth:`Scorer.cheap_product` multiplies in: ``precision``'s, or for
+    """The dtype :meth:`Scorer.cheap_product_parts` multiplies in: ``precision``'s, or for
     ``"auto"`` bfloat16 when one product of this shape (at most 64 customers, the best
     of three) takes at most 1 / :data:`CHEAP_SPEEDUP` of float32's here."""
     if precision != "auto":
