@@ -300,7 +300,10 @@ class TrainConfig:
     factorisation over the earliest training graph's interactions, in mini-batches of
     ``pretrain_batch`` at ``pretrain_lr``, set the id embeddings of models whose
     customers and products have id embeddings of one width before the full-batch loop
-    (:func:`distill.train.pretrain_ids`); 0 skips it. ``freeze_ids`` keeps them fixed in
+    (:func:`distill.train.pretrain_ids`); 0 skips it. ``pretrain_adam``: ``rows``
+    (Adam moves only the rows a batch touched: a step costs the batch, not the
+    tables) or ``dense`` (every row every step, as before; a step costs both whole
+    tables, so the fit grows with interactions times customers). ``freeze_ids`` keeps them fixed in
     the full-batch loop; ``refresh_epochs`` passes fit them again on the graph the
     model scores on once the loop is done (0: not).
 
@@ -327,6 +330,7 @@ class TrainConfig:
     pretrain_epochs: int = 20
     pretrain_batch: int = 1024
     pretrain_lr: float = 0.01
+    pretrain_adam: str = "rows"
     freeze_ids: bool = True
     refresh_epochs: int = 10
     minibatch: str = "auto"
@@ -346,6 +350,7 @@ class TrainConfig:
         _at_least("pretrain_batch", self.pretrain_batch, 2)
         if not self.pretrain_lr > 0:
             raise ValueError(f"pretrain_lr = {self.pretrain_lr!r}; must be > 0")
+        _one_of("pretrain_adam", self.pretrain_adam, ("rows", "dense"))
         _one_of("minibatch", self.minibatch, ("auto", "on", "off"))
         _at_least("minibatch_above", self.minibatch_above, 0)
         _at_least("batch_size", self.batch_size, 1)

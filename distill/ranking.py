@@ -45,6 +45,27 @@ def in_batch_softmax(logits: Tensor, mask: Tensor) -> Tensor:
     return F.cross_entropy(logits.masked_fill(~mask, _MASKED), target)
 
 
+def in_batch_softmax_grad(
+    logits: Tensor, duplicate: Tensor, loss: bool = False
+) -> tuple[Tensor, Tensor | None]:
+    """:func:`in_batch_softmax`'s gradient with respect to ``logits``, by hand:
+    ``(softmax_j(s_ij) - [i = j]) / B`` over the kept entries (masked ones: 0), and the
+    loss itself when ``loss`` (else None). For fits that need nothing else from
+    autograd (:func:`distill.train.pretrain_ids`): one pass over the grid instead of
+    the loss's and its backward's. ``duplicate[i, j]``: True where the mask is False
+    (another positive of row ``i``; never the diagonal); ``logits`` is masked in
+    place. Shapes: logits [B, B], duplicate [B, B] bool ->
+    [B, B], scalar or None."""
+    b = logits.size(0)
+    logits.masked_fill_(duplicate, _MASKED)
+    value = None
+    if loss:
+        value = (torch.logsumexp(logits, 1) - logits.diagonal()).mean()
+    grad = torch.softmax(logits, 1)
+    grad.diagonal().sub_(1.0)
+    return grad.div_(b), value
+
+
 def bpr(logits: Tensor, mask: Tensor) -> Tensor:
     """``L = -mean_{(i, j): mask_ij, j != i} log sigmoid(s_ii - s_ij)``.
 

@@ -56,7 +56,7 @@ from distill.models import (
 )
 from distill.ranking import (
     RankGrid,
-    in_batch_softmax,
+    in_batch_softmax_grad,
     listwise_kd,
     log_frequency,
     positive_keys,
@@ -74,10 +74,12 @@ RANK_CHUNK = 16  # customers ranked at a time (as distill.evaluate ranks them)
 
 def adam(params: Any, **options: Any) -> torch.optim.Adam:
     """Adam as every training loop here uses it: the fused implementation (one kernel
-    per step for all of a parameter's moments and update, the same algorithm). The id
-    tables' fits step the whole of both tables for every batch of 1,024 interactions:
-    for the 652,514-interaction shop's 64-wide tables that step took 36.9 ms with the
-    default single-tensor Adam and 8.1 ms fused (bench/adam_step.py, one thread)."""
+    per step for all of a parameter's moments and update, the same algorithm). With
+    ``[train] pretrain_adam = "dense"`` the id tables' fits step the whole of both
+    tables for every batch of 1,024 interactions: for the 652,514-interaction shop's
+    64-wide tables that step took 36.9 ms with the default single-tensor Adam and
+    8.1 ms fused (bench/adam_step.py, one thread); ``"rows"`` steps the touched rows
+    only (:class:`_IdFitStep`)."""
     return torch.optim.Adam(params, fused=True, **options)
 
 
@@ -682,7 +684,9 @@ def pretrain_ids(
     structural cosine with a weight ``w`` fitted beside the ids (from
     :data:`ID_FIT_STRUCT_WEIGHT`), so the ids learn what the structural vectors do not
     already say rather than a second, weaker copy of it (the model adds the cosine to
-    its score itself). Returns the last batch's loss (NaN when nothing was trained)."""
+    its score itself). Gradients by hand (:func:`distill.ranking.in_batch_softmax_grad`),
+    each step Adam's as ``train.pretrain_adam`` says (:class:`_IdFitStep`). Returns the
+    last batch's loss (NaN when nothing was trained)."""
     ids = _collab_ids(model)
     edge_index = graph[INTERACTION_EDGE].edge_index
     if extra is not None:
@@ -700,41 +704,107 @@ def pretrain_ids(
     c_all, p_all = edge_index[0], edge_index[1]
     log_q = torch.as_tensor(log_frequency(p_all.numpy(), ids[1].num_embeddings))
     tables = (ids[0].weight, ids[1].weight)
-    weight = torch.tensor(ID_FIT_STRUCT_WEIGHT, requires_grad=True)
-    optimizer = adam(
-        [*tables, weight] if vectors is not None else list(tables), lr=train.pretrain_lr
-    )
-    # Adam steps every row of both tables, so their gradients are dense; they are kept
-    # from step to step and only the rows a batch touched are zeroed after it, rather
-    # than a whole zeroed table allocated by every backward pass (a third of a step)
-    grads = [torch.zeros_like(t) for t in tables]
+    weight = None if vectors is None else torch.tensor(ID_FIT_STRUCT_WEIGHT, requires_grad=True)
+    step = _IdFitStep(tables, weight, train)
     generator = torch.Generator().manual_seed(train.seed)
-    loss = torch.zeros(())
-    for _ in range(epochs):
-        order = torch.randperm(c_all.numel(), generator=generator)
-        for start in range(0, order.numel() - 1, train.pretrain_batch):
-            batch = order[start : start + train.pretrain_batch]
-            rows = (c_all[batch], p_all[batch])
-            e_c, e_p = (t.detach()[r].requires_grad_() for t, r in zip(tables, rows, strict=True))
-            p = rows[1]
-            logits = e_c @ e_p.T - log_q[p][None, :]
-            if vectors is not None:  # constants: the vectors' rows at float32
-                cosine = vectors[0][rows[0]].float() @ vectors[1][p].float().T
-                logits = logits + weight * cosine
-            keep = (p[None, :] != p[:, None]) | torch.eye(len(p), dtype=torch.bool)
-            loss = in_batch_softmax(logits, keep)
-            loss.backward()
-            for table, grad, r, e in zip(tables, grads, rows, (e_c, e_p), strict=True):
-                assert e.grad is not None
-                table.grad = grad.index_add_(0, r, e.grad)
-            optimizer.step()
-            weight.grad = None
-            for grad, r in zip(grads, rows, strict=True):
-                grad.index_fill_(0, r, 0.0)
-    for table in tables:
+    loss: Tensor | None = None
+    with torch.no_grad():
+        for epoch in range(epochs):
+            order = torch.randperm(c_all.numel(), generator=generator)
+            for start in range(0, order.numel() - 1, train.pretrain_batch):
+                batch = order[start : start + train.pretrain_batch]
+                rows = (c_all[batch], p_all[batch])
+                final = epoch == epochs - 1 and start + train.pretrain_batch >= order.numel() - 1
+                e_c, e_p = (t.index_select(0, r) for t, r in zip(tables, rows, strict=True))
+                p = rows[1]
+                logits = e_c @ e_p.T
+                logits -= log_q[p][None, :]
+                cosine = None
+                if vectors is not None and weight is not None:  # constants, at float32
+                    cosine = vectors[0][rows[0]].float() @ vectors[1][p].float().T
+                    logits += weight * cosine
+                duplicate = p[None, :] == p[:, None]
+                duplicate.fill_diagonal_(False)
+                grad, value = in_batch_softmax_grad(logits, duplicate, loss=final)
+                loss = value if value is not None else loss
+                g_w = None if cosine is None else (grad * cosine).sum()
+                step(rows, (grad @ e_p, grad.T @ e_c), g_w)
+    for table in tables:  # a dense step's gradients: not for the loop after the fit
         table.grad = None
-    _remember(key, (ids[0].weight.detach().clone(), ids[1].weight.detach().clone(), loss.item()))
-    return float(loss.item())
+    last = float("nan") if loss is None else float(loss)
+    _remember(key, (ids[0].weight.detach().clone(), ids[1].weight.detach().clone(), last))
+    return last
+
+
+class _IdFitStep:
+    """One optimizer step of the id fit (:func:`pretrain_ids`), from the batch's rows
+    and their gradients, as ``[train] pretrain_adam`` says:
+
+    - ``rows``: Adam on the rows the batch touched only (the lazy, or sparse, Adam of
+      ``torch.optim.SparseAdam``: a row's moments and value move when it has a
+      gradient; the bias correction counts the table's steps). A step's cost is the
+      batch's, not the table's, so a fit's time grows with the interactions alone.
+    - ``dense``: Adam over both whole tables every step (untouched rows move on their
+      moments), as before ``rows`` existed; a step costs the tables' size, so a fit's
+      time grows with interactions times customers.
+
+    The structural cosine's weight (``weight``, a scalar) always takes plain Adam."""
+
+    def __init__(self, tables: tuple[Tensor, Tensor], weight: Tensor | None, train: TrainConfig):
+        self.tables, self.weight = tables, weight
+        self.lr = train.pretrain_lr
+        self.dense = train.pretrain_adam == "dense"
+        dense = list(tables) if self.dense else []
+        params = [*dense, *([weight] if weight is not None else [])]
+        self.adam = adam(params, lr=self.lr) if params else None
+        # dense: gradients kept from step to step, the touched rows zeroed after each
+        # (rather than a whole zeroed table allocated every step)
+        self.grads = [torch.zeros_like(t) for t in dense]
+        self.moments = [] if self.dense else [_RowMoments(t) for t in tables]
+
+    def __call__(
+        self, rows: tuple[Tensor, Tensor], grads: tuple[Tensor, Tensor], g_w: Tensor | None
+    ) -> None:
+        if self.dense:
+            for table, buffer, r, g in zip(self.tables, self.grads, rows, grads, strict=True):
+                table.grad = buffer.index_add_(0, r, g)
+        else:
+            for moments, r, g in zip(self.moments, rows, grads, strict=True):
+                moments.step(r, g, self.lr)
+        if self.weight is not None:
+            self.weight.grad = g_w
+        if self.adam is not None:
+            self.adam.step()
+        for buffer, r in zip(self.grads, rows if self.dense else (), strict=True):
+            buffer.index_fill_(0, r, 0.0)
+
+
+class _RowMoments:
+    """Adam's moments of one table, stepped a set of rows at a time (see
+    :class:`_IdFitStep`, ``rows``); the table's rows move in place."""
+
+    BETAS = (0.9, 0.999)  # torch.optim.Adam's defaults, as the dense fit uses
+    EPS = 1e-8
+
+    def __init__(self, table: Tensor) -> None:
+        self.table = table
+        self.m = torch.zeros_like(table)
+        self.v = torch.zeros_like(table)
+        self.steps = 0
+
+    def step(self, rows: Tensor, grad: Tensor, lr: float) -> None:
+        """One step of the rows ``rows`` with gradients ``grad`` (a row may come more
+        than once: its gradients add up). Shapes: [B], [B, D]."""
+        b1, b2 = self.BETAS
+        touched, at = torch.unique(rows, return_inverse=True)
+        g = grad.new_zeros(touched.numel(), grad.size(1)).index_add_(0, at, grad)
+        self.steps += 1
+        m = self.m.index_select(0, touched).mul_(b1).add_(g, alpha=1 - b1)
+        v = self.v.index_select(0, touched).mul_(b2).addcmul_(g, g, value=1 - b2)
+        self.m.index_copy_(0, touched, m)
+        self.v.index_copy_(0, touched, v)
+        denom = v.div_(1 - b2**self.steps).sqrt_().add_(self.EPS)
+        self.table.index_add_(0, touched, m.div_(denom), alpha=-lr / (1 - b1**self.steps))
 
 
 # where the structural cosine's weight starts in an id fit with ``structure`` (it ends
@@ -778,7 +848,14 @@ def _fit_key(
     for tensor in (edge_index, ids[0].weight.detach(), ids[1].weight.detach()):
         digest.update(repr((tensor.dtype, tuple(tensor.shape))).encode())
         digest.update(tensor.contiguous().numpy().data)
-    settings = (train.seed, epochs, train.pretrain_batch, train.pretrain_lr, structure)
+    settings = (
+        train.seed,
+        epochs,
+        train.pretrain_batch,
+        train.pretrain_lr,
+        structure,
+        train.pretrain_adam,
+    )
     digest.update(repr(settings).encode())
     return digest.hexdigest()
 

@@ -15,6 +15,7 @@ from distill.ranking import (
     _member,
     bpr,
     in_batch_softmax,
+    in_batch_softmax_grad,
     listwise_kd,
     positive_keys,
     rank_loss,
@@ -50,6 +51,60 @@ def test_in_batch_softmax_ignores_masked_cells() -> None:
     row0 = -math.log(1 / 2)  # exp(0) / (exp(0) + exp(0)); the masked 5 counts for nothing
     row = -math.log(1 / 3)
     assert in_batch_softmax(logits, mask).item() == pytest.approx((row0 + 2 * row) / 3)
+
+
+def test_the_in_batch_softmax_gradient_by_hand_is_autograds() -> None:
+    """The id fit's gradient without autograd: the same as the loss's backward pass,
+    a product twice in the batch included (its other cells masked: no gradient), and
+    the same loss when asked for."""
+    torch.manual_seed(0)
+    logits = torch.randn(12, 12) * 3
+    products = torch.tensor([0, 1, 2, 3, 1, 5, 6, 0, 8, 9, 1, 11])
+    duplicate = products[None, :] == products[:, None]
+    duplicate.fill_diagonal_(False)
+    x = logits.clone().requires_grad_()
+    loss = in_batch_softmax(x, ~duplicate)
+    loss.backward()
+    assert x.grad is not None
+    grad, value = in_batch_softmax_grad(logits.clone(), duplicate, loss=True)
+    torch.testing.assert_close(grad, x.grad, rtol=0, atol=1e-7)
+    assert value is not None and value.item() == pytest.approx(loss.item(), rel=1e-6)
+    assert duplicate.sum() == 8 and not grad[duplicate].any()
+    assert in_batch_softmax_grad(logits.clone(), duplicate)[1] is None
+
+
+def test_row_adam_is_adam_on_the_rows_a_step_touches() -> None:
+    """``[train] pretrain_adam = "rows"``: a step that touches every row once is
+    torch's Adam on the whole table; rows a step does not touch keep their values
+    (dense Adam moves them on their moments), and a row touched twice steps on the
+    sum of its gradients."""
+    from distill.train import _RowMoments
+
+    torch.manual_seed(0)
+    start = torch.randn(6, 3)
+    dense = start.clone().requires_grad_()
+    adam = torch.optim.Adam([dense], lr=0.1)
+    rows = _RowMoments(start.clone())
+    for _ in range(5):
+        g = torch.randn(6, 3)
+        dense.grad = g.clone()
+        adam.step()
+        order = torch.randperm(6)
+        rows.step(order, g[order], 0.1)
+    torch.testing.assert_close(rows.table, dense.detach(), rtol=0, atol=1e-6)
+
+    table = start.clone()
+    rows = _RowMoments(table)
+    rows.step(torch.tensor([1, 4]), torch.ones(2, 3), 0.1)
+    rows.step(torch.tensor([1, 1, 2]), torch.ones(3, 3), 0.1)
+    assert torch.equal(table[[0, 3, 5]], start[[0, 3, 5]])
+    torch.testing.assert_close(rows.m[4], torch.full((3,), 0.1))  # untouched in step 2
+    torch.testing.assert_close(rows.m[1], torch.full((3,), 0.9 * 0.1 + 0.1 * 2))
+    assert torch.equal(table[4], start[4] - 0.1)  # moved once, by lr (Adam's first step)
+    from distill.config import TrainConfig
+
+    with pytest.raises(ValueError, match="pretrain_adam"):
+        TrainConfig(pretrain_adam="lazy")
 
 
 def test_bpr_by_hand() -> None:
@@ -142,9 +197,14 @@ def test_pretrain_ids_factorises_the_graph_into_the_id_embeddings() -> None:
         return float((scores[edges[0]] < mine[:, None]).float().mean())
 
     before = edge_rank()
-    loss = pretrain_ids(model, graph, TrainConfig(progress=False), 30)
-    assert math.isfinite(loss)
-    assert edge_rank() > max(before, 0.5) + 0.2  # interacted products now rank high
+    start = [ids_c.weight.detach().clone(), ids_p.weight.detach().clone()]
+    for adam in ("rows", "dense"):  # each Adam of [train] pretrain_adam, from one start
+        with torch.no_grad():
+            ids_c.weight.copy_(start[0])
+            ids_p.weight.copy_(start[1])
+        loss = pretrain_ids(model, graph, TrainConfig(progress=False, pretrain_adam=adam), 30)
+        assert math.isfinite(loss)
+        assert edge_rank() > max(before, 0.5) + 0.2, adam  # interacted products rank high
     assert math.isnan(pretrain_ids(model, graph, TrainConfig(progress=False), 0))
 
 
@@ -405,13 +465,13 @@ def test_a_second_identical_id_fit_reads_the_first(monkeypatch) -> None:
     spec = StudentConfig(kind="mlp", hidden=8, customer_id_dim=8, product_id_dim=8).spec()
     monkeypatch.setattr(train_mod, "_FITTED", {})
     steps = []
-    real = train_mod.in_batch_softmax
+    real = train_mod.in_batch_softmax_grad
 
     def counted(*args, **kwargs):
         steps.append(1)
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(train_mod, "in_batch_softmax", counted)
+    monkeypatch.setattr(train_mod, "in_batch_softmax_grad", counted)
 
     def fit(seed: int, on) -> tuple[list[torch.Tensor], float, int]:
         torch.manual_seed(seed)
