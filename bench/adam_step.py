@@ -13,6 +13,10 @@ forward and backward pass and of the optimizer step for each, the largest differ
 between the two fits' tables after ``--steps`` steps, and one line:
 
     steps=N single_tensor_step_ms=X fused_step_ms=Y speedup=Z max_table_diff=D
+
+This is the step of ``[train] pretrain_adam = "dense"`` with the loss's backward pass,
+as the fit ran before 2026-12-05; the fit now computes the gradient by hand and, by
+default, steps the touched rows only (``bench/id_fit_scale.py`` times both Adams).
 """
 
 from __future__ import annotations

@@ -14,7 +14,8 @@ the rows its batch touched, and an epoch grows with the interactions alone.
 For each size: the interaction-only synthetic shop of ``load synthetic --mode cf``
 (customers = N/25, products = N/100, as ``bench/scale.py`` sizes its shop), the
 default teacher's id tables (64 columns each), and ``--epochs`` epochs of the fit
-from the same start with each Adam, one after the other; then one line per size:
+from the same start with each Adam, one after the other, each one's seconds per
+epoch as it ends; then one line per size:
 
     interactions=N customers=C rows_s_per_epoch=X dense_s_per_epoch=Y ratio=Z
 """

@@ -717,18 +717,14 @@ def pretrain_ids(
                 final = epoch == epochs - 1 and start + train.pretrain_batch >= order.numel() - 1
                 e_c, e_p = (t.index_select(0, r) for t, r in zip(tables, rows, strict=True))
                 p = rows[1]
-                logits = e_c @ e_p.T
-                logits -= log_q[p][None, :]
                 cosine = None
-                if vectors is not None and weight is not None:  # constants, at float32
+                if vectors is not None:  # constants, at float32
                     cosine = vectors[0][rows[0]].float() @ vectors[1][p].float().T
-                    logits += weight * cosine
-                duplicate = p[None, :] == p[:, None]
-                duplicate.fill_diagonal_(False)
-                grad, value = in_batch_softmax_grad(logits, duplicate, loss=final)
+                g_c, g_p, g_w, value = id_fit_gradients(
+                    e_c, e_p, p, log_q[p], cosine, weight, final
+                )
                 loss = value if value is not None else loss
-                g_w = None if cosine is None else (grad * cosine).sum()
-                step(rows, (grad @ e_p, grad.T @ e_c), g_w)
+                step(rows, (g_c, g_p), g_w)
     for table in tables:  # a dense step's gradients: not for the loop after the fit
         table.grad = None
     last = float("nan") if loss is None else float(loss)
@@ -736,13 +732,39 @@ def pretrain_ids(
     return last
 
 
+def id_fit_gradients(
+    e_c: Tensor,
+    e_p: Tensor,
+    products: Tensor,
+    log_q: Tensor,
+    cosine: Tensor | None,
+    weight: Tensor | None,
+    loss: bool = False,
+) -> tuple[Tensor, Tensor, Tensor | None, Tensor | None]:
+    """One batch of the id fit (:func:`pretrain_ids`) by hand: the gradients of the
+    in-batch softmax of ``e_c . e_p - log_q (+ weight * cosine)`` (the batch's other
+    rows of the same product masked) with respect to the customers' rows, the
+    products' rows and ``weight`` (None without a cosine), and the loss when ``loss``.
+    Shapes: [B, D], [B, D], [B], [B], [B, B] or None, scalar or None ->
+    [B, D], [B, D], scalar or None, scalar or None."""
+    logits = e_c @ e_p.T
+    logits -= log_q[None, :]
+    if cosine is not None and weight is not None:
+        logits += weight * cosine
+    duplicate = products[None, :] == products[:, None]
+    duplicate.fill_diagonal_(False)
+    grad, value = in_batch_softmax_grad(logits, duplicate, loss=loss)
+    g_w = None if cosine is None else (grad * cosine).sum()
+    return grad @ e_p, grad.T @ e_c, g_w, value
+
+
 class _IdFitStep:
     """One optimizer step of the id fit (:func:`pretrain_ids`), from the batch's rows
     and their gradients, as ``[train] pretrain_adam`` says:
 
-    - ``rows``: Adam on the rows the batch touched only (the lazy, or sparse, Adam of
-      ``torch.optim.SparseAdam``: a row's moments and value move when it has a
-      gradient; the bias correction counts the table's steps). A step's cost is the
+    - ``rows``: Adam on the rows the batch touched only (a lazy Adam: a row's moments
+      and value move when it has a gradient, by ``torch.optim.Adam``'s update; the
+      bias correction counts the table's steps). A step's cost is the
       batch's, not the table's, so a fit's time grows with the interactions alone.
     - ``dense``: Adam over both whole tables every step (untouched rows move on their
       moments), as before ``rows`` existed; a step costs the tables' size, so a fit's

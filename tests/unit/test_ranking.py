@@ -73,6 +73,31 @@ def test_the_in_batch_softmax_gradient_by_hand_is_autograds() -> None:
     assert in_batch_softmax_grad(logits.clone(), duplicate)[1] is None
 
 
+def test_the_id_fits_gradients_by_hand_are_autograds() -> None:
+    """A batch of the id fit without autograd: the customers' rows', the products'
+    rows' and the structural weight's gradients and the loss, with logQ, the cosine
+    term and a product twice in the batch, are what autograd gives."""
+    from distill.train import id_fit_gradients
+
+    torch.manual_seed(1)
+    e_c, e_p = torch.randn(10, 4), torch.randn(10, 4)
+    products = torch.tensor([3, 1, 4, 1, 5, 9, 2, 6, 3, 7])
+    log_q, cosine = torch.randn(10), torch.rand(10, 10)
+    weight = torch.tensor(2.5)
+    leaves = [t.clone().requires_grad_() for t in (e_c, e_p, weight)]
+    logits = leaves[0] @ leaves[1].T - log_q[None, :] + leaves[2] * cosine
+    keep = (products[None, :] != products[:, None]) | torch.eye(10, dtype=torch.bool)
+    want = in_batch_softmax(logits, keep)
+    want.backward()
+    got = id_fit_gradients(e_c, e_p, products, log_q, cosine, weight, loss=True)
+    for mine, leaf in zip(got[:3], leaves, strict=True):
+        assert mine is not None and leaf.grad is not None
+        torch.testing.assert_close(mine, leaf.grad, rtol=1e-5, atol=1e-6)
+    assert got[3] is not None and got[3].item() == pytest.approx(want.item(), rel=1e-6)
+    plain = id_fit_gradients(e_c, e_p, products, log_q, None, None)
+    assert plain[2] is None and plain[3] is None
+
+
 def test_row_adam_is_adam_on_the_rows_a_step_touches() -> None:
     """``[train] pretrain_adam = "rows"``: a step that touches every row once is
     torch's Adam on the whole table; rows a step does not touch keep their values
