@@ -8,7 +8,7 @@ every row, side by side in one run.
 graph's interactions, ``[train] pretrain_batch`` (1,024) interactions per step. With
 ``[train] pretrain_adam = "dense"`` every step moves every row of both tables (Adam
 moves untouched rows on their moments), so a step costs the tables' size and an epoch
-grows with interactions times customers; with ``"rows"`` (the default) a step moves
+grows with interactions times customers; with ``"rows"`` a step moves
 the rows its batch touched, and an epoch grows with the interactions alone.
 
 For each size: the interaction-only synthetic shop of ``load synthetic --mode cf``

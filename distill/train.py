@@ -75,7 +75,7 @@ RANK_CHUNK = 16  # customers ranked at a time (as distill.evaluate ranks them)
 def adam(params: Any, **options: Any) -> torch.optim.Adam:
     """Adam as every training loop here uses it: the fused implementation (one kernel
     per step for all of a parameter's moments and update, the same algorithm). With
-    ``[train] pretrain_adam = "dense"`` the id tables' fits step the whole of both
+    ``[train] pretrain_adam = "dense"`` (the default) the id tables' fits step the whole of both
     tables for every batch of 1,024 interactions: for the 652,514-interaction shop's
     64-wide tables that step took 36.9 ms with the default single-tensor Adam and
     8.1 ms fused (bench/adam_step.py, one thread); ``"rows"`` steps the touched rows
