@@ -797,8 +797,9 @@ class _IdFitStep:
             self.weight.grad = g_w
         if self.adam is not None:
             self.adam.step()
-        for buffer, r in zip(self.grads, rows if self.dense else (), strict=True):
-            buffer.index_fill_(0, r, 0.0)
+        if self.dense:
+            for buffer, r in zip(self.grads, rows, strict=True):
+                buffer.index_fill_(0, r, 0.0)
 
 
 class _RowMoments:
