@@ -1,7 +1,7 @@
 """A whole kgdistill run at shop scale, size by size: load, extract, train, predict, write.
 
     .venv/bin/python bench/scale.py [--interactions 1000000,5000000] [--epochs 1]
-        [--k 20]
+        [--k 20] [--set SECTION.KEY=VALUE ...]
 
 For each size N, one after the other and each in a fresh private managed Neo4j (sized
 for this machine as ``kgdistill neo4j start`` sizes it; stopped and removed after), the
@@ -14,7 +14,10 @@ steps a user runs, each in its own ``kgdistill`` process:
    begin with), in its own process, for its time;
 3. ``train`` with ``--epochs`` epochs per model and one seed (teacher and default
    student with its twin); per-epoch time is the teacher's training seconds over its
-   epochs (mini-batch training is chosen by ``[train] minibatch = "auto"``);
+   epochs (mini-batch training is chosen by ``[train] minibatch = "auto"``); each
+   ``--set`` is passed on to it (for example ``--set train.pretrain_adam=rows``, the id
+   fit whose time grows with the interactions alone); the children see no
+   ``KGDISTILL_*`` variable of the caller's, so this is the way to change a setting;
 4. ``predict --write --k K`` for every customer: customers per second of the whole
    command (start, model load, extraction, scoring, write) and the write's
    relationships per second.
@@ -144,6 +147,8 @@ def one_size(n: int, args: argparse.Namespace) -> Size:
         small += ["--set", "eval.latency_pairs=2000", "--set", "eval.rank_customers=500"]
         for model in ("teacher", "student_mlp"):
             small += ["--set", f"{model}.epochs={args.epochs}"]
+        for setting in args.set:
+            small += ["--set", setting]
         size.steps["train"] = kgdistill(env, "train", "--runs-dir", runs, *small)
         size.teacher_epoch_s = teacher_epoch_s(size.steps["train"], args.epochs)
         say_step(size, "train")
@@ -213,6 +218,13 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--epochs", type=int, default=1, help="per model (default 1)")
     parser.add_argument("--k", type=int, default=20, help="top K written per customer")
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="SECTION.KEY=VALUE",
+        help="a configuration override for train (repeatable), e.g. train.pretrain_adam=rows",
+    )
     args = parser.parse_args(argv)
     sizes = [int(x) for x in args.interactions.split(",") if x.strip()]
     done: list[Size] = []
