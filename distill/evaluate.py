@@ -43,6 +43,7 @@ from distill.tasks import (
     prediction_snapshot,
 )
 from distill.train import (
+    RANK_CALIBRATION_K,
     Shortlist,
     Side,
     TrainResult,
@@ -376,6 +377,7 @@ def train_model(
         epochs=model_config.epochs,
         train=train,
         id_fit_structure=model_config.id_fit_structure,
+        select=model_config.select,
         **options,
     )
 
@@ -489,7 +491,7 @@ def _teacher_entry(
     result.training = _training(trained)
     result.per_seed = [replace(result)]
     say(
-        f"teacher: val AUC {trained.best_val:.4f}, "
+        f"teacher: val AUC {result.training.val_auc:.4f}{_kept_by(trained)}, "
         f"test AUC {result.quality.auc:.4f} ({_how(trained)})"
     )
     saver.save("teacher", teacher, config.teacher.spec(), result.as_dict())
@@ -497,13 +499,22 @@ def _teacher_entry(
 
 
 def _training(trained: TrainResult) -> Training:
-    return Training(trained.best_val, trained.best_epoch, trained.seconds, trained.minibatch)
+    val_auc = trained.best_val if trained.val_auc is None else trained.val_auc
+    return Training(val_auc, trained.best_epoch, trained.seconds, trained.minibatch)
 
 
 def peak_rss_mb() -> float:
     """This process's peak resident memory so far, in MB (the kernel's high-water mark)."""
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return peak / 2**20 if sys.platform == "darwin" else peak / 2**10  # bytes there, KB here
+
+
+def _kept_by(trained: TrainResult) -> str:
+    """What chose a model's weights, for the log, where it was not validation AUC."""
+    if trained.selected_by != "recall":
+        return ""
+    figure = f"Recall@{RANK_CALIBRATION_K} {trained.best_val:.4f}"
+    return f" (kept by validation {figure}, epoch {trained.best_epoch})"
 
 
 def _how(trained: TrainResult) -> str:
@@ -539,7 +550,8 @@ def _student_entry(
         if trained.best_val > best[0]:
             best = (trained.best_val, model, result)
         say(
-            f"{label} seed {seed}: val AUC {trained.best_val:.4f}, "
+            f"{label} seed {seed}: val AUC {result.training.val_auc:.4f}"
+            f"{_kept_by(trained)}, "
             f"test AUC {result.quality.auc:.4f} ({_how(trained)})"
         )
     _, best_model, best_result = best

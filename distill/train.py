@@ -149,7 +149,10 @@ def _agreed(value: float) -> float:
 
 @dataclass
 class TrainResult:
-    """What a training run gives back. ``curve``: (epoch, train loss, validation AUC)."""
+    """What a training run gives back. ``best_val``: the validation figure the kept
+    weights were chosen by (``selected_by``: ``auc``, or ``recall``, Recall@K of the
+    validation customers); ``val_auc``: those weights' validation AUC (None: not
+    measured, a node task). ``curve``: (epoch, train loss, validation figure)."""
 
     model: torch.nn.Module
     best_epoch: int
@@ -158,6 +161,8 @@ class TrainResult:
     seconds: float
     curve: list[tuple[int, float, float]] = field(default_factory=list)
     minibatch: bool = False  # trained in mini-batches with neighbour sampling
+    selected_by: str = "auc"
+    val_auc: float | None = None
     rank_scale: float | None = None  # calibrate_rank_structure's choice (None: none)
 
 
@@ -177,6 +182,69 @@ def score_snapshot(model: LinkPredictor, snap: Snapshot) -> Tensor:
 
 def _val_auc(model: LinkPredictor, val: Snapshot) -> float:
     return auc(val.pairs.labels.numpy(), score_snapshot(model, val).numpy())
+
+
+# ``select = "auto"`` keeps weights by validation Recall@K from this many validation
+# customers with a positive (fewer: by AUC, whose thousands of pairs move less from
+# one check to the next than the recall of a few hundred customers; EComm's validation
+# split has 275)
+SELECT_RECALL_CUSTOMERS = 1_000
+
+
+def selection(select: str, val: Snapshot) -> str:
+    """What a link model's weights are kept by: ``select`` (``auc`` | ``recall``), or
+    for ``auto`` ``recall`` where ``val`` has :data:`SELECT_RECALL_CUSTOMERS` customers
+    with a positive or more, ``auc`` below."""
+    if select != "auto":
+        return select
+    labels = val.pairs.labels.numpy()
+    customers = np.unique(val.pairs.customers.numpy()[labels == 1])
+    return "recall" if len(customers) >= SELECT_RECALL_CUSTOMERS else "auc"
+
+
+@dataclass
+class _ValRanking:
+    """The validation customers a ranking figure is taken over (a seeded sample of at
+    most :data:`RANK_CALIBRATION_CUSTOMERS`), their positives and seen products."""
+
+    customers: np.ndarray
+    positives: list[np.ndarray]
+    exclude: list[np.ndarray]
+
+    @classmethod
+    def of(cls, val: Snapshot) -> _ValRanking:
+        pairs = val.pairs
+        positive = pairs.labels.numpy() == 1
+        c, p = pairs.customers.numpy()[positive], pairs.products.numpy()[positive]
+        customers = np.unique(c)
+        if len(customers) > RANK_CALIBRATION_CUSTOMERS:
+            pick = np.random.default_rng(0).choice(
+                customers, RANK_CALIBRATION_CUSTOMERS, replace=False
+            )
+            customers = np.sort(pick)
+        positives = [p[c == row] for row in customers]
+        return cls(customers, positives, val.history.seen_columns(customers))
+
+    def recall(self, model: LinkPredictor, val: Snapshot, k: int) -> float:
+        """Mean Recall@``k`` of ``model``'s ranking score as it stands (eval mode for the
+        figure, the mode it was in restored), seen products left out."""
+        if not len(self.customers):
+            return 0.0
+        training = model.training
+        model.eval()
+        with torch.no_grad():
+            z_c, z_p = model.embeddings(val.graph)
+            recalls: list[float] = []
+            for start in range(0, len(self.customers), RANK_CHUNK):
+                rows = self.customers[start : start + RANK_CHUNK]
+                f = val.history.pair_features_grid(rows)
+                grid = model.decoder.rank_grid(
+                    z_c[torch.as_tensor(rows)], z_p, f.reshape(-1, f.shape[-1])
+                )
+                chunk = slice(start, start + RANK_CHUNK)
+                recalls += rank_rows(grid.numpy(), self.positives[chunk], k, self.exclude[chunk])[0]
+        model.train(training)
+        return float(np.mean(recalls))
 
 
 @dataclass
@@ -909,10 +977,14 @@ def train_link_model(
     shortlists: list[Shortlist | None] | None = None,
     id_edges: tuple[Tensor | None, Tensor | None] = (None, None),
     id_fit_structure: bool = False,
+    select: str = "auc",
     desc: str = "train",
     on_eval: Callable[[int, float], None] | None = None,
 ) -> TrainResult:
-    """Train ``model`` on ``snapshots``; keep the weights with the best validation AUC.
+    """Train ``model`` on ``snapshots``; keep the weights with the best validation
+    figure: AUC, or with ``select`` ``recall`` (``auto``: :func:`selection`) Recall@
+    :data:`RANK_CALIBRATION_K` of the validation customers' rankings over the whole
+    catalogue, seen products left out, the structural cosine at its pair weight.
 
     A ``collab`` model's id embeddings are first fitted to the earliest snapshot graph
     (:func:`pretrain_ids`; kept fixed in the loop when ``train.freeze_ids``) and, given
@@ -947,16 +1019,25 @@ def train_link_model(
     epoch = partial(_epoch, loop)
     if minibatch:
         epoch = partial(_minibatch_epoch, loop, _samplers(model, steps, train))
+    selected_by = selection(select, val)
+    ranking_val = _ValRanking.of(val) if selected_by == "recall" else None
+
+    def validate() -> float:
+        if ranking_val is not None:
+            return ranking_val.recall(model, val, RANK_CALIBRATION_K)
+        return _val_auc(model, val)
+
     result = fit(
         model,
         epoch,
-        lambda: _val_auc(model, val),
+        validate,
         epochs=epochs,
         train=train,
         desc=desc,
         on_eval=on_eval,
     )
-    result.minibatch = minibatch
+    result.minibatch, result.selected_by = minibatch, selected_by
+    result.val_auc = result.best_val if selected_by == "auc" else _val_auc(model, val)
     began = time.perf_counter()
     if refresh is not None:
         pretrain_ids(model, refresh, train, train.refresh_epochs, id_edges[1], id_fit_structure)
@@ -985,17 +1066,10 @@ def calibrate_rank_structure(model: LinkPredictor, val: Snapshot) -> float | Non
     pairs no positive."""
     decoder = model.decoder
     scale = decoder.rank_struct_scale
-    pairs = val.pairs
-    positive = pairs.labels.numpy() == 1
-    if scale is None or decoder.struct_weight is None or not positive.any():
+    ranking = _ValRanking.of(val)
+    if scale is None or decoder.struct_weight is None or not len(ranking.customers):
         return None
-    c, p = pairs.customers.numpy()[positive], pairs.products.numpy()[positive]
-    customers = np.unique(c)
-    if len(customers) > RANK_CALIBRATION_CUSTOMERS:
-        pick = np.random.default_rng(0).choice(customers, RANK_CALIBRATION_CUSTOMERS, replace=False)
-        customers = np.sort(pick)
-    positives = [p[c == row] for row in customers]
-    exclude = val.history.seen_columns(customers)
+    customers, positives, exclude = ranking.customers, ranking.positives, ranking.exclude
     model.eval()
     scale.fill_(1.0)
     (h_c, s_c), (h_p, s_p) = (decoder.split(z) for z in model.embeddings(val.graph))
