@@ -169,10 +169,11 @@ class TeacherConfig(ModelConfig):
     # its validation figure has peaked (README: "Distillation on EComm")
     epochs: int = 80
     # on the 652,514-interaction interaction-only shop the teacher's validation AUC rose
-    # to epoch 62 while its validation Recall@20 peaked at 30 and fell (0.276 to 0.242
-    # at 80), test Recall@20 0.2356 at the AUC's choice: "auto" keeps its weights by
-    # the ranking where the validation customers are enough to measure one (README:
-    # "The teacher kept by its ranking"); EComm's 275 keep AUC
+    # to epoch 62 while its validation Recall@20 peaked near 30 (0.27) and fell (0.24 at
+    # 80); kept by the ranking it found test Recall@20 0.2583, by AUC 0.2343
+    # (bench/teacher_select.py; README: "The teacher kept by its ranking"): "auto" keeps
+    # its weights by the ranking where the validation customers are enough to measure
+    # one; EComm's 275 keep AUC
     select: str = "auto"
 
 
