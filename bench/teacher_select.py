@@ -39,8 +39,6 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.id_fit_structure import DATASETS, _shop
@@ -135,7 +133,7 @@ def main(argv: list[str] | None = None) -> int:
                 f"recall{k}={q.recall:.4f} ndcg{k}={q.ndcg:.4f} auc={q.auc:.4f} ap={q.ap:.4f}",
                 flush=True,
             )
-        customers = np.unique(ctx.val.pairs.customers.numpy()[ctx.val.pairs.labels.numpy() == 1])
+        customers = training.validation_customers(ctx.val)
         print(
             f"dataset={name} auto={training.selection('auto', ctx.val)} "
             f"validation_customers={len(customers)} train_s={seconds:.0f} "

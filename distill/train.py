@@ -197,9 +197,13 @@ def selection(select: str, val: Snapshot) -> str:
     with a positive or more, ``auc`` below."""
     if select != "auto":
         return select
-    labels = val.pairs.labels.numpy()
-    customers = np.unique(val.pairs.customers.numpy()[labels == 1])
-    return "recall" if len(customers) >= SELECT_RECALL_CUSTOMERS else "auc"
+    return "recall" if len(validation_customers(val)) >= SELECT_RECALL_CUSTOMERS else "auc"
+
+
+def validation_customers(val: Snapshot) -> np.ndarray:
+    """The customers with a positive among ``val``'s pairs, sorted."""
+    positive = val.pairs.labels.numpy() == 1
+    return np.unique(val.pairs.customers.numpy()[positive])
 
 
 @dataclass
@@ -1066,8 +1070,10 @@ def calibrate_rank_structure(model: LinkPredictor, val: Snapshot) -> float | Non
     pairs no positive."""
     decoder = model.decoder
     scale = decoder.rank_struct_scale
+    if scale is None or decoder.struct_weight is None:
+        return None
     ranking = _ValRanking.of(val)
-    if scale is None or decoder.struct_weight is None or not len(ranking.customers):
+    if not len(ranking.customers):
         return None
     customers, positives, exclude = ranking.customers, ranking.positives, ranking.exclude
     model.eval()
