@@ -7,7 +7,14 @@ import pandas as pd
 import pytest
 import torch
 
-from distill.data import EDGE_TYPES, PAIR_FEATURES, FeatureEncoder, History, build_graph
+from distill.data import (
+    EDGE_TYPES,
+    PAIR_FEATURES,
+    FeatureEncoder,
+    History,
+    build_graph,
+    day_number,
+)
 from kgframe import GraphFrame
 from tests.support.tiny import four_node_frame, planted_frame
 
@@ -118,3 +125,14 @@ def test_a_fitted_encoder_encodes_a_grown_graph_at_its_own_widths():
     assert p_cat.tolist() == [[1, 1], [0, 0], [0, 0]]
     _, k_cat = enc.encode("category", grown.categories)
     assert k_cat[:, 0].tolist() == [1, 0]
+
+
+def test_day_number_counts_real_days_and_keeps_order_and_repeats() -> None:
+    days = np.array([20200301, 20191030, 20200229, 20191030, 20191231])
+    got = day_number(days)
+    assert got.dtype == np.int64 and got.shape == (5,)
+    # 2020 is a leap year: 29 February is the day before 1 March
+    assert got[0] - got[2] == 1 and got[1] == got[3] and got[4] - got[1] == 62
+    assert got[1] == (np.datetime64("2019-10-30") - np.datetime64("1970-01-01")).astype(int)
+    assert day_number(20191030).tolist() == [got[1]]
+    assert day_number(np.array([], np.int64)).shape == (0,)
