@@ -20,7 +20,9 @@ steps a user runs, each in its own ``kgdistill`` process:
    ``KGDISTILL_*`` variable of the caller's, so this is the way to change a setting;
 4. ``predict --write --k K`` for every customer: customers per second of the whole
    command (start, model load, extraction, scoring, write) and the write's
-   relationships per second.
+   relationships per second; its step line also gives the command's own timings
+   (``predict --json``'s ``seconds``: prepare, score, hand_off, finish) and the
+   customers per second of the scoring alone (the write runs beside it).
 
 Peak resident memory of each kgdistill process comes from the kernel (``wait4``); the
 server's is its ``VmHWM`` read after each step (the bulk load restarts it, so the peak
@@ -190,9 +192,12 @@ def say_step(size: Size, name: str) -> None:
         detail = f"run {s['run_id']}, {s['seconds']:.0f} s as the run reports it"
     elif name == "predict":
         w = s["write"]
+        t = s["seconds"]
         detail = (
             f"{s['customers']:,} customers, {w['relationships_written']:,} written in "
-            f"{w['seconds']:.1f} s ({w['rels_per_s']:,.0f}/s)"
+            f"{w['seconds']:.1f} s ({w['rels_per_s']:,.0f}/s); "
+            + ", ".join(f"{k} {v:.1f} s" for k, v in t.items())
+            + f" (scoring alone {s['customers'] / t['score']:,.0f} customers/s)"
         )
     print(f"  {name:<8} {step.seconds:8.1f} s  peak {step.peak_mb:7,.0f} MB  {detail}", flush=True)
 

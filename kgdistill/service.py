@@ -27,8 +27,9 @@ modules, each once, in this order:
 from __future__ import annotations
 
 import secrets
+import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -264,6 +265,7 @@ class PredictResult:
     top: pd.DataFrame
     out: str | None = None
     write: WriteSummary | None = None
+    seconds: dict[str, float] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
         """What ``kgdistill predict --json`` prints."""
@@ -272,6 +274,7 @@ class PredictResult:
             "model_version": self.model_version,
             "customers": self.customers,
             "rows": len(self.top),
+            "seconds": {k: round(v, 3) for k, v in self.seconds.items()},
         }
         if self.out is not None:
             result["out"] = self.out
@@ -297,26 +300,36 @@ def predict(
     (:class:`~kgstore.writeback.BesideSync`).
 
     ``frame`` is a graph just extracted (as ``kgdistill run`` does); without it the
-    graph is extracted here.
+    graph is extracted here. The result's ``seconds`` say where the time went:
+    ``prepare`` (the model loaded, the graph extracted and bound), ``score`` (the top K
+    computed), ``hand_off`` (each block's rows checked and grouped for the write, and any
+    wait for the write of earlier blocks), ``finish`` (the rest of the write); pipelined,
+    the write runs beside ``score``.
     """
+    clock = _Clock()
     model = TrainedModel(config, runs_dir=runs_dir, say=say)
     if frame is None:
         frame = model.frame(runner)
     else:
         model.bind(frame)
     ids = None if customers is None else model.known(runner, customers)
+    clock.lap("prepare")
     p = config.predict
-    blocks = model.top_k_blocks(
-        runner, ids, p.k, exclude_seen=p.exclude_seen, min_score=p.min_score, progress=progress
+    blocks = clock.timed(
+        "score",
+        model.top_k_blocks(
+            runner, ids, p.k, exclude_seen=p.exclude_seen, min_score=p.min_score, progress=progress
+        ),
     )
     written = None
     if write:
         as_of = _as_of(frame)
-        top, written = _score_and_write(runner, config, model, blocks, ids, as_of, progress)
+        top, written = _score_and_write(runner, config, model, blocks, ids, as_of, progress, clock)
     else:
         top = pd.concat(list(blocks), ignore_index=True)
     scored = int(top["customer_id"].nunique())
     say(f"{model.name} of run {model.version}: top {p.k} for {scored:,} customers")
+    say(clock.line(scored))
     if out is not None:
         out = Path(out)
         out.parent.mkdir(parents=True, exist_ok=True)
@@ -324,7 +337,13 @@ def predict(
     if written is not None:
         say(written.line())
     return PredictResult(
-        model.name, model.version, scored, top, None if out is None else str(out), written
+        model.name,
+        model.version,
+        scored,
+        top,
+        None if out is None else str(out),
+        written,
+        clock.seconds,
     )
 
 
@@ -336,6 +355,7 @@ def _score_and_write(
     ids: list[Any] | None,
     as_of: datetime,
     progress: bool,
+    clock: _Clock,
 ) -> tuple[pd.DataFrame, WriteSummary]:
     """Write the top K of each block of customers while the next block is scored
     (``predict.pipeline``; false: score every customer, then write), under the sync's
@@ -367,11 +387,41 @@ def _score_and_write(
     )
     written = []
     with writer:
+        clock.lap("prepare")
         for block in blocks:
             writer.write(block)
             written.append(block)
+            clock.lap("hand_off")
         summary = writer.finish(sources=everyone)
+        clock.lap("finish")
     return pd.concat(written, ignore_index=True), summary
+
+
+class _Clock:
+    """Wall seconds of predict's steps, by name: :meth:`lap` books the time since the
+    last booking; :meth:`timed` books the time spent inside an iterator's ``next``."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+        self._last = time.perf_counter()
+
+    def lap(self, name: str) -> None:
+        now = time.perf_counter()
+        self.seconds[name] = self.seconds.get(name, 0.0) + now - self._last
+        self._last = now
+
+    def timed(self, name: str, items: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
+        self.lap("prepare")  # whatever came before the first item
+        for item in items:
+            self.lap(name)
+            yield item  # the caller books its own time (or leaves it to the next item)
+        self.lap(name)
+
+    def line(self, customers: int) -> str:
+        s = self.seconds
+        rate = customers / s["score"] if s.get("score") else 0.0
+        parts = [f"{name} {took:.1f} s" for name, took in s.items()]
+        return f"time: {', '.join(parts)} (scoring {rate:,.0f} customers/s)"
 
 
 def _as_of(frame: GraphFrame) -> datetime:

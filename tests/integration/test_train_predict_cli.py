@@ -145,6 +145,9 @@ def test_train_then_list_score_and_predict(
     code, out, err = cli("predict", "--write", "-k", "5", "--json", capsys=capsys)
     assert code == 0, err
     first = json.loads(out)
+    # where the time went: every step booked once, none negative
+    assert set(first["seconds"]) == {"prepare", "score", "hand_off", "finish"}
+    assert min(first["seconds"].values()) >= 0 and first["seconds"]["score"] > 0
     recs = _recommendations(graph)
     _check_top_k(graph, recs, 5)
     assert set(recs["model"]) == {"student_mlp"}
