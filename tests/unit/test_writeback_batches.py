@@ -35,15 +35,16 @@ def test_a_batch_holds_whole_customers_and_about_batch_size_rows() -> None:
     assert [[g["source"] for g in b] for b in batches] == [[1, 2], [3, 4]]
     for batch in batches:
         for group in batch:
-            assert [t["rank"] for t in group["targets"]] == [1, 2, 3]
-            assert [t["id"] for t in group["targets"]] == [101, 102, 103]
+            assert group["ranks"] == [1, 2, 3]
+            assert group["ids"] == [101, 102, 103]
+            assert len(group["scores"]) == 3
     every = [g["source"] for b in batches for g in b]
     assert sorted(every) == [1, 2, 3, 4] and len(every) == len(set(every))
 
 
 def test_a_customer_larger_than_the_batch_is_not_split() -> None:
     batches = _batches(_frame({1: 2, 2: 5, 3: 1}), size=3)
-    assert [[(g["source"], len(g["targets"])) for g in b] for b in batches] == [
+    assert [[(g["source"], len(g["ids"])) for g in b] for b in batches] == [
         [(1, 2)],
         [(2, 5)],
         [(3, 1)],
@@ -62,8 +63,40 @@ def test_ids_and_numbers_become_plain_python_values() -> None:
     (batch,) = _batches(frame, size=10)
     group = batch[0]
     assert type(group["source"]) is int
-    assert all(type(t["id"]) is int and type(t["rank"]) is int for t in group["targets"])
-    assert all(type(t["score"]) is float for t in group["targets"])
+    assert all(type(v) is int for v in group["ids"] + group["ranks"])
+    assert group["scores"] == [0.5, 0.25] and all(type(v) is float for v in group["scores"])
+
+
+def test_each_target_keeps_its_own_score_and_rank_whatever_the_row_order() -> None:
+    rng = np.random.default_rng(3)
+    rows = [
+        {"customer_id": f"c{c}", "product_id": f"p{rng.integers(1000)}-{r}", "rank": r}
+        for c in range(40)
+        for r in range(1, 1 + int(rng.integers(1, 6)))
+    ]
+    frame = pd.DataFrame(rows).assign(score=rng.random(len(rows))).sample(frac=1.0, random_state=1)
+    expected = {(r.customer_id, r.product_id): (r.score, r.rank) for r in frame.itertuples()}
+    got = {}
+    for batch in _batches(frame, size=7):
+        for g in batch:
+            assert g["ranks"] == sorted(g["ranks"])
+            for target, score, rank in zip(g["ids"], g["scores"], g["ranks"], strict=True):
+                got[(g["source"], target)] = (score, rank)
+    assert got == expected
+
+
+def test_numpy_scalars_in_an_object_column_become_plain_values() -> None:
+    frame = pd.DataFrame(
+        {
+            "customer_id": pd.Series([np.int64(7), np.int64(7)], dtype=object),
+            "product_id": pd.Series([np.int64(1), "x"], dtype=object),
+            "score": [0.5, 0.25],
+            "rank": [1, 2],
+        }
+    )
+    ((group,),) = _batches(frame, size=10)
+    assert type(group["source"]) is int and group["ids"] == [1, "x"]
+    assert type(group["ids"][0]) is int
 
 
 def test_string_and_int_ids_stay_apart() -> None:
@@ -76,12 +109,12 @@ def test_string_and_int_ids_stay_apart() -> None:
         }
     )
     (batch,) = _batches(frame, size=10)
-    assert sorted((str(g["source"]), len(g["targets"])) for g in batch) == [("1", 1), ("a", 2)]
+    assert sorted((str(g["source"]), len(g["ids"])) for g in batch) == [("1", 1), ("a", 2)]
 
 
 def test_named_sources_without_rows_get_an_empty_replacement() -> None:
     (batch,) = _batches(_frame({1: 2}), size=10, sources=[1, 2])
-    assert [(g["source"], len(g["targets"])) for g in batch] == [(1, 2), (2, 0)]
+    assert [(g["source"], len(g["ids"])) for g in batch] == [(1, 2), (2, 0)]
 
 
 @pytest.mark.parametrize(
