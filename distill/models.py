@@ -26,6 +26,8 @@ from torch_geometric.nn import GATConv, GATv2Conv, GraphConv, HeteroConv, SAGECo
 
 from distill.data import EDGE_ATTR_DIM, EDGE_TYPES, INTERACTION_EDGE, NODE_TYPES
 
+EdgeType = tuple[str, str, str]
+
 CONVS: tuple[str, ...] = ("gat", "gatv2", "sage", "graphconv")
 
 
@@ -299,14 +301,18 @@ class HeteroGNN(_Encoder):
             and sum(e.size(1) for e in edge_index.values()) > INFERENCE_EDGES
         )
         incoming = _Incoming.of(edge_index, h) if chunked else None
-        for hetero, skip in zip(self.convs, self.skips, strict=True):
+        hops = None if chunked else _hop_counts(data)
+        for layer, (hetero, skip) in enumerate(zip(self.convs, self.skips, strict=True)):
             if incoming is not None:
                 h = _layer_in_chunks(hetero, skip, h, incoming, edge_attr)
                 continue
             kwargs: dict[str, Any] = {}
+            edges, attrs = edge_index, edge_attr
+            if hops is not None:  # a sampled subgraph: what this layer's output reaches
+                h, edges, attrs = _trim(h, edge_index, edge_attr, hops, len(self.convs) - layer)
             if _attends(hetero):
-                kwargs["edge_attr_dict"] = edge_attr
-            msg = hetero(h, edge_index, **kwargs)
+                kwargs["edge_attr_dict"] = attrs
+            msg = hetero(h, edges, **kwargs)
             h = {
                 t: nn.functional.dropout(
                     nn.functional.elu(msg.get(t, 0.0) + skip[t](h[t])),  # type: ignore[index]  # torch Module attributes are untyped
@@ -321,6 +327,40 @@ class HeteroGNN(_Encoder):
         for t in COLLAB_TYPES if struct else ():
             h[t] = self.with_struct(t, h[t], data[t].get("struct"))
         return h
+
+
+def _hop_counts(data: HeteroData) -> tuple[dict[str, list[int]], dict[EdgeType, list[int]]] | None:
+    """A sampled subgraph's nodes per hop of each type and edges per hop of each
+    relation (:meth:`distill.sampling.NeighborSampler.sample`: rows and edge columns in
+    hop order), or None for a whole graph."""
+    nodes = {t: data[t].get("hop_nodes") for t in data.node_types}
+    edges = {et: data[et].get("hop_edges") for et in data.edge_types}
+    if any(n is None for n in nodes.values()) or any(e is None for e in edges.values()):
+        return None
+    return nodes, edges
+
+
+def _trim(
+    h: dict[str, Tensor],
+    edge_index: dict[EdgeType, Tensor],
+    edge_attr: dict[EdgeType, Tensor],
+    hops: tuple[dict[str, list[int]], dict[EdgeType, list[int]]],
+    left: int,
+) -> tuple[dict[str, Tensor], dict[EdgeType, Tensor], dict[EdgeType, Tensor]]:
+    """A sampled subgraph cut to what a layer with ``left`` layers to go (itself
+    included) needs for the seeds' output: the nodes of the first ``left`` hops beyond
+    the seeds and the edges drawn in those hops (the edges into the nodes ``left - 1``
+    hops out or closer). The seeds' rows come out the same; the nodes farther out,
+    whose outputs no later layer reads, are not computed (PyG's ``trim_to_layer``).
+    At two layers the second skips the second hop's edges, most of a subgraph's."""
+    nodes, edges = hops
+    kept = {t: x[: sum(nodes[t][: left + 1])] for t, x in h.items()}
+    cut = {et: sum(edges[et][:left]) for et in edge_index}
+    return (
+        kept,
+        {et: e[:, : cut[et]] for et, e in edge_index.items()},
+        {et: a[: cut[et]] for et, a in edge_attr.items()},
+    )
 
 
 INFERENCE_EDGES = 250_000

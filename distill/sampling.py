@@ -25,6 +25,7 @@ from torch import Tensor
 from torch_geometric.data import HeteroData
 
 EdgeType = tuple[str, str, str]
+_EMPTY = torch.zeros(0, dtype=torch.long)
 
 
 @dataclass
@@ -92,7 +93,11 @@ class NeighborSampler:
         rows start with its seeds in the order given, and ``num_seeds`` says how many
         (a model returns those rows only); every store holds the graph's node and edge
         attributes for its rows (``struct``: for the seeds' rows only), and ``id_row``
-        the nodes' rows for id embeddings.
+        the nodes' rows for id embeddings. Rows are in hop order (the seeds, then each
+        hop's new nodes: ``hop_nodes`` counts them) and so are each relation's edge
+        columns (``hop_edges``: the edges drawn at each hop, into the nodes first reached
+        one hop before), so that a model's later layers can skip the far hops
+        (:func:`distill.models._trim`).
 
         Shapes: seeds[t] [S_t] -> subgraph with ``[t].num_nodes >= S_t``."""
         nodes = {t: [seeds.get(t, torch.zeros(0, dtype=torch.long))] for t in self.graph.node_types}
@@ -107,6 +112,7 @@ class NeighborSampler:
             for et in self.incoming:
                 targets = frontier[et[2]]
                 if targets.numel() == 0:
+                    edges[et].append((_EMPTY, _EMPTY))  # this hop drew none: its count is 0
                     continue
                 pos, tgt = self._draw(et, targets, fanout)
                 edges[et].append((pos, tgt))
@@ -121,7 +127,8 @@ class NeighborSampler:
                 frontier[t] = new
         seeded = {t: rows[0].numel() for t, rows in nodes.items()}
         joined = {t: torch.cat(rows) for t, rows in nodes.items()}
-        return self._subgraph(joined, seeded, local, edges)
+        hop_nodes = {t: [r.numel() for r in rows] for t, rows in nodes.items()}
+        return self._subgraph(joined, seeded, local, edges, hop_nodes)
 
     def _subgraph(
         self,
@@ -129,6 +136,7 @@ class NeighborSampler:
         seeded: dict[str, int],
         local: dict[str, Tensor],
         edges: dict[EdgeType, list[tuple[Tensor, Tensor]]],
+        hop_nodes: dict[str, list[int]],
     ) -> HeteroData:
         sub = HeteroData()
         for t, rows in nodes.items():
@@ -146,11 +154,13 @@ class NeighborSampler:
             sub[t].id_row = rows if id_row is None else id_row[rows]
             sub[t].num_nodes = rows.numel()
             sub[t].num_seeds = seeded[t]
+            sub[t].hop_nodes = hop_nodes[t]
         for et, parts in edges.items():
             inc = self.incoming[et]
-            pos = torch.cat([p for p, _ in parts]) if parts else torch.zeros(0, dtype=torch.long)
-            tgt = torch.cat([t for _, t in parts]) if parts else torch.zeros(0, dtype=torch.long)
+            pos = torch.cat([p for p, _ in parts]) if parts else _EMPTY
+            tgt = torch.cat([t for _, t in parts]) if parts else _EMPTY
             sub[et].edge_index = torch.stack([local[et[0]][inc.src[pos]], local[et[2]][tgt]])
+            sub[et].hop_edges = [p.numel() for p, _ in parts]
             if "edge_attr" in self.graph[et]:
                 sub[et].edge_attr = self.graph[et].edge_attr[inc.eid[pos]]
         return sub

@@ -7,6 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from torch import Tensor
 from torch_geometric.data import HeteroData
 
 from distill.artifact import build_model
@@ -215,3 +216,68 @@ def test_a_subgraph_holding_every_edge_in_reach_gives_the_seeds_their_graph_rows
     for z_all, z_sub, t in zip(whole, part, ("customer", "product"), strict=True):
         assert z_sub.shape == (seeds[t].numel(), z_all.size(1))
         assert torch.allclose(z_sub, z_all[seeds[t]], atol=1e-5)
+
+
+def test_a_subgraph_lists_its_nodes_and_edges_hop_by_hop() -> None:
+    """Rows come seeds first, then each hop's new nodes; edge columns hop by hop, those
+    drawn at hop k going into nodes first reached at hop k - 1 (what a model trims by)."""
+    graph = _star_graph()
+    sub = NeighborSampler(graph, [50, 50]).sample({"customer": torch.tensor([1])})
+    # hop 1: customer 1's product 0; hop 2: product 0's other buyer, customer 0
+    assert sub["customer"].hop_nodes == [1, 0, 1]
+    assert sub["product"].hop_nodes == [0, 1, 0]
+    assert sub[BOUGHT_BY].hop_edges == [1, 0]  # product 0 -> customer 1, drawn into the seed
+    assert sub[BUYS].hop_edges == [0, 2]  # customers 1 and 0 -> product 0, into hop 1's node
+    for t in ("customer", "product"):
+        assert sum(sub[t].hop_nodes) == sub[t].num_nodes
+    for et in (BUYS, BOUGHT_BY):
+        assert sum(sub[et].hop_edges) == sub[et].edge_index.size(1)
+
+
+@pytest.mark.parametrize("conv", ["gat", "sage"])
+def test_a_trimmed_pass_over_a_subgraph_computes_the_seeds_exactly_and_skips_the_far_edges(
+    conv,
+) -> None:
+    """Each layer passes messages only over the edges its output reaches the seeds by:
+    the last layer over the first hop's edges alone. The seeds' rows and every gradient
+    are those of the pass over the whole subgraph (dropout off, so both draw nothing)."""
+    frame = planted_frame(customers=60, products=120, days=5, per_day=8)
+    encoder = FeatureEncoder.fit(frame, StructureConfig(dim=16).encoder_settings())
+    kd = KDConfig(candidates_per_pair=0)
+    snap = link_snapshots(frame, encoder, TaskConfig(snapshots=1), kd, np.random.default_rng(0))[0]
+    config = TeacherConfig(
+        conv=conv, hidden=16, heads=2, dropout=0.0, customer_id_dim=8, product_id_dim=8
+    )
+    seeds = {"customer": torch.tensor([7, 3, 41]), "product": torch.tensor([100, 2])}
+    sub = NeighborSampler(snap.graph, [3, 2], torch.Generator().manual_seed(0)).sample(seeds)
+    whole = sub.clone()
+    for t in whole.node_types:
+        del whole[t].hop_nodes
+    for et in whole.edge_types:
+        del whole[et].hop_edges
+    first_hop = sum(sub[et].hop_edges[0] for et in sub.edge_types)
+    assert 0 < first_hop < sum(sub[et].edge_index.size(1) for et in sub.edge_types)
+
+    def rows_and_grads(data: HeteroData) -> tuple[list[Tensor], list[Tensor], int]:
+        torch.manual_seed(0)
+        model = build_model(config.spec(), encoder, frame.num_customers, frame.num_products)
+        model.train()
+        seen: list[int] = []
+        last = model.encoder.convs[-1]
+        hook = last.register_forward_pre_hook(
+            lambda _, args: seen.append(sum(e.size(1) for e in args[1].values()))
+        )
+        z = model.embeddings(data)
+        hook.remove()
+        (z[0].sum() + (z[1] ** 2).sum()).backward()
+        grads = [p.grad.clone() for p in model.parameters() if p.grad is not None]
+        return list(z), grads, seen[0]
+
+    trimmed, trimmed_grads, trimmed_edges = rows_and_grads(sub)
+    full, full_grads, full_edges = rows_and_grads(whole)
+    assert trimmed_edges == first_hop and full_edges > first_hop
+    for a, b in zip(trimmed, full, strict=True):
+        assert torch.allclose(a, b, atol=1e-6)
+    assert len(trimmed_grads) == len(full_grads)
+    for a, b in zip(trimmed_grads, full_grads, strict=True):
+        assert torch.allclose(a, b, atol=1e-5)
