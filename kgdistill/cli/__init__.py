@@ -16,6 +16,7 @@ import warnings
 from collections.abc import Sequence
 
 from kgdistill import __version__
+from kgdistill.allocator import tune_allocator
 from kgdistill.cli import (
     common,
     compress,
@@ -78,6 +79,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     warnings.filterwarnings("ignore", message=r".*torch\.jit\.script.*", category=FutureWarning)
     parser = build_parser()
     args = parser.parse_args(argv)
+    tune_allocator()  # before any work: see kgdistill.allocator
     driver_log = logging.getLogger("neo4j")
     if not os.environ.get("KGDISTILL_DEBUG") and not driver_log.handlers:
         # The driver logs each retry and dropped connection; with no logging configured,
