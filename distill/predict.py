@@ -662,8 +662,8 @@ def _cheap_parts(
     customer's activity, its popularity (2), its category's popularity); each enters
     the prior linearly. Shapes: [C] -> [C, D + 1], [C, categories], [C, brands]."""
     decoder = model.decoder
-    t = history.lookup_tables()
-    cell = [torch.as_tensor(t[name][chunk]) for name in ("cc", "ccr", "share", "cb")]
+    t = history.customer_tables(chunk)
+    cell = [torch.as_tensor(t[name]) for name in ("cc", "ccr", "share", "cb")]
     zc, sc = decoder.split(z_c.index_select(0, torch.as_tensor(chunk)))
     h = zc.size(1) - decoder.collab_dim
     scale = torch.full((zc.size(1),), 1.0 / h**0.5)
@@ -730,18 +730,30 @@ def _pair_mlp(decoder: PairDecoder, history: History, groups: int = 32) -> PairM
     floats: fewer groups for a large catalogue)."""
     first, last = decoder.mlp[0], decoder.mlp[2]
     assert isinstance(first, torch.nn.Linear) and isinstance(last, torch.nn.Linear)
-    t = history.lookup_tables()
-    cell = [torch.as_tensor(t[name]) for name in ("cc", "ccr", "share", "cb")]
+    t = history.global_tables()
     product = torch.stack(
         [torch.as_tensor(t[name]) for name in ("pop", "popr")]
         + [torch.as_tensor(t["catr"][history.product_category])],
         dim=1,
     )
     n_pair = history.pair_values.shape[1]
-    average = torch.zeros(cell[0].size(0), first.in_features)
-    for i, codes in enumerate([history.product_category] * 3 + [history.product_brand]):
-        share = np.bincount(codes, minlength=cell[i].size(1)) / len(codes)
-        average[:, n_pair + i] = cell[i] @ torch.as_tensor(share, dtype=torch.float32)
+    n_c, width = history.customer_category.shape
+    average = torch.zeros(n_c, first.in_features)
+    # each customer's category and brand columns averaged over the catalogue, a block
+    # of customers' dense rows at a time (History holds them sparse)
+    shares = [
+        torch.as_tensor(np.bincount(codes, minlength=size) / len(codes), dtype=torch.float32)
+        for codes, size in (
+            *[(history.product_category, width)] * 3,
+            (history.product_brand, history.customer_brand.shape[1]),
+        )
+    ]
+    block = max(1, 2**22 // max(width, history.customer_brand.shape[1]))
+    for start in range(0, n_c, block):
+        rows = np.arange(start, min(n_c, start + block))
+        tables = history.customer_tables(rows)
+        for i, name in enumerate(("cc", "ccr", "share", "cb")):
+            average[rows, n_pair + i] = torch.as_tensor(tables[name]) @ shares[i]
     average[:, n_pair + 4] = torch.as_tensor(t["act"])
     with torch.no_grad():
         pre = first(average)
@@ -766,10 +778,12 @@ def _index_vectors(scorer: Scorer) -> np.ndarray:
     cheap score but each customer's deviation from that mean.
     Shapes: -> [P, D + 1 (+ categories) (+ brands) + 1]."""
     history = scorer.history
-    tables = history.lookup_tables()
     parts = [scorer.cheap_right()]
-    for codes, table in ((history.product_category, "cc"), (history.product_brand, "cb")):
-        width = tables[table].shape[1]
+    for codes, cells in (
+        (history.product_category, history.customer_category),
+        (history.product_brand, history.customer_brand),
+    ):
+        width = cells.shape[1]
         if width > 1:  # one group adds a per-customer constant, as in _cheap_scores
             parts.append(torch.nn.functional.one_hot(torch.as_tensor(codes), width).float())
     parts.append(scorer.pair_mlp().table.mean(0)[:, None])

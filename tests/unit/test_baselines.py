@@ -150,7 +150,7 @@ def test_from_history_matches_what_the_history_counted():
     np.testing.assert_allclose(data.popularity(), history.product_popularity)
     rows = np.arange(12)
     known = data.product_category >= 0
-    affinity = history.customer_category[rows][:, history.product_category]
+    affinity = history.customer_category.rows(rows)[:, history.product_category]
     got = CategoryAffinity.fit(data).score_grid(rows)
     np.testing.assert_array_equal(np.floor(got[:, known]), affinity[:, known])
     np.testing.assert_array_equal(np.floor(got[:, ~known]), 0)
