@@ -459,16 +459,6 @@ class CustomerCells:
         out[row, self.keys[at] % width] = self.values[at, column]
         return out
 
-    def weighted_sums(self, weights: np.ndarray, column: int = 0) -> np.ndarray:
-        """Each customer's row times ``weights`` (one per group), summed: the dense
-        table's ``rows @ weights``. Shapes: [groups] -> [customers] float64."""
-        width = self.shape[1]
-        return np.bincount(
-            self.keys // width,
-            weights=self.values[:, column] * weights[self.keys % width],
-            minlength=self.shape[0],
-        )
-
 
 def _log32(a: np.ndarray) -> np.ndarray:
     """log1p in float64, held as float32: every lookup table's values."""

@@ -157,8 +157,6 @@ def test_customer_cells_read_as_the_dense_table_they_replace() -> None:
         assert np.array_equal(cells.rows(np.arange(shape[0]), j), dense[..., j])
     c, g = rng.integers(0, shape[0], 300), rng.integers(0, shape[1], 300)
     assert np.array_equal(cells.at(c, g), dense[c, g])
-    w = rng.random(shape[1])
-    assert np.allclose(cells.weighted_sums(w, 1), dense[..., 1] @ w)
     dropped = cells.without_group(6)
     assert np.array_equal(dropped.rows(rows, 0)[:, :6], dense[rows, :6, 0])
     assert not dropped.rows(np.arange(shape[0]), 0)[:, 6].any()
