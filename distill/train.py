@@ -170,13 +170,13 @@ class TrainResult:
 def score_snapshot(model: LinkPredictor, snap: Snapshot) -> Tensor:
     """Logits [N] for every pair of a snapshot (eval mode, batched decode)."""
     model.eval()
-    z_c, z_p = model.embeddings(snap.graph)
+    z_c, z_p = held_sides(model, snap.graph)
     pairs = snap.pairs
     out = torch.empty(len(pairs))  # filled in place (see _teacher_top)
     for start in range(0, len(pairs), SCORE_BATCH):
         sl = slice(start, start + SCORE_BATCH)
-        c, p = pairs.customers[sl], pairs.products[sl]
-        out[sl] = model.decoder(z_c[c], z_p[p], pairs.features[sl])
+        c, p = z_c.at(pairs.customers[sl]), z_p.at(pairs.products[sl])
+        out[sl] = model.decoder.logit_of(c.h, p.h, pairs.features[sl], pair_cosine(c.s, p.s))
     return out
 
 
@@ -237,13 +237,14 @@ class _ValRanking:
         training = model.training
         model.eval()
         with torch.no_grad():
-            z_c, z_p = model.embeddings(val.graph)
+            (h_c, s_c), (h_p, s_p) = _ranking_sides(model, val.graph)
             recalls: list[float] = []
             for start in range(0, len(self.customers), RANK_CHUNK):
                 rows = self.customers[start : start + RANK_CHUNK]
                 f = val.history.pair_features_grid(rows)
-                grid = model.decoder.rank_grid(
-                    z_c[torch.as_tensor(rows)], z_p, f.reshape(-1, f.shape[-1])
+                at = torch.as_tensor(rows)
+                grid = model.decoder.rank_grid_of(
+                    h_c[at], h_p, f.reshape(-1, f.shape[-1]), _float_rows(s_c, at), s_p
                 )
                 chunk = slice(start, start + RANK_CHUNK)
                 recalls += rank_rows(grid.numpy(), self.positives[chunk], k, self.exclude[chunk])[0]
@@ -312,8 +313,8 @@ def _teacher_top(
     """:class:`Shortlist` of ``size`` products for each of ``customers`` (sorted, unique)."""
     history = snap.history
     teacher.eval()
-    z_c, z_p = teacher.embeddings(snap.graph)
-    size = min(size, z_p.size(0))
+    (h_c, s_c), (h_p, s_p) = _ranking_sides(teacher, snap.graph)
+    size = min(size, h_p.size(0))
     # filled in place: a small result kept per chunk, between each chunk's large
     # temporaries, fragmented the heap until the process grew without bound (past
     # 20 GB for 20,000 customers of 5,000 products)
@@ -322,8 +323,9 @@ def _teacher_top(
     for start in range(0, len(customers), RANK_CHUNK):
         rows = customers[start : start + RANK_CHUNK]
         f = history.pair_features_grid(rows)
-        grid = teacher.decoder.rank_grid(
-            z_c[torch.as_tensor(rows)], z_p, f.reshape(-1, f.shape[-1])
+        at = torch.as_tensor(rows)
+        grid = teacher.decoder.rank_grid_of(
+            h_c[at], h_p, f.reshape(-1, f.shape[-1]), _float_rows(s_c, at), s_p
         )
         for i, seen in enumerate(history.seen_columns(rows)):
             grid[i, torch.as_tensor(seen, dtype=torch.long)] = float("-inf")
@@ -333,7 +335,7 @@ def _teacher_top(
             dim=1,
             out=(logits[start : start + len(rows)], products[start : start + len(rows)]),
         )
-    index = np.full(z_c.size(0), -1, dtype=np.int64)
+    index = np.full(h_c.size(0), -1, dtype=np.int64)
     index[customers] = np.arange(len(customers))
     return Shortlist(index, products, logits)
 
@@ -472,6 +474,24 @@ def graph_sides(model: LinkPredictor, data: HeteroData) -> Sides:
 def held_sides(model: LinkPredictor, graph: HeteroData) -> Sides:
     """:func:`graph_sides` without gradient: to be held (through training, evaluation)."""
     return graph_sides(model, graph)
+
+
+@torch.no_grad()
+def _ranking_sides(
+    model: LinkPredictor, graph: HeteroData
+) -> tuple[tuple[Tensor, Tensor | None], tuple[Tensor, Tensor | None]]:
+    """What ranking a catalogue needs of ``model`` over ``graph``: each side's learnt
+    columns, the customers' structural vectors as the graph holds them (rows are made
+    float32 as they are ranked, :func:`_float_rows`) and the products' in float32 (each grid
+    reads all of them). Not :meth:`LinkPredictor.embeddings`, which appends every
+    node's vector to its row in float32: at 5,000,000 interactions a [250,000 x 1,088]
+    copy (1.1 GB) per validation check."""
+    c, p = held_sides(model, graph)
+    return (c.h, c.s), (p.h, None if p.s is None else p.s.float())
+
+
+def _float_rows(s: Tensor | None, rows: Tensor) -> Tensor | None:
+    return None if s is None else s[rows].float()
 
 
 def _grid_logits(decoder: PairDecoder, z: Sides, grid: RankGrid) -> Tensor:
@@ -1078,14 +1098,15 @@ def calibrate_rank_structure(model: LinkPredictor, val: Snapshot) -> float | Non
     customers, positives, exclude = ranking.customers, ranking.positives, ranking.exclude
     model.eval()
     scale.fill_(1.0)
-    (h_c, s_c), (h_p, s_p) = (decoder.split(z) for z in model.embeddings(val.graph))
+    (h_c, s_c), (h_p, s_p) = _ranking_sides(model, val.graph)
     assert s_c is not None and s_p is not None
     recalls: dict[float, list[float]] = {m: [] for m in RANK_SCALES}
     for start in range(0, len(customers), RANK_CHUNK):
         rows = torch.as_tensor(customers[start : start + RANK_CHUNK])
         f = val.history.pair_features_grid(rows.numpy())
-        at_one = decoder.rank_grid_of(h_c[rows], h_p, f.reshape(-1, f.shape[-1]), s_c[rows], s_p)
-        cosine = decoder.struct_weight * (s_c[rows] @ s_p.T)
+        s_rows = s_c[rows].float()
+        at_one = decoder.rank_grid_of(h_c[rows], h_p, f.reshape(-1, f.shape[-1]), s_rows, s_p)
+        cosine = decoder.struct_weight * (s_rows @ s_p.T)
         for m in RANK_SCALES:
             grid = (at_one + (m - 1.0) * cosine).numpy()
             chunk = slice(start, start + RANK_CHUNK)
