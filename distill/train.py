@@ -175,8 +175,26 @@ def score_snapshot(model: LinkPredictor, snap: Snapshot) -> Tensor:
     out = torch.empty(len(pairs))  # filled in place (see _teacher_top)
     for start in range(0, len(pairs), SCORE_BATCH):
         sl = slice(start, start + SCORE_BATCH)
-        c, p = z_c.at(pairs.customers[sl]), z_p.at(pairs.products[sl])
-        out[sl] = model.decoder.logit_of(c.h, p.h, pairs.features[sl], pair_cosine(c.s, p.s))
+        c, p = pairs.customers[sl], pairs.products[sl]
+        cos = None if z_c.s is None or z_p.s is None else struct_cosines(z_c.s, z_p.s, c, p)
+        out[sl] = model.decoder.logit_of(z_c.h[c], z_p.h[p], pairs.features[sl], cos)
+    return out
+
+
+# pairs whose structural vectors are gathered and made float32 at a time: 4,096 x 1,024
+# floats are 16 MB a side (a SCORE_BATCH of them, 134 MB a side and two batches alive
+# at once, was a 1M run's peak)
+COSINE_BATCH = 4_096
+
+
+def struct_cosines(s_c: Tensor, s_p: Tensor, customers: Tensor, products: Tensor) -> Tensor:
+    """The structural cosine ``s_c[c] . s_p[p]`` of each pair, in float32 (the vectors
+    as a graph holds them, half precision), :data:`COSINE_BATCH` pairs at a time.
+    Shapes: [C, S], [P, S], [N], [N] -> [N]."""
+    out = torch.empty(len(customers))
+    for start in range(0, len(customers), COSINE_BATCH):
+        sl = slice(start, start + COSINE_BATCH)
+        out[sl] = (s_c[customers[sl]].float() * s_p[products[sl]].float()).sum(-1)
     return out
 
 
@@ -362,7 +380,7 @@ class _Step:
 @torch.no_grad()
 def snapshot_cosines(snap: Snapshot) -> Tensor | None:
     """The structural cosine of each of ``snap``'s pairs, from its graph's vectors
-    (``data[t].struct``), :data:`SCORE_BATCH` pairs at a time: constants of training,
+    (``data[t].struct``, :func:`struct_cosines`): constants of training,
     computed once rather than gathered per pair and epoch (at 1,024 columns that gather
     was most of a distilled student's memory), and once per snapshot, not per model
     (``snap.cosines``). None: the graph has no vectors.
@@ -373,12 +391,8 @@ def snapshot_cosines(snap: Snapshot) -> Tensor | None:
     s_c, s_p = graph["customer"].get("struct"), graph["product"].get("struct")
     if s_c is None or s_p is None:
         return None
-    out = torch.empty(len(pairs))  # filled in place (see _teacher_top)
-    for start in range(0, len(pairs), SCORE_BATCH):
-        sl = slice(start, start + SCORE_BATCH)
-        out[sl] = (s_c[pairs.customers[sl]].float() * s_p[pairs.products[sl]].float()).sum(-1)
-    snap.cosines = out
-    return out
+    snap.cosines = struct_cosines(s_c, s_p, pairs.customers, pairs.products)
+    return snap.cosines
 
 
 def _steps(

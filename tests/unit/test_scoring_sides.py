@@ -47,8 +47,14 @@ def _grid(model, val, rows: np.ndarray) -> np.ndarray:
         return model.decoder.rank_grid(z_c[rows], z_p, f.reshape(-1, f.shape[-1])).numpy()
 
 
-def test_pair_logits_are_those_of_the_appended_rows() -> None:
+def test_pair_logits_are_those_of_the_appended_rows(monkeypatch) -> None:
+    import distill.train as train_module
+
     model, val = _setup()
+    # many batches of each size, the last ones short
+    monkeypatch.setattr(train_module, "SCORE_BATCH", 11)
+    monkeypatch.setattr(train_module, "COSINE_BATCH", 7)
+    assert len(val.pairs) % 11 and len(val.pairs) % 7
     assert val.graph["customer"].struct.dtype == torch.float16
     pairs = val.pairs
     with torch.no_grad():

@@ -343,7 +343,7 @@ def test_decoder_parts_equal_the_whole_and_refuse_missing_vectors():
 
 def test_training_reads_each_pairs_cosine_computed_once_from_the_graph(monkeypatch):
     """The structural cosines training adds to its pair logits are computed once per
-    snapshot (not per model) from the graph's vectors, in batches (snapshot_cosines): equal to each
+    snapshot (not per model) from the graph's vectors, in batches (struct_cosines): equal to each
     pair's cosine of the joined rows, so the pair loss is the loss of the decoder's
     forward on them; none for a graph without vectors."""
     import distill.train as train_module
@@ -361,7 +361,7 @@ def test_training_reads_each_pairs_cosine_computed_once_from_the_graph(monkeypat
         graph["customer"].struct[pairs.customers].float()
         * graph["product"].struct[pairs.products].float()
     ).sum(-1)
-    monkeypatch.setattr(train_module, "SCORE_BATCH", 7)  # many batches, one short
+    monkeypatch.setattr(train_module, "COSINE_BATCH", 7)  # many batches, one short
     assert len(pairs) % 7 and torch.allclose(snapshot_cosines(snap), want, atol=1e-6)
     model = build_model(
         StudentConfig(kind="mlp", hidden=8).spec(), enc, frame.num_customers, frame.num_products
