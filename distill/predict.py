@@ -328,10 +328,23 @@ class Scorer:
             if columns is not None:  # positions among the candidates -> product rows
                 cols = torch.gather(columns, 1, cols)
                 cols[cheap_top == -np.inf] = 0  # no candidate there: scored, then dropped
-            weighted = None if cosines is None else torch.gather(cosines, 1, cols)
+            weighted = None if cosines is None else torch.gather(cosines, 1, cols).float()
             logits = _shortlist_logits(
                 self.loaded.model, self.history, chunk, cols, z_c, z_p, weighted
             )
+            if weighted is not None and self.cosines_rounded:
+                reach = _reach(logits, cheap_top, k, self._cosine_bound())
+                logits, cols, cheap_top = _exact_top(
+                    self.loaded.model,
+                    self.history,
+                    chunk,
+                    reach,
+                    logits,
+                    cols,
+                    cheap_top,
+                    z_c,
+                    z_p,
+                )
         scores = torch.sigmoid(logits).numpy()
         scores[(cheap_top == -np.inf).numpy()] = -np.inf  # seen, or no candidate
         top, top_scores = _best(scores, k)
@@ -348,25 +361,43 @@ class Scorer:
         return self._cheap_right
 
     def cheap_product_parts(self, left: Tensor) -> tuple[Tensor, Tensor | None]:
-        """``left @ cheap_right().T``, the cheap score's one large matrix product, in
-        float32 or, where ``cheap_precision`` allows and this machine does it faster, in
-        bfloat16 with float32 results (the shortlist's exact logits stay float32); and
-        the weighted structural cosines it adds up where they are exact (float32, every
-        column: their own product, kept so that the shortlist's exact logits read them
-        instead of gathering the vectors again), else None.
+        """``left @ cheap_right().T``, the cheap score's one large matrix product, and
+        the weighted structural cosines it adds up (their own product, every column, kept
+        so that the shortlist's logits read them instead of gathering the vectors
+        again), or None without structural columns. The cosines' product, most of the
+        width, runs in float32 or, where ``cheap_precision`` allows and this machine does
+        it faster, in bfloat16 (inputs and results rounded, the cosines returned in
+        bfloat16: :attr:`cosines_rounded`); the rest always in float32.
         Shapes: [C, D + 1] -> [C, P], [C, P] or None."""
         right = self.cheap_right()
+        width = self._exact_struct_width()
+        if not width:  # no structural columns: a narrow product, float32 whatever the choice
+            return left @ right.T, None
         if self._cheap_dtype is None:
-            self._cheap_dtype = _cheap_dtype(left, right, self.cheap_precision)
+            self._cheap_dtype = _cheap_dtype(
+                left[:, :width], right[:, :width], self.cheap_precision
+            )
         if self._cheap_dtype == torch.float32:
-            width = self._exact_struct_width()
-            if not width:
-                return left @ right.T, None
             cosines = left[:, :width] @ right[:, :width].T
             return torch.addmm(cosines, left[:, width:], right[:, width:].T), cosines
+        # rounded (and kept in bfloat16): within COSINE_ERROR * |weight| of float32's
         if self._cheap_low is None:
-            self._cheap_low = right.to(self._cheap_dtype)
-        return (left.to(self._cheap_dtype) @ self._cheap_low.T).float(), None
+            self._cheap_low = right[:, :width].to(self._cheap_dtype)
+        cosines = left[:, :width].to(self._cheap_dtype) @ self._cheap_low.T
+        scores = left[:, width:] @ right[:, width:].T
+        return scores.add_(cosines), cosines
+
+    @property
+    def cosines_rounded(self) -> bool:
+        """Whether the cheap score's weighted structural cosines come rounded (bfloat16),
+        so that the shortlist's logits are made exact where they decide the top K."""
+        return self._cheap_dtype is not None and self._cheap_dtype != torch.float32
+
+    def _cosine_bound(self) -> float:
+        """How far a rounded weighted cosine can be from the float32 one."""
+        weight = self.loaded.model.decoder.rank_struct_weight()
+        assert weight is not None
+        return abs(float(weight.detach())) * COSINE_ERROR
 
     def _exact_struct_width(self) -> int:
         """The structural columns that lead the cheap score's factors whole (so their
@@ -609,10 +640,74 @@ def _cheap_scores_and_cosines(scorer: Scorer, chunk: np.ndarray) -> tuple[Tensor
     return scores, cosines
 
 
-# the cheap score's matrix product: "float32", "bfloat16" (3 significant digits; the
-# shortlist is then ranked by exact float32 logits), or "auto": bfloat16 where this
-# machine multiplies in it at least CHEAP_SPEEDUP times faster (CPUs with AMX or
-# AVX512-BF16: ~5x in an ad hoc timing here), else float32
+# how far the weighted structural cosine of two unit vectors rounded to bfloat16
+# (8 significant bits), multiplied with float32 sums and rounded again, can be from the
+# float32 one, over the weight: each input 2**-8 relative (2**-7 for their product,
+# summed over at most the two vectors' norms, 1 each), the result 2**-8; 2**-6 leaves
+# room for vectors a little longer than 1 (stored in float16) and the float32 sums
+COSINE_ERROR = 2.0**-6
+
+
+def _reach(logits: Tensor, cheap_top: Tensor, k: int, bound: float) -> Tensor:
+    """How many of each customer row's best logits (those with a product: ``cheap_top``
+    above ``-inf``) can hold its exact top ``k`` when each logit is within ``bound`` of
+    its exact value: every one at most ``2 * bound`` below the row's ``k``-th best (at
+    least ``k``, at most the width). Shapes: [C, W], [C, W] -> [C]."""
+    width = logits.size(1)
+    if width <= k:
+        return torch.full((logits.size(0),), width, dtype=torch.long)
+    held = logits.masked_fill(cheap_top == -np.inf, -np.inf)
+    kth = torch.topk(held, k, dim=1).values[:, -1:]
+    return (held >= kth - 2 * bound).sum(1).clamp(min=k)
+
+
+# customer rows whose logits are made exact together (:func:`_exact_top`): each group's
+# width is the most any of its rows needs, rows sorted by what they need
+EXACT_GROUP = 64
+
+
+def _exact_top(
+    model: LinkPredictor,
+    history: History,
+    chunk: np.ndarray,
+    reach: Tensor,
+    logits: Tensor,
+    cols: Tensor,
+    cheap_top: Tensor,
+    z_c: Tensor,
+    z_p: Tensor,
+) -> tuple[Tensor, Tensor, Tensor]:
+    """Each customer row's ``reach`` best products by ``logits`` (:func:`_reach`), their
+    logits computed again with float32 structural cosines from the vectors, and their
+    columns and cheap scores: every product that can be in the exact top K, with the
+    logit float32 cosines give it. Rows are done :data:`EXACT_GROUP` at a time, those
+    needing the fewest together; a row's columns beyond its group's width are padding
+    (cheap score ``-inf``, never chosen).
+    Shapes: [C], [C], [C, W] x 3, [N_c, D + S], [N_p, D + S] -> 3 x [C, max(reach)]."""
+    held = logits.masked_fill(cheap_top == -np.inf, -np.inf)
+    most = int(reach.max())
+    best = torch.topk(held, most, dim=1).indices  # [C, most], best first
+    out = torch.full((len(chunk), most), -np.inf)
+    out_cols = torch.zeros(len(chunk), most, dtype=cols.dtype)
+    out_cheap = torch.full((len(chunk), most), -np.inf)
+    order = torch.argsort(reach, stable=True)
+    for a in range(0, len(chunk), EXACT_GROUP):
+        rows = order[a : a + EXACT_GROUP]
+        width = int(reach[rows].max())
+        keep = best[rows, :width]
+        group_cols = torch.gather(cols[rows], 1, keep)
+        out_cols[rows, :width] = group_cols
+        out_cheap[rows, :width] = torch.gather(cheap_top[rows], 1, keep)
+        out[rows, :width] = _shortlist_logits(
+            model, history, chunk[rows.numpy()], group_cols, z_c, z_p
+        )
+    return out, out_cols, out_cheap
+
+
+# the cheap score's structural cosines' product: "float32", "bfloat16" (3 significant
+# digits; the logits that decide the top K are then made exact: _reach, _exact_top), or
+# "auto": bfloat16 where this machine multiplies in it at least CHEAP_SPEEDUP times
+# faster (CPUs with AMX or AVX512-BF16: 3.3x here, bench/predict_speed.py), else float32
 CHEAP_PRECISIONS = ("auto", "float32", "bfloat16")
 CHEAP_SPEEDUP = 1.5
 

@@ -2,6 +2,7 @@
 
 import sys
 from dataclasses import replace
+from itertools import pairwise
 
 import numpy as np
 import pandas as pd
@@ -198,26 +199,93 @@ def test_shortlist_of_the_whole_catalogue_gives_the_exact_top_k(trained, exclude
 
 @pytest.mark.parametrize("precision", ["float32", "bfloat16"])
 def test_the_shortlists_structural_cosines_are_exact_either_way(precision, monkeypatch):
-    """In float32 the shortlist's exact logits read the structural cosines the cheap
-    score's product computed (no vector gathered again); in bfloat16 those are rounded,
-    so each customer's are computed from the vectors. Either way the top K of a
-    shortlist of the whole catalogue is the exact one, scores and all."""
+    """The shortlist's logits read the structural cosines the cheap score's product
+    computed (no vector gathered again). In float32 those are exact; in bfloat16 they
+    are rounded, so the products whose logits come within twice the rounding's bound
+    of a customer's k-th best are scored again with cosines from the vectors (fewer
+    columns). Either way the top K of a shortlist of the whole catalogue is the exact
+    one, scores and all."""
     frame = planted_frame(customers=40, products=120)
     scorer = _collab_scorer(frame, True, precision)
-    given: list[bool] = []
+    calls: list[tuple[bool, int]] = []  # (cosines given, columns) per call
     real = predict_module._shortlist_logits
 
     def spy(*args: object) -> torch.Tensor:
-        given.append(args[-1] is not None)
+        given = len(args) > 6 and args[6] is not None
+        calls.append((given, args[3].shape[1]))  # type: ignore[attr-defined]
         return real(*args)  # type: ignore[arg-type]
 
     monkeypatch.setattr(predict_module, "_shortlist_logits", spy)
     exact = scorer.top_k(k=6, shortlist=0)
     fast = scorer.top_k(k=6, shortlist=frame.num_products)
-    assert given and set(given) == {precision == "float32"}
+    assert calls and all(given for given, _ in calls[::2])
+    if precision == "float32":
+        assert all(given for given, _ in calls)
+    else:  # each block: rounded cosines over the shortlist, then exact ones over fewer
+        assert len(calls) % 2 == 0 and not any(given for given, _ in calls[1::2])
+        assert all(6 <= again < whole for (_, whole), (_, again) in pairwise(calls))
     pd.testing.assert_frame_equal(fast.drop(columns="score"), exact.drop(columns="score"))
     assert np.allclose(fast["score"], exact["score"], atol=1e-6)
     assert fast["score"].nunique() > 100  # the structural term does not tie everything
+
+
+def test_rounded_cosines_at_their_bound_still_give_the_exact_top_k(monkeypatch):
+    """The worst the bound allows: every rounded weighted cosine pushed almost
+    COSINE_ERROR * |weight| away from the float32 one, up or down at random. The top K
+    (products and scores) is still the float32 one, because every product that could
+    be lifted into it is scored again from the vectors, a few rows at a time, each
+    group as wide as its rows need (with a bound of 0 it is not)."""
+    frame = planted_frame(customers=40, products=120)
+    scorer = _collab_scorer(frame, True, "bfloat16")
+    exact = _collab_scorer(frame, True, "float32").top_k(k=6, shortlist=frame.num_products)
+    bound = scorer._cosine_bound()
+    real = Scorer.cheap_product_parts
+    noise = torch.Generator().manual_seed(0)
+
+    def worst(self: Scorer, left: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        scores, cosines = real(self, left)
+        assert cosines is not None
+        signs = torch.randint(0, 2, cosines.shape, generator=noise) * 2.0 - 1.0
+        off = 0.99 * bound * signs
+        return scores + off, cosines + off
+
+    monkeypatch.setattr(Scorer, "cheap_product_parts", worst)
+    monkeypatch.setattr(predict_module, "EXACT_GROUP", 7)  # groups of rows, the last short
+    fast = scorer.top_k(k=6, shortlist=frame.num_products)
+    pd.testing.assert_frame_equal(fast.drop(columns="score"), exact.drop(columns="score"))
+    assert np.allclose(fast["score"], exact["score"], atol=1e-6)
+    monkeypatch.setattr(predict_module, "COSINE_ERROR", 0.0)  # trusting the rounded ones
+    wrong = scorer.top_k(k=6, shortlist=frame.num_products)
+    assert not wrong["product_id"].equals(exact["product_id"])
+
+
+def test_the_cosine_bound_holds_for_bfloat16_products_of_unit_vectors():
+    """COSINE_ERROR against what rounding does: unit vectors stored in float16 (random,
+    and products close to customers, whose cosines near 1 round the most), their
+    weighted cosines multiplied as the cheap score does in bfloat16, against float64."""
+    gen = torch.Generator().manual_seed(1)
+    c = torch.randn(64, 1024, generator=gen)
+    p = torch.cat([torch.randn(500, 1024, generator=gen), c.repeat(8, 1)])
+    p[500:] += 0.05 * torch.randn(512, 1024, generator=gen)
+    c, p = (torch.nn.functional.normalize(v, dim=1).half().float() for v in (c, p))
+    weight = 3.7
+    rounded = ((c * weight).bfloat16() @ p.bfloat16().T).float().double()
+    exact = weight * (c.double() @ p.double().T)
+    error = (rounded - exact).abs().max().item()
+    assert 0 < error <= weight * predict_module.COSINE_ERROR
+    assert exact.max() > 0.99 * weight  # the near-1 cosines were there
+
+
+def test_reach_keeps_every_logit_that_rounding_could_lift_into_the_top_k():
+    logits = torch.tensor([[5.0, 4.0, 3.9, 3.0, 1.0], [2.0, 1.9, 1.85, 1.82, 1.79]])
+    held = torch.zeros_like(logits)
+    # k = 2: row 0's 2nd best 4.0, within 2 * 0.06 of it 3.9 too (3); row 1 all (5)
+    assert predict_module._reach(logits, held, 2, 0.06).tolist() == [3, 5]
+    assert predict_module._reach(logits, held, 2, 0.0).tolist() == [2, 2]
+    # a product without a candidate (cheap score -inf) never counts, however close
+    held[0, 2] = -np.inf
+    assert predict_module._reach(logits, held, 2, 0.06).tolist() == [2, 5]
+    assert predict_module._reach(logits, held, 9, 0.0).tolist() == [5, 5]  # k over the width
 
 
 def test_cheap_score_is_the_ranking_logit_when_the_pair_mlp_is_constant():
