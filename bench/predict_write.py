@@ -19,6 +19,11 @@ write) and two workers. For each it prints the wall time and the write's own sum
 relationships=R first_write_two_workers_s=X first_write_s=X rewrite_two_workers_s=X
 rewrite_s=X rewrite_serial_two_workers_s=X`` (issue 13: within 60 s on this 2-core
 machine; 519 s before its work).
+
+``--precisions``: instead, four first writes, ``[predict] cheap_precision`` float32 and
+"auto" taking turns (float32, auto, auto, float32), each with ``predict --json``'s
+``seconds``; the last line ``customers=N first_write_float32_s=X first_write_auto_s=Y``
+(the means).
 """
 
 from __future__ import annotations
@@ -56,6 +61,12 @@ def main() -> int:
     for name, default in sizes.items():
         parser.add_argument(f"--{name}", type=int, default=default)
     parser.add_argument("--epochs", type=int, default=1, help="per model, for the run")
+    parser.add_argument(
+        "--precisions",
+        action="store_true",
+        help="instead of the five passes: first writes with [predict] cheap_precision "
+        "float32 and auto, taking turns (ABBA)",
+    )
     args = parser.parse_args()
 
     print(f"load average before: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
@@ -83,13 +94,11 @@ def main() -> int:
             ("rewrite", "true", "1", False),
             ("rewrite, serial, two workers", "false", "2", False),
         )
+        if args.precisions:
+            return precision_passes(runner, env, runs, args)
         for label, pipeline, workers, fresh in passes:
             if fresh:
-                with runner.session() as session:
-                    session.run(
-                        "MATCH ()-[r:RECOMMENDED]->() "
-                        "CALL (r) { DELETE r } IN TRANSACTIONS OF 50000 ROWS"
-                    ).consume()
+                delete_recommendations(runner)
             env["KGDISTILL_PREDICT__PIPELINE"] = pipeline
             env["KGDISTILL_PREDICT__WRITE_WORKERS"] = workers
             result, seconds = kgdistill(
@@ -111,6 +120,37 @@ def main() -> int:
         f"first_write_two_workers_s={walls[0]:.1f} first_write_s={walls[1]:.1f} "
         f"rewrite_two_workers_s={walls[2]:.1f} rewrite_s={walls[3]:.1f} "
         f"rewrite_serial_two_workers_s={walls[4]:.1f}"
+    )
+    return 0
+
+
+def delete_recommendations(runner: Any) -> None:
+    with runner.session() as session:
+        session.run(
+            "MATCH ()-[r:RECOMMENDED]->() CALL (r) { DELETE r } IN TRANSACTIONS OF 50000 ROWS"
+        ).consume()
+
+
+def precision_passes(runner: Any, env: dict[str, str], runs: str, args: Any) -> int:
+    """First writes (every recommendation deleted before each) with the cheap score's
+    structural product in float32 and with "auto", ABBA, as by default otherwise."""
+    seconds: dict[str, list[float]] = {"float32": [], "auto": []}
+    for precision in ("float32", "auto", "auto", "float32"):
+        delete_recommendations(runner)
+        env["KGDISTILL_PREDICT__CHEAP_PRECISION"] = precision
+        result, wall = kgdistill(env, "predict", "--write", "--k", str(args.k), "--runs-dir", runs)
+        seconds[precision].append(wall)
+        parts = " ".join(f"{k}={v:.1f}" for k, v in result["seconds"].items())
+        print(
+            f"predict --write (first write, cheap_precision {precision}): {wall:.1f} s wall "
+            f"({parts}); write {result['write']['seconds']:.1f} s",
+            flush=True,
+        )
+    print(f"load average after: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
+    mean = {name: sum(v) / len(v) for name, v in seconds.items()}
+    print(
+        f"customers={args.customers} first_write_float32_s={mean['float32']:.1f} "
+        f"first_write_auto_s={mean['auto']:.1f}"
     )
     return 0
 
