@@ -14,8 +14,8 @@ teacher; 0: fresh weights, enough for timing), and times
 - exact (``shortlist=0``): every product's exact ranking logit per customer, timed on
   ``--sample`` customers (at the old rate every customer would take minutes);
 - fast (the default shortlist, ``max(10 k, 200)``): every customer of the shop, the
-  embeddings included; first with the cheap score's matrix product in float32 (the
-  default), then with ``[predict] cheap_precision = "auto"`` (bfloat16 where this
+  embeddings included; first with the cheap score's structural product in float32,
+  then with ``[predict] cheap_precision = "auto"``, the default (bfloat16 where this
   machine multiplies in it at least 1.5x faster).
 
 Then the recall of the fast top K against the exact one (|fast ∩ exact| / |exact|, and
@@ -149,8 +149,8 @@ def main(argv: list[str] | None = None) -> int:
     began = time.perf_counter()
     scorer.top_k(sample.tolist(), k=args.k, shortlist=0)
     exact_rate = len(sample) / (time.perf_counter() - began)
-    # the same model with the cheap score's matrix product in float32 (the default);
-    # the rows above it: "auto", bfloat16 where this machine multiplies in it faster
+    # the same model with the cheap score's structural product in float32; the rows
+    # above it: "auto" (the default), bfloat16 where this machine multiplies in it faster
     full = Scorer(scorer.loaded, frame, cheap_precision="float32")
     began = time.perf_counter()
     full.top_k(k=args.k)

@@ -85,11 +85,12 @@ class PredictConfig:
     # index_probes: its lists searched per customer (more: slower, closer to exact);
     # index_candidates: products it finds per customer (0: 4 x the shortlist)
     index: str = "exact"
-    # the cheap score's one large matrix product: "float32", "bfloat16" or "auto"
-    # (bfloat16 where this machine multiplies in it at least 1.5x faster, as CPUs with
-    # AMX do); the shortlist is ranked by exact float32 logits either way, but bfloat16's
-    # three digits can change which products make the shortlist, and so the top K
-    cheap_precision: str = "float32"
+    # the cheap score's structural cosines (most of its width): "float32", "bfloat16"
+    # or "auto" (bfloat16 where this machine multiplies in it at least 1.5x faster, as
+    # CPUs with AVX512-BF16 or AMX do). The top K of the shortlist is the float32 one
+    # either way (every product rounding could lift into it is scored again from the
+    # vectors); bfloat16's three digits can only move products at the shortlist's edge
+    cheap_precision: str = "auto"
     index_probes: int = 32
     index_candidates: int = 0
     relationship: str = "RECOMMENDED"
