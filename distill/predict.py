@@ -172,7 +172,7 @@ class Scorer:
     """A loaded model bound to one GraphFrame (the training one, or a newer one)."""
 
     def __init__(
-        self, loaded: LoadedModel, frame: GraphFrame, *, cheap_precision: str = "float32"
+        self, loaded: LoadedModel, frame: GraphFrame, *, cheap_precision: str = "auto"
     ) -> None:
         if cheap_precision not in CHEAP_PRECISIONS:
             raise ValueError(
@@ -194,7 +194,7 @@ class Scorer:
         self._pair_mlp: PairMLP | None = None
         self._index: ProductIndex | None = None
         self._cheap_right: Tensor | None = None
-        self._cheap_low: Tensor | None = None  # cheap_right() in the chosen lower precision
+        self._cheap_low: Tensor | None = None  # cheap_right()'s structural columns, rounded
         self._cheap_dtype: torch.dtype | None = None
         if not isinstance(loaded.model.encoder, FeatureMLP):
             with torch.no_grad():
@@ -372,6 +372,7 @@ class Scorer:
         right = self.cheap_right()
         width = self._exact_struct_width()
         if not width:  # no structural columns: a narrow product, float32 whatever the choice
+            self._cheap_dtype = torch.float32
             return left @ right.T, None
         if self._cheap_dtype is None:
             self._cheap_dtype = _cheap_dtype(

@@ -2,7 +2,6 @@
 
 import sys
 from dataclasses import replace
-from itertools import pairwise
 
 import numpy as np
 import pandas as pd
@@ -221,42 +220,107 @@ def test_the_shortlists_structural_cosines_are_exact_either_way(precision, monke
     assert calls and all(given for given, _ in calls[::2])
     if precision == "float32":
         assert all(given for given, _ in calls)
-    else:  # each block: rounded cosines over the shortlist, then exact ones over fewer
-        assert len(calls) % 2 == 0 and not any(given for given, _ in calls[1::2])
-        assert all(6 <= again < whole for (_, whole), (_, again) in pairwise(calls))
+    else:  # one block of one group: rounded cosines over the shortlist, exact over fewer
+        assert len(calls) == 2 and not any(given for given, _ in calls[1::2])
+        (_, whole), (_, again) = calls
+        assert 6 <= again < whole
     pd.testing.assert_frame_equal(fast.drop(columns="score"), exact.drop(columns="score"))
     assert np.allclose(fast["score"], exact["score"], atol=1e-6)
     assert fast["score"].nunique() > 100  # the structural term does not tie everything
 
 
-def test_rounded_cosines_at_their_bound_still_give_the_exact_top_k(monkeypatch):
-    """The worst the bound allows: every rounded weighted cosine pushed almost
-    COSINE_ERROR * |weight| away from the float32 one, up or down at random. The top K
-    (products and scores) is still the float32 one, because every product that could
-    be lifted into it is scored again from the vectors, a few rows at a time, each
-    group as wide as its rows need (with a bound of 0 it is not)."""
-    frame = planted_frame(customers=40, products=120)
-    scorer = _collab_scorer(frame, True, "bfloat16")
-    exact = _collab_scorer(frame, True, "float32").top_k(k=6, shortlist=frame.num_products)
-    bound = scorer._cosine_bound()
+def _push_cosines(monkeypatch: pytest.MonkeyPatch, bound: float, seed: int) -> None:
+    """From now on every Scorer takes its float32 cosines for rounded ones (so the
+    products near each top K are scored again) and pushes each 0.99 x ``bound`` up or
+    down at random, scores and cosines alike: the worst the bound allows, and no other
+    error (bfloat16's own rounding would come on top of it)."""
     real = Scorer.cheap_product_parts
-    noise = torch.Generator().manual_seed(0)
+    noise = torch.Generator().manual_seed(seed)
 
-    def worst(self: Scorer, left: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+    def pushed(self: Scorer, left: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
         scores, cosines = real(self, left)
-        assert cosines is not None
-        signs = torch.randint(0, 2, cosines.shape, generator=noise) * 2.0 - 1.0
-        off = 0.99 * bound * signs
+        assert cosines is not None and cosines.dtype == torch.float32
+        off = 0.99 * bound * (torch.randint(0, 2, cosines.shape, generator=noise) * 2.0 - 1.0)
         return scores + off, cosines + off
 
-    monkeypatch.setattr(Scorer, "cheap_product_parts", worst)
+    monkeypatch.setattr(Scorer, "cheap_product_parts", pushed)
+    monkeypatch.setattr(Scorer, "cosines_rounded", property(lambda self: True))
+
+
+def test_rounded_cosines_at_their_bound_still_give_the_exact_top_k(monkeypatch):
+    """Every weighted cosine the shortlist's logits read pushed almost COSINE_ERROR *
+    |weight| away from the float32 one. The top K (products and scores) is still the
+    float32 one, because every product that could be lifted into it is scored again
+    from the vectors, a few rows at a time, each group as wide as its rows need (with
+    a bound of 0 it is not)."""
+    frame = planted_frame(customers=40, products=120)
+    scorer = _collab_scorer(frame, True, "float32")
+    exact = scorer.top_k(k=6, shortlist=frame.num_products)
+    _push_cosines(monkeypatch, scorer._cosine_bound(), seed=0)
     monkeypatch.setattr(predict_module, "EXACT_GROUP", 7)  # groups of rows, the last short
     fast = scorer.top_k(k=6, shortlist=frame.num_products)
-    pd.testing.assert_frame_equal(fast.drop(columns="score"), exact.drop(columns="score"))
-    assert np.allclose(fast["score"], exact["score"], atol=1e-6)
-    monkeypatch.setattr(predict_module, "COSINE_ERROR", 0.0)  # trusting the rounded ones
+    _same_top_k(fast, exact)
+    monkeypatch.setattr(predict_module, "COSINE_ERROR", 0.0)  # trusting the pushed ones
     wrong = scorer.top_k(k=6, shortlist=frame.num_products)
-    assert not wrong["product_id"].equals(exact["product_id"])
+    assert not np.allclose(wrong["score"], exact["score"], atol=1e-6)
+
+
+@pytest.mark.parametrize("exclude_seen", [True, False])
+def test_rounded_cosines_keep_the_top_k_when_few_products_are_left(monkeypatch, exclude_seen):
+    """k near the catalogue's size: with seen products left out most customers have
+    fewer than k products to rank (their k-th best is -inf, so every product they have
+    is scored again); kept, the seen ones join the shortlist. Either way, with the
+    cosines pushed to 0.99 of the bound and rows in groups of 5, the same rows and
+    scores as float32's (nothing of the groups' padding is written)."""
+    frame = planted_frame(customers=40, products=30)
+    scorer = _collab_scorer(frame, True, "float32")
+    cases = ((28, 30), (8, 30))  # (k, shortlist): the second, few products to redo
+    wants = [scorer.top_k(k=k, shortlist=n, exclude_seen=exclude_seen) for k, n in cases]
+    _push_cosines(monkeypatch, scorer._cosine_bound(), seed=2)
+    monkeypatch.setattr(predict_module, "EXACT_GROUP", 5)
+    for (k, shortlist), want in zip(cases, wants, strict=True):
+        got = scorer.top_k(k=k, shortlist=shortlist, exclude_seen=exclude_seen)
+        if exclude_seen and k == 28:  # most customers had fewer than k products left
+            assert len(want) < 40 * k
+        _same_top_k(got, want)
+
+
+def _same_top_k(got: pd.DataFrame, want: pd.DataFrame) -> None:
+    """The same customers and ranks with the same scores (1e-6), and the same product at
+    every rank whose score no other product of that customer's top K shares (float32
+    sums in another order may swap two products that tie to the last digit)."""
+    pd.testing.assert_frame_equal(
+        got[["customer_id", "rank"]], want[["customer_id", "rank"]], check_dtype=False
+    )
+    assert np.allclose(got["score"], want["score"], atol=1e-6)
+    score = want["score"].to_numpy()
+    gap = np.abs(score[:, None] - score[None, :]) < 1e-6
+    same = want["customer_id"].to_numpy()[:, None] == want["customer_id"].to_numpy()[None, :]
+    alone = (gap & same).sum(1) == 1
+    assert alone.mean() > 0.9  # mostly distinct scores: the check below means something
+    assert (got["product_id"].to_numpy()[alone] == want["product_id"].to_numpy()[alone]).all()
+
+
+def test_exact_top_pads_each_group_to_its_widest_row_with_nothing_to_write(monkeypatch):
+    """Rows scored again together share a width: a row needing fewer columns gets
+    padding whose cheap score and logit are -inf (never chosen, never written, however
+    low its real products' logits are), its own columns best first."""
+    rescored = lambda _m, _h, _chunk, cols, _zc, _zp: -cols.float()  # noqa: E731
+    monkeypatch.setattr(predict_module, "_shortlist_logits", rescored)
+    monkeypatch.setattr(predict_module, "EXACT_GROUP", 2)
+    logits = torch.tensor([[1.0, 4.0, 3.0, 2.0], [4.0, 3.0, 2.0, 1.0], [4.0, 3.0, 2.0, 1.0]])
+    cols = torch.tensor([[10, 11, 12, 13], [20, 21, 22, 23], [30, 31, 32, 33]])
+    cheap = torch.zeros(3, 4)
+    reach = torch.tensor([2, 4, 3])  # groups by need: rows 0 and 2 (width 3), then row 1
+    out, out_cols, out_cheap = predict_module._exact_top(
+        None, None, np.arange(3), reach, logits, cols, cheap, None, None
+    )
+    assert out_cols.tolist() == [[11, 12, 13, 0], [20, 21, 22, 23], [30, 31, 32, 0]]
+    assert out[0, :3].tolist() == [-11.0, -12.0, -13.0] and out[1, 3] == -23.0
+    for row, width in ((0, 3), (1, 4), (2, 3)):
+        assert (out_cheap[row, :width] == 0).all()
+        assert torch.isneginf(out_cheap[row, width:]).all()
+        assert torch.isneginf(out[row, width:]).all()
 
 
 def test_the_cosine_bound_holds_for_bfloat16_products_of_unit_vectors():
@@ -274,6 +338,13 @@ def test_the_cosine_bound_holds_for_bfloat16_products_of_unit_vectors():
     error = (rounded - exact).abs().max().item()
     assert 0 < error <= weight * predict_module.COSINE_ERROR
     assert exact.max() > 0.99 * weight  # the near-1 cosines were there
+    # the worst case: every component just below a bfloat16 tie, rounding down alike
+    # (a unit vector), its cosine with itself 1: off by about 2**-7, so a bound of
+    # 2**-8 would not hold
+    worst = torch.full((1, 1024), 2.0**-5 * (1 + 2.0**-8 - 2.0**-20))
+    low = (worst.bfloat16() @ worst.bfloat16().T).float().double().item()
+    off = abs(low - (worst.double() @ worst.double().T).item())
+    assert 2.0**-8 < off <= predict_module.COSINE_ERROR
 
 
 def test_reach_keeps_every_logit_that_rounding_could_lift_into_the_top_k():
@@ -303,7 +374,7 @@ def test_cheap_score_in_bfloat16_keeps_the_top_k():
     shortlist is ranked by exact float32 logits, the same."""
     frame = planted_frame(customers=40, products=120)
     low = _collab_scorer(frame, True, "bfloat16")
-    high = _collab_scorer(frame, True, "float32")
+    high = Scorer(low.loaded, frame, cheap_precision="float32")  # the same model
     chunk = np.arange(frame.num_customers)
     with torch.no_grad():
         a, b = _cheap_scores(low, chunk).numpy(), _cheap_scores(high, chunk).numpy()
