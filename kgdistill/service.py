@@ -88,8 +88,8 @@ class PredictConfig:
     # the cheap score's structural cosines (most of its width): "float32", "bfloat16"
     # or "auto" (bfloat16 where this machine multiplies in it at least 1.5x faster, as
     # CPUs with AVX512-BF16 or AMX do). The top K of the shortlist is the float32 one
-    # either way (every product rounding could lift into it is scored again from the
-    # vectors); bfloat16's three digits can only move products at the shortlist's edge
+    # either way, up to exact ties (every product rounding could lift into it is scored
+    # again from the vectors); bfloat16's three digits only move the shortlist's edge
     cheap_precision: str = "auto"
     index_probes: int = 32
     index_candidates: int = 0
