@@ -708,7 +708,7 @@ def _exact_top(
 # the cheap score's structural cosines' product: "float32", "bfloat16" (3 significant
 # digits; the logits that decide the top K are then made exact: _reach, _exact_top), or
 # "auto": bfloat16 where this machine multiplies in it at least CHEAP_SPEEDUP times
-# faster (CPUs with AMX or AVX512-BF16: 3.3x here, bench/predict_speed.py), else float32
+# faster (CPUs with AMX or AVX512-BF16: 3.3x for one block here, timed ad hoc), else float32
 CHEAP_PRECISIONS = ("auto", "float32", "bfloat16")
 CHEAP_SPEEDUP = 1.5
 
