@@ -163,6 +163,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if not 0.0 <= args.later < 1.0 or (args.later and args.ratings is None):
         parser.error("--later takes a share in [0, 1) and needs --ratings")
+    if args.ratings is not None and not args.ratings.is_file():
+        parser.error(f"--ratings: no file {args.ratings}")
     folder = tempfile.mkdtemp(prefix="kgdistill-interactions-only-")
     truth = None
     if args.ratings is not None:
