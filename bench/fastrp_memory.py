@@ -10,7 +10,8 @@ in column blocks of ``FASTRP_BLOCK_BYTES`` (the path kgdistill takes when one de
 array would exceed ``FASTRP_DENSE_BYTES``), each forced. Each child resets the
 kernel's peak-RSS mark after building the shop (``/proc/self/clear_refs``), so the
 figure is what FastRP adds on top of the graph it reads. The two results are checked
-to agree. One line per size and path:
+to agree (to float16's rounding: the blocked path holds its hops in float16). One
+line per size and path:
 
     interactions=N path=dense|blocked fastrp_s=X fastrp_peak_mb=X
 """
@@ -86,7 +87,7 @@ def main(argv: list[str] | None = None) -> int:
                     flush=True,
                 )
             gap = float(np.abs(rows["dense"] - rows["blocked"]).max())
-            if gap > 1e-5:
+            if gap > 2**-11:  # the blocked path holds its hops in float16
                 print(f"dense and blocked vectors differ by {gap}", file=sys.stderr)
                 return 1
     return 0

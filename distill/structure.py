@@ -25,11 +25,11 @@ them from the graph it is bound to, as it does the pair features.
 
 from __future__ import annotations
 
-from collections import deque
 from collections.abc import Iterator, Sequence
 
 import numpy as np
 import scipy.sparse as sp
+import torch
 
 from kgframe import GraphFrame
 
@@ -113,10 +113,10 @@ def fastrp(
     scale = np.maximum(degree, 1.0) ** np.float32(normalization) if normalization else None
     n_out = frame.num_customers + frame.num_products
     if n * dim * 4 > dense_bytes:
-        start = _start_vectors(rng, n, dim, np.int8, block_bytes)
-        out = _fastrp_blocked(mean, start, scale, weights, n_out, max(1, block_bytes // (4 * n)))
+        width = max(1, block_bytes // (4 * n))
+        out = _fastrp_blocked(mean, rng, n, dim, scale, weights, n_out, width, block_bytes)
     else:
-        h = _start_vectors(rng, n, dim, np.float32, block_bytes)
+        h = _start_vectors(rng, n, dim, block_bytes)
         if scale is not None:
             h *= scale[:, None]
         out = np.zeros((n, dim), np.float32)
@@ -128,11 +128,12 @@ def fastrp(
     return out[:n_c], out[n_c:n_out]
 
 
-def _start_vectors(
-    rng: np.random.Generator, n: int, dim: int, dtype: type, block_bytes: int
-) -> np.ndarray:
-    """Every node's sparse random start (``{-1, 0, +1}``, see the module docstring), drawn
-    in row chunks: the generator's stream is the same as one draw of [n, dim].
+def _start_chunks(
+    rng: np.random.Generator, n: int, dim: int, block_bytes: int
+) -> Iterator[tuple[slice, np.ndarray]]:
+    """Every node's sparse random start (``{-1, 0, +1}``, see the module docstring), as
+    (rows, int8 [rows, dim]) chunks in order: the generator's stream is the same as
+    one draw of [n, dim].
 
     The values are exactly ``rng.choice([-1, 0, 1], p=[p, 1 - 2p, p])``'s (numpy draws
     one uniform per value and counts the cumulative probabilities at or below it),
@@ -141,60 +142,64 @@ def _start_vectors(
     p = 1.0 / (2.0 * _SPARSITY)
     cdf = np.array([p, 1 - 2 * p, p]).cumsum()
     cdf /= cdf[-1]
-    out: np.ndarray = np.empty((n, dim), dtype)
     rows = max(1, block_bytes // (8 * dim))  # the draw holds float64 uniforms
     for start in range(0, n, rows):
         stop = min(n, start + rows)
         uniform = rng.random((stop - start, dim))
-        block = out[start:stop]
-        np.greater_equal(uniform, cdf[0], out=block, casting="unsafe")
+        block = np.greater_equal(uniform, cdf[0]).view(np.int8)
         block += uniform >= cdf[1]
         block -= 1
+        yield slice(start, stop), block
+
+
+def _start_vectors(rng: np.random.Generator, n: int, dim: int, block_bytes: int) -> np.ndarray:
+    """The start (:func:`_start_chunks`) as one float32 array. Shapes: -> [n, dim]."""
+    out: np.ndarray = np.empty((n, dim), np.float32)
+    for rows, block in _start_chunks(rng, n, dim, block_bytes):
+        out[rows] = block
     return out
 
 
 def _fastrp_blocked(
     mean: sp.csr_matrix,
-    start: np.ndarray,
+    rng: np.random.Generator,
+    n: int,
+    dim: int,
     scale: np.ndarray | None,
     weights: Sequence[float],
     n_out: int,
     width: int,
+    block_bytes: int,
 ) -> np.ndarray:
-    """FastRP propagated ``width`` columns at a time. Hop ``i``'s row normalisation needs
-    the norm over every column, so the norms are found hop by hop first (each pass
-    re-propagates every block up to that hop), then one last pass sums the weighted,
-    normalised hops of each block. Shapes: start [N, D] int8 -> [n_out, D] float32."""
-    n, dim = start.shape
-    blocks = [slice(c, min(dim, c + width)) for c in range(0, dim, width)]
-
-    def hops(cols: slice, norms: list[np.ndarray], unknown: bool) -> Iterator[np.ndarray]:
-        """This block's hops normalised by ``norms``, then (``unknown``) the next hop
-        as propagated, its norm not known yet."""
-        h = start[:, cols].astype(np.float32)
-        if scale is not None:
-            h *= scale[:, None]
-        for norm in norms:
-            h = np.asarray(mean @ h, np.float32)
-            h /= norm[:, None]  # in place: no third block
-            yield h
-        if unknown:
-            yield np.asarray(mean @ h, np.float32)
-
-    norms: list[np.ndarray] = []
-    for _ in weights:
+    """FastRP with every hop held in float16, ``width`` columns to a block, each block
+    its own array, propagated in place: a column of ``mean @ h`` needs only that column
+    of ``h``, so each block of the next hop replaces its own block of this one. Hop
+    ``i``'s row normalisation needs the norm over every column, so it is applied (and
+    the hop added into the sum) as each block is read for the next hop. Four hops cost
+    four propagations; float16 between hops moves the vectors by about float16's
+    rounding, the precision they are held at anyway (:data:`distill.data.STRUCT_DTYPE`).
+    The degree scaling goes into the first hop's ``mean`` (its columns), so the start
+    stays exact in float16. Shapes: -> [n_out, dim] float32."""
+    first = mean if scale is None else (mean @ sp.diags(scale.astype(np.float32))).tocsr()
+    cols = [slice(c, min(dim, c + width)) for c in range(0, dim, width)]
+    hops = [np.empty((n, c.stop - c.start), np.float16) for c in cols]
+    for rows, start in _start_chunks(rng, n, dim, block_bytes):
+        for block, c in zip(hops, cols, strict=True):
+            torch.from_numpy(block[rows]).copy_(torch.from_numpy(start[:, c]))
+    out = np.zeros((n_out, dim), np.float32)
+    inverse: np.ndarray | None = None  # the previous hop's row norms, inverted
+    for hop in range(len(weights) + 1):
         squares = np.zeros(n, np.float64)
-        for cols in blocks:
-            last = deque(hops(cols, norms, unknown=True), maxlen=1)[0]  # its norm is unknown
-            squares += np.einsum("nd,nd->n", last, last, dtype=np.float64)
-        norms.append(np.maximum(np.sqrt(squares), 1e-12).astype(np.float32))
-    out = np.empty((n_out, dim), np.float32)
-    for cols in blocks:
-        # summed in a block of its own, then written into out's strided columns once
-        total = np.zeros((n_out, cols.stop - cols.start), np.float32)
-        for weight, h in zip(weights, hops(cols, norms, unknown=False), strict=True):
-            total += h[:n_out] if weight == 1 else np.float32(weight) * h[:n_out]
-        out[:, cols] = total
-    norm = np.sqrt(np.einsum("nd,nd->n", out, out, dtype=np.float64))
-    out /= np.maximum(norm, 1e-12).astype(np.float32)[:, None]
-    return out
+        for block, c in zip(hops, cols, strict=True):
+            h = torch.from_numpy(block).float().numpy()  # float16 -> float32, vectorised
+            if inverse is not None:
+                h *= inverse
+                weight = np.float32(weights[hop - 1])
+                out[:, c] += h[:n_out] if weight == 1 else weight * h[:n_out]
+            if hop == len(weights):
+                continue
+            h = np.asarray((first if hop == 0 else mean) @ h, np.float32)
+            squares += np.einsum("nd,nd->n", h, h, dtype=np.float64)
+            torch.from_numpy(block).copy_(torch.from_numpy(h))
+        inverse = (1.0 / np.maximum(np.sqrt(squares), 1e-12)).astype(np.float32)[:, None]
+    return _normalise(out)

@@ -95,9 +95,10 @@ def test_a_cold_product_gets_a_vector_through_its_category_and_brand():
 
 @pytest.mark.parametrize("normalization", [0.0, -0.5])
 def test_blocked_propagation_gives_the_dense_vectors(normalization):
-    """Above ``dense_bytes`` FastRP propagates a few columns at a time (bounded memory
-    at shop scale): the same vectors, up to float rounding, including a cold product
-    and a node linked to nothing; the dense path draws its start in row chunks with the
+    """Above ``dense_bytes`` FastRP propagates a few columns at a time, each hop held in
+    float16 (bounded memory at shop scale): the same vectors up to float16's rounding
+    (they are held in float16 anyway), including a cold product and a node linked to
+    nothing; the dense path draws its start in row chunks with the
     generator's stream of one draw, so chunking does not change it at all."""
     products = pd.concat(
         [planted_frame().products, pd.DataFrame({"id": [5000], "price": [1.0]})],
@@ -112,7 +113,7 @@ def test_blocked_propagation_gives_the_dense_vectors(normalization):
         blocked = fastrp(frame, **settings, dense_bytes=0, block_bytes=4 * n * width)
         for want, got in zip(dense, blocked, strict=True):
             assert got.shape == want.shape and got.dtype == np.float32
-            np.testing.assert_allclose(got, want, atol=1e-6)
+            np.testing.assert_allclose(got, want, atol=2**-11)  # float16's rounding at 1
     assert not blocked[1][-1].any()  # the isolated product still gets zeros
     chunked = fastrp(frame, **settings, block_bytes=8 * 48 * 7)  # start drawn 7 rows at a time
     assert all(np.array_equal(a, b) for a, b in zip(dense, chunked, strict=True))
@@ -130,19 +131,24 @@ def test_blocked_propagation_gives_the_dense_vectors(normalization):
     assert np.array_equal(once, again)
 
 
-@pytest.mark.parametrize("dtype", [np.int8, np.float32])
-def test_start_vectors_are_exactly_the_draw_runs_were_trained_with(dtype):
+def test_start_vectors_are_exactly_the_draw_runs_were_trained_with():
     """The start is found by comparing uniforms with the cumulative probabilities, not by
     ``rng.choice``: it must be the very values one ``choice`` draw gives from the same
-    seed (every run saved before holds vectors made from it), in row chunks or not."""
-    from distill.structure import _SPARSITY, _start_vectors
+    seed (every run saved before holds vectors made from it), in row chunks or not, as
+    the int8 chunks the blocked path reads and as the dense path's float32 array."""
+    from distill.structure import _SPARSITY, _start_chunks, _start_vectors
 
     p = 1.0 / (2.0 * _SPARSITY)
-    values = np.array([-1, 0, 1], dtype)
+    values = np.array([-1, 0, 1], np.int8)
     want = np.random.default_rng(5).choice(values, size=(301, 40), p=[p, 1 - 2 * p, p])
     for block_bytes in (8 * 40 * 7, 2**20):  # 7 rows a chunk, then one
-        got = _start_vectors(np.random.default_rng(5), 301, 40, dtype, block_bytes)
-        assert got.dtype == dtype and np.array_equal(got, want)
+        got = _start_vectors(np.random.default_rng(5), 301, 40, block_bytes)
+        assert got.dtype == np.float32 and np.array_equal(got, want)
+        chunks = list(_start_chunks(np.random.default_rng(5), 301, 40, block_bytes))
+        assert all(block.dtype == np.int8 for _, block in chunks)
+        step = 7 if block_bytes < 2**20 else 301
+        assert [rows.start for rows, _ in chunks] == list(range(0, 301, step))
+        assert np.array_equal(np.concatenate([block for _, block in chunks]), want)
     assert set(np.unique(want).tolist()) == {-1, 0, 1}
 
 
