@@ -369,9 +369,10 @@ def test_cheap_score_is_the_ranking_logit_when_the_pair_mlp_is_constant():
 
 
 def test_cheap_score_in_bfloat16_keeps_the_top_k():
-    """The cheap score's matrix product in bfloat16 (what "auto" picks on CPUs with
-    AMX): the cheap scores within bfloat16's rounding of float32's, and the top K, whose
-    shortlist is ranked by exact float32 logits, the same."""
+    """The cheap score's matrix products in bfloat16 (what "auto" picks on CPUs with
+    AVX512-BF16 or AMX; the structural cosines and the rest, which only picks the
+    shortlist): the cheap scores within bfloat16's rounding of float32's, and the top K,
+    whose shortlist is ranked by exact float32 logits, the same."""
     frame = planted_frame(customers=40, products=120)
     low = _collab_scorer(frame, True, "bfloat16")
     high = Scorer(low.loaded, frame, cheap_precision="float32")  # the same model
