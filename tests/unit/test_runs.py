@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -59,3 +60,27 @@ def test_student_resolves_to_the_default_student(tmp_path: Path) -> None:
     assert run.resolve_model("student_sage") == "student_sage"
     with pytest.raises(RunNotFoundError, match="available: student_sage"):
         run.resolve_model("teacher")
+
+
+class _Unread:
+    """A runner that must not be used: any attribute is a test failure."""
+
+    def __getattr__(self, name: str) -> None:
+        raise AssertionError(f"the graph was read (runner.{name}) before the run was found")
+
+
+def test_predict_names_a_missing_run_or_model_before_reading_the_graph(tmp_path: Path) -> None:
+    """A run or model that is not there is the first thing ``predict`` says, before any
+    query (not after minutes of extraction at shop scale)."""
+    from kgdistill import service
+    from kgdistill.config import Config
+    from kgdistill.service import PredictConfig
+
+    with pytest.raises(RunNotFoundError, match="kgdistill train"):
+        service.predict(_Unread(), Config(), runs_dir=tmp_path)  # type: ignore[arg-type]
+    run = create_run(tmp_path)
+    _complete(run.path)
+    mark_latest(run, tmp_path)
+    config = replace(Config(), predict=PredictConfig(model="teacher"))
+    with pytest.raises(RunNotFoundError, match="has no model 'teacher'"):
+        service.predict(_Unread(), config, runs_dir=tmp_path)  # type: ignore[arg-type]
