@@ -179,8 +179,16 @@ def _fastrp_blocked(
     four propagations; float16 between hops moves the vectors by about float16's
     rounding, the precision they are held at anyway (:data:`distill.data.STRUCT_DTYPE`).
     The degree scaling goes into the first hop's ``mean`` (its columns), so the start
-    stays exact in float16. Shapes: -> [n_out, dim] float32."""
-    first = mean if scale is None else (mean @ sp.diags(scale.astype(np.float32))).tocsr()
+    stays exact in float16; every value held is a mean of values at most 1 in size.
+    Shapes: -> [n_out, dim] float32."""
+    first = mean
+    if scale is not None:
+        # each row of the first hop made a weighted mean (its weights summing to 1): the
+        # hop is normalised per row, so a factor per row does not change it, and its
+        # values stay within float16's range whatever the degrees and the strength
+        first = mean @ sp.diags(scale.astype(np.float32))
+        sums = np.asarray(first.sum(axis=1), np.float64).ravel()
+        first = (sp.diags((1.0 / np.where(sums > 0, sums, 1.0)).astype(np.float32)) @ first).tocsr()
     cols = [slice(c, min(dim, c + width)) for c in range(0, dim, width)]
     hops = [np.empty((n, c.stop - c.start), np.float16) for c in cols]
     for rows, start in _start_chunks(rng, n, dim, block_bytes):
