@@ -93,9 +93,10 @@ def fastrp(
 ) -> tuple[np.ndarray, np.ndarray]:
     """FastRP vectors of every customer and product (see the module docstring).
 
-    Memory: the sparse adjacency, and either three dense [N, dim] float32 arrays (N:
-    every node of the frame) when one is at most ``dense_bytes``, or in column blocks
-    (:func:`_fastrp_blocked`): the starting vectors as int8 [N, dim], the returned
+    Memory: the sparse adjacency (twice with a ``normalization``: the first hop's own
+    operator), and either three dense [N, dim] float32 arrays (N: every node of the
+    frame) when one is at most ``dense_bytes``, or in column blocks
+    (:func:`_fastrp_blocked`): every hop as float16 [N, dim], the returned
     [N_c + N_p, dim] float32 and two blocks of at most ``block_bytes`` each.
 
     Shapes: returns customers [N_c, dim] and products [N_p, dim] float32, rows of unit
@@ -111,21 +112,35 @@ def fastrp(
     mean = (sp.diags(1.0 / np.maximum(degree, 1.0)) @ adjacency).tocsr()
     rng = np.random.default_rng(seed)
     scale = np.maximum(degree, 1.0) ** np.float32(normalization) if normalization else None
+    first = _first_hop(mean, scale)
     n_out = frame.num_customers + frame.num_products
     if n * dim * 4 > dense_bytes:
         width = max(1, block_bytes // (4 * n))
-        out = _fastrp_blocked(mean, rng, n, dim, scale, weights, n_out, width, block_bytes)
+        out = _fastrp_blocked(mean, first, rng, n, dim, weights, n_out, width, block_bytes)
     else:
         h = _start_vectors(rng, n, dim, block_bytes)
-        if scale is not None:
-            h *= scale[:, None]
         out = np.zeros((n, dim), np.float32)
-        for weight in weights:
-            h = _normalise(np.asarray(mean @ h, np.float32))
+        for hop, weight in enumerate(weights):
+            h = _normalise(np.asarray((mean if hop else first) @ h, np.float32))
             out += h if weight == 1 else np.float32(weight) * h  # 1: no temporary
         out = _normalise(out)
     n_c = frame.num_customers
     return out[:n_c], out[n_c:n_out]
+
+
+def _first_hop(mean: sp.csr_matrix, scale: np.ndarray | None) -> sp.csr_matrix:
+    """The first hop's operator: ``mean`` with the degree scaling in its columns, each
+    row rescaled to a weighted mean (its weights summing to 1). A hop is normalised per
+    row, so a positive factor per row changes nothing but the values held: means of the
+    start's ``{-1, 0, +1}``, within float16's range (the blocked path holds its hops in
+    it) whatever the degrees and the strength, and not lost under :func:`_normalise`'s
+    floor (a hub's leaves at a strength of -4 fell below it and dropped that hop)."""
+    if scale is None:
+        return mean
+    first = mean @ sp.diags(scale.astype(np.float32))
+    sums = np.asarray(first.sum(axis=1), np.float64).ravel()
+    inverse = (1.0 / np.where(sums > 0, sums, 1.0)).astype(np.float32)
+    return (sp.diags(inverse) @ first).tocsr()
 
 
 def _start_chunks(
@@ -162,10 +177,10 @@ def _start_vectors(rng: np.random.Generator, n: int, dim: int, block_bytes: int)
 
 def _fastrp_blocked(
     mean: sp.csr_matrix,
+    first: sp.csr_matrix,
     rng: np.random.Generator,
     n: int,
     dim: int,
-    scale: np.ndarray | None,
     weights: Sequence[float],
     n_out: int,
     width: int,
@@ -178,17 +193,9 @@ def _fastrp_blocked(
     the hop added into the sum) as each block is read for the next hop. Four hops cost
     four propagations; float16 between hops moves the vectors by about float16's
     rounding, the precision they are held at anyway (:data:`distill.data.STRUCT_DTYPE`).
-    The degree scaling goes into the first hop's ``mean`` (its columns), so the start
-    stays exact in float16; every value held is a mean of values at most 1 in size.
+    The degree scaling is in ``first`` (:func:`_first_hop`), so the start stays exact in
+    float16, and every value held is a mean of values at most 1 in size.
     Shapes: -> [n_out, dim] float32."""
-    first = mean
-    if scale is not None:
-        # each row of the first hop made a weighted mean (its weights summing to 1): the
-        # hop is normalised per row, so a factor per row does not change it, and its
-        # values stay within float16's range whatever the degrees and the strength
-        first = mean @ sp.diags(scale.astype(np.float32))
-        sums = np.asarray(first.sum(axis=1), np.float64).ravel()
-        first = (sp.diags((1.0 / np.where(sums > 0, sums, 1.0)).astype(np.float32)) @ first).tocsr()
     cols = [slice(c, min(dim, c + width)) for c in range(0, dim, width)]
     hops = [np.empty((n, c.stop - c.start), np.float16) for c in cols]
     for rows, start in _start_chunks(rng, n, dim, block_bytes):

@@ -517,7 +517,9 @@ def test_the_indexs_scores_are_the_cheap_score_at_the_products_it_found():
     deviation, which is added at the products found: the same cheap score as the grid's
     at those products, seen ones at -inf."""
     frame = _index_frame()
-    scorer = _collab_scorer(frame, True)
+    # float32: the index holds float32 vectors; "auto" would pick bfloat16 (whose cheap
+    # score differs by more than the tolerance) on a CPU where it is faster even here
+    scorer = _collab_scorer(frame, True, "float32")
     chunk = np.arange(frame.num_customers)
     chunk = chunk[np.argsort(scorer.pair_mlp().group[chunk], kind="stable")]
     rows, cols = _seen_positions(scorer.history.pair_keys, chunk, frame.num_products)

@@ -134,6 +134,37 @@ def test_blocked_propagation_gives_the_dense_vectors(normalization):
     assert np.array_equal(once, again)
 
 
+def test_a_hubs_leaves_keep_every_hop_at_a_strongly_negative_strength():
+    """A product bought by 5,000 customers, strength -4: a leaf's first hop reads only
+    the hub's start, scaled by 5,001**-4 (about 1.6e-15), below the 1e-12 floor of the
+    row normalisation unless the first hop is rescaled per row; then that hop dropped
+    out of the sum (the dense path's vectors 0.18 from the blocked path's, found in
+    review). Both paths give the same unit rows, and one weight alone works."""
+    n = 5000
+    frame = GraphFrame(
+        pd.DataFrame({"id": np.arange(n)}),
+        pd.DataFrame({"id": [0, 1], "price": [1.0, 1.0]}),
+        pd.DataFrame({"id": pd.Series([], dtype=np.int64)}),
+        pd.DataFrame({"id": pd.Series([], dtype=np.int64)}),
+        pd.DataFrame(
+            {
+                "customer": np.r_[np.arange(n), 0],
+                "product": np.r_[np.zeros(n, np.int64), 1],
+                "type": "BOUGHT",
+                "day": 20190610,
+                "count": 1,
+            }
+        ),
+    )
+    for weights in ([1.0, 1.0], [1.0]):
+        settings = {"dim": 64, "weights": weights, "normalization": -4.0}
+        dense = fastrp(frame, **settings)
+        blocked = fastrp(frame, **settings, dense_bytes=0, block_bytes=4 * (n + 2) * 7)
+        for want, got in zip(dense, blocked, strict=True):
+            np.testing.assert_allclose(np.linalg.norm(want, axis=1), 1.0, atol=1e-5)
+            np.testing.assert_allclose(got, want, atol=2**-11)
+
+
 def test_start_vectors_are_exactly_the_draw_runs_were_trained_with():
     """The start is found by comparing uniforms with the cumulative probabilities, not by
     ``rng.choice``: it must be the very values one ``choice`` draw gives from the same
