@@ -709,8 +709,9 @@ def _exact_top(
     return out, out_cols, out_cheap
 
 
-# the cheap score's structural cosines' product: "float32", "bfloat16" (3 significant
-# digits; the logits that decide the top K are then made exact: _reach, _exact_top), or
+# the cheap score's products (the structural cosines and the rest): "float32",
+# "bfloat16" (3 significant digits; the logits that decide the top K are then made
+# exact: _reach, _exact_top; the rest only picks the shortlist), or
 # "auto": bfloat16 where this machine multiplies in it at least CHEAP_SPEEDUP times
 # faster (CPUs with AMX or AVX512-BF16: 3.3x for one block here, timed ad hoc), else float32
 CHEAP_PRECISIONS = ("auto", "float32", "bfloat16")

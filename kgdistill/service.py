@@ -85,11 +85,12 @@ class PredictConfig:
     # index_probes: its lists searched per customer (more: slower, closer to exact);
     # index_candidates: products it finds per customer (0: 4 x the shortlist)
     index: str = "exact"
-    # the cheap score's structural cosines (most of its width): "float32", "bfloat16"
-    # or "auto" (bfloat16 where this machine multiplies in it at least 1.5x faster, as
-    # CPUs with AVX512-BF16 or AMX do). The top K of the shortlist is the float32 one
-    # either way, up to exact ties (every product rounding could lift into it is scored
-    # again from the vectors); bfloat16's three digits only move the shortlist's edge
+    # the cheap score's matrix products (the structural cosines, most of its width, and
+    # the rest): "float32", "bfloat16" or "auto" (bfloat16 where this machine multiplies
+    # in it at least 1.5x faster, as CPUs with AVX512-BF16 or AMX do). The shortlist is
+    # ranked by float32 logits either way, up to exact ties (every product the cosines'
+    # rounding could lift into the top K is scored again from the vectors); bfloat16's
+    # three digits only move the shortlist's edge
     cheap_precision: str = "auto"
     index_probes: int = 32
     index_candidates: int = 0
