@@ -1,6 +1,8 @@
 """Artifacts round trip with weights_only=True; scoring pairs, new products, top-K."""
 
 import sys
+import threading
+import time
 from dataclasses import replace
 
 import numpy as np
@@ -582,3 +584,68 @@ def test_index_options_are_checked():
         IndexOptions(probes=0)
     with pytest.raises(ValueError, match="index_candidates"):
         IndexOptions(candidates=-1)
+
+
+@pytest.fixture
+def one_torch_thread():
+    """torch's intra-op threads at one for the test, and back: blocks scored one at a
+    time then run the same kernels, on the same data, as blocks side by side."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.mark.parametrize("shortlist", [None, 0])  # the shortlist, and the exact grid
+def test_blocks_side_by_side_give_what_one_at_a_time_gives(trained, shortlist, one_torch_thread):
+    frame, loaded, _ = trained
+    for scorer in (Scorer(loaded, frame), _collab_scorer(frame), _collab_scorer(frame, True)):
+        options = dict(k=5, shortlist=shortlist, batch_customers=3)
+        alone = scorer.top_k(workers=1, **options)
+        side_by_side = scorer.top_k(workers=3, **options)
+        assert len(alone) == 5 * frame.num_customers  # several blocks (3 customers each)
+        pd.testing.assert_frame_equal(side_by_side, alone)
+
+
+def test_blocks_side_by_side_use_one_torch_thread_each_and_give_the_threads_back(
+    trained, monkeypatch
+):
+    frame, loaded, _ = trained
+    scorer = Scorer(loaded, frame)
+    torch.set_num_threads(2)
+    seen: list[tuple[str, int]] = []
+    rows_frame = Scorer._rows_frame
+
+    def spy(self, kept):
+        seen.append((threading.current_thread().name, torch.get_num_threads()))
+        return rows_frame(self, kept)
+
+    monkeypatch.setattr(Scorer, "_rows_frame", spy)
+    blocks = scorer.top_k_blocks(k=3, batch_customers=2, workers=2)
+    next(blocks)
+    next(blocks)
+    blocks.close()  # left early: what had not started is cancelled, threads given back
+    assert torch.get_num_threads() == 2
+    first, *rest = seen
+    assert first == (threading.main_thread().name, 2)  # the first block alone, as it was
+    assert rest and all(name.startswith("kgdistill-score") and n == 1 for name, n in rest)
+    assert len(seen) < frame.num_customers // 2  # not every block was scored
+    with pytest.raises(ValueError, match="workers must be >= 1"):
+        scorer.top_k(k=3, workers=0)
+
+
+def test_blocks_come_out_in_order_and_only_a_few_ahead_of_the_caller():
+    started: list[int] = []
+
+    def work(chunk: np.ndarray) -> pd.DataFrame:
+        started.append(int(chunk[0]))
+        time.sleep(0.05 if chunk[0] == 0 else 0.0)  # the first finishes last
+        return pd.DataFrame({"row": chunk})
+
+    chunks = [np.array([i]) for i in range(20)]
+    out = predict_module._in_order(work, chunks, workers=2)
+    got = [next(out)[1]["row"].item()]
+    time.sleep(0.2)  # room for a pool that ran ahead without bound to do so
+    assert len(started) <= 1 + 2 * 2  # the one taken, and at most 2 * workers ahead
+    got += [frame["row"].item() for _, frame in out]
+    assert got == list(range(20))
