@@ -24,6 +24,11 @@ machine; 519 s before its work).
 "auto" taking turns (float32, auto, auto, float32), each with ``predict --json``'s
 ``seconds``; the last line ``customers=N first_write_float32_s=X first_write_auto_s=Y``
 (the means).
+
+``--score-workers``: instead, four first writes, ``[predict] score_workers`` 1 (one block
+of customers at a time, every torch thread inside each product: before 2026-12-06) and 0
+(the default: a block per torch thread, side by side) taking turns, the same way; the
+last line ``customers=N first_write_one_block_s=X first_write_side_by_side_s=Y``.
 """
 
 from __future__ import annotations
@@ -67,6 +72,12 @@ def main() -> int:
         help="instead of the five passes: first writes with [predict] cheap_precision "
         "float32 and auto, taking turns (ABBA)",
     )
+    parser.add_argument(
+        "--score-workers",
+        action="store_true",
+        help="instead of the five passes: first writes with [predict] score_workers 1 "
+        "(one block at a time) and 0 (blocks side by side, the default), taking turns",
+    )
     args = parser.parse_args()
 
     print(f"load average before: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
@@ -95,7 +106,13 @@ def main() -> int:
             ("rewrite, serial, two workers", "false", "2", False),
         )
         if args.precisions:
-            return precision_passes(runner, env, runs, args)
+            return abba_passes(
+                runner, env, runs, args, "cheap_precision", {"float32": "float32", "auto": "auto"}
+            )
+        if args.score_workers:
+            return abba_passes(
+                runner, env, runs, args, "score_workers", {"one_block": "1", "side_by_side": "0"}
+            )
         for label, pipeline, workers, fresh in passes:
             if fresh:
                 delete_recommendations(runner)
@@ -131,26 +148,29 @@ def delete_recommendations(runner: Any) -> None:
         ).consume()
 
 
-def precision_passes(runner: Any, env: dict[str, str], runs: str, args: Any) -> int:
-    """First writes (every recommendation deleted before each) with the cheap score's
-    structural product in float32 and with "auto", ABBA, as by default otherwise."""
-    seconds: dict[str, list[float]] = {"float32": [], "auto": []}
-    for precision in ("float32", "auto", "auto", "float32"):
+def abba_passes(
+    runner: Any, env: dict[str, str], runs: str, args: Any, key: str, values: dict[str, str]
+) -> int:
+    """First writes (every recommendation deleted before each) with ``[predict] key`` at
+    each of the two ``values`` (label: value), ABBA, as by default otherwise."""
+    (a, b) = values
+    seconds: dict[str, list[float]] = {a: [], b: []}
+    for label in (a, b, b, a):
         delete_recommendations(runner)
-        env["KGDISTILL_PREDICT__CHEAP_PRECISION"] = precision
+        env[f"KGDISTILL_PREDICT__{key.upper()}"] = values[label]
         result, wall = kgdistill(env, "predict", "--write", "--k", str(args.k), "--runs-dir", runs)
-        seconds[precision].append(wall)
+        seconds[label].append(wall)
         parts = " ".join(f"{k}={v:.1f}" for k, v in result["seconds"].items())
         print(
-            f"predict --write (first write, cheap_precision {precision}): {wall:.1f} s wall "
+            f"predict --write (first write, {key} {values[label]}): {wall:.1f} s wall "
             f"({parts}); write {result['write']['seconds']:.1f} s",
             flush=True,
         )
     print(f"load average after: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
-    mean = {name: sum(v) / len(v) for name, v in seconds.items()}
+    mean = {label: sum(v) / len(v) for label, v in seconds.items()}
     print(
-        f"customers={args.customers} first_write_float32_s={mean['float32']:.1f} "
-        f"first_write_auto_s={mean['auto']:.1f}"
+        f"customers={args.customers} first_write_{a}_s={mean[a]:.1f} "
+        f"first_write_{b}_s={mean[b]:.1f}"
     )
     return 0
 

@@ -522,15 +522,17 @@ class Scorer:
         (:class:`ProductIndex`, faiss) finds for each customer, not of every product:
         for catalogues of millions. ``None``: every product's (exact).
 
-        ``workers``: how many blocks are scored at once, each on one thread (torch's
-        intra-op threads set to one meanwhile, the first block scored alone first);
-        ``None``: ``torch.get_num_threads()`` (``[predict] threads``); ``1``: one block
-        at a time, torch's threads inside each product. Blocks side by side keep each
-        core busy without waiting on the others, so scoring keeps its pace while a
-        Neo4j on the same machine takes a core for the write: one product split over
-        two threads waits for the slower one at every step (ad hoc, the 650k shop,
-        during a write: 458 customers/s against 1,622/s as two blocks). With ``index``
-        one block at a time (faiss brings its own threads). Blocks come out in order.
+        ``workers``: how many blocks are scored at once, each in its own thread with
+        ``torch.get_num_threads() // workers`` torch threads (set so meanwhile; the first
+        block is scored alone first); ``None``: one per torch thread (``[predict]
+        threads``), at most :data:`SCORE_WORKERS`; ``1``: one block at a time, every torch
+        thread inside each product. Blocks side by side keep each core busy without
+        waiting on the others, so scoring keeps its pace while a Neo4j on the same
+        machine takes a core for the write: one product split over two threads waits for
+        the slower one at every step (ad hoc, the 650k shop, during a write: 458
+        customers/s against 1,622/s as two blocks). Each block holds its own cheap
+        scores (up to 128 MiB, :meth:`_block`). With ``index`` one block at a time (faiss
+        brings its own threads). Blocks come out in order.
         """
         rows = (
             np.arange(self.frame.num_customers)
@@ -546,7 +548,8 @@ class Scorer:
         if index is not None:  # built now, not at the first block: a missing faiss fails
             self.approximate_index()  # before the caller starts a write
         step = batch_customers or (min(64, self._block(fast)) if index else self._block(fast))
-        workers = torch.get_num_threads() if workers is None else workers
+        if workers is None:
+            workers = min(torch.get_num_threads(), SCORE_WORKERS)
         if workers < 1:
             raise ValueError(f"workers must be >= 1, not {workers}")
         return self._blocks(
@@ -601,7 +604,7 @@ class Scorer:
                 bar.update(len(chunk))
                 done += 1
             if done < len(chunks):
-                with _one_thread_each():
+                with _torch_threads(max(1, torch.get_num_threads() // workers)):
                     for chunk, frame in _in_order(block, chunks[done:], workers):
                         yield frame
                         bar.update(len(chunk))
@@ -620,12 +623,17 @@ class Scorer:
         )
 
 
+# blocks of customers scored at once by default (each holds its cheap scores, up to
+# 128 MiB, and what the shortlist takes from them); more cores go inside each block
+SCORE_WORKERS = 4
+
+
 @contextlib.contextmanager
-def _one_thread_each() -> Iterator[None]:
-    """torch's intra-op threads set to one, and back (threads started meanwhile take the
-    one when they first run an op)."""
+def _torch_threads(n: int) -> Iterator[None]:
+    """torch's intra-op threads set to ``n``, and back (threads started meanwhile take
+    ``n`` when they first run an op)."""
     threads = torch.get_num_threads()
-    torch.set_num_threads(1)
+    torch.set_num_threads(n)
     try:
         yield
     finally:

@@ -109,6 +109,10 @@ class PredictConfig:
     pipeline: bool = True
     # torch threads that score (0: torch's default, one per core)
     threads: int = 0
+    # blocks of customers scored at once, each in its own thread with threads /
+    # score_workers torch threads (0: one per torch thread, at most 4; 1: one block at a
+    # time, every thread inside each product, slower beside a Neo4j on the same cores)
+    score_workers: int = 0
 
     def __post_init__(self) -> None:
         if self.k < 1:
@@ -119,6 +123,10 @@ class PredictConfig:
             raise ValueError(f"write_workers must be >= 1, not {self.write_workers}")
         if self.threads < 0:
             raise ValueError(f"threads must be >= 0 (0: one per core), not {self.threads}")
+        if self.score_workers < 0:
+            raise ValueError(
+                f"score_workers must be >= 0 (0: one per thread), not {self.score_workers}"
+            )
         if self.shortlist is not None and self.shortlist < 0:
             raise ValueError(f"shortlist must be >= 0 (0: exact), not {self.shortlist}")
         if self.index not in ("exact", "faiss"):
@@ -240,7 +248,12 @@ class TrainedModel:
         predict = self.config.predict
         index = predict.index_options() if predict.index == "faiss" else None
         blocks: Iterator[pd.DataFrame] = self.scorer(runner).top_k_blocks(
-            ids, k=k, shortlist=predict.shortlist, index=index, **options
+            ids,
+            k=k,
+            shortlist=predict.shortlist,
+            index=index,
+            workers=predict.score_workers or None,
+            **options,
         )
         return blocks
 

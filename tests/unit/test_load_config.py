@@ -38,6 +38,9 @@ def test_bad_values_name_the_key(tmp_path: Path) -> None:
         load_config(environ={"KGDISTILL_PREDICT__THREADS": "-1"})
     assert load_config(environ={}, sets=["predict.threads=1"]).predict.threads == 1
     assert load_config(environ={}).predict.threads == 0
+    with pytest.raises(ConfigError, match="score_workers must be >= 0"):
+        load_config(environ={}, sets=["predict.score_workers=-1"])
+    assert load_config(environ={}, sets=["predict.score_workers=1"]).predict.score_workers == 1
 
 
 def test_workers_come_from_configuration() -> None:

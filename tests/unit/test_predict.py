@@ -607,12 +607,14 @@ def test_blocks_side_by_side_give_what_one_at_a_time_gives(trained, shortlist, o
         pd.testing.assert_frame_equal(side_by_side, alone)
 
 
-def test_blocks_side_by_side_use_one_torch_thread_each_and_give_the_threads_back(
-    trained, monkeypatch
+@pytest.mark.parametrize(("threads", "each"), [(2, 1), (4, 2)])
+def test_blocks_side_by_side_share_the_torch_threads_and_give_them_back(
+    trained, monkeypatch, threads, each
 ):
     frame, loaded, _ = trained
     scorer = Scorer(loaded, frame)
-    torch.set_num_threads(2)
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
     seen: list[tuple[str, int]] = []
     rows_frame = Scorer._rows_frame
 
@@ -625,10 +627,12 @@ def test_blocks_side_by_side_use_one_torch_thread_each_and_give_the_threads_back
     next(blocks)
     next(blocks)
     blocks.close()  # left early: what had not started is cancelled, threads given back
-    assert torch.get_num_threads() == 2
+    threads_after = torch.get_num_threads()
+    torch.set_num_threads(before)
+    assert threads_after == threads
     first, *rest = seen
-    assert first == (threading.main_thread().name, 2)  # the first block alone, as it was
-    assert rest and all(name.startswith("kgdistill-score") and n == 1 for name, n in rest)
+    assert first == (threading.main_thread().name, threads)  # the first block alone
+    assert rest and all(name.startswith("kgdistill-score") and n == each for name, n in rest)
     assert len(seen) < frame.num_customers // 2  # not every block was scored
     with pytest.raises(ValueError, match="workers must be >= 1"):
         scorer.top_k(k=3, workers=0)

@@ -84,3 +84,25 @@ def test_predict_names_a_missing_run_or_model_before_reading_the_graph(tmp_path:
     config = replace(Config(), predict=PredictConfig(model="teacher"))
     with pytest.raises(RunNotFoundError, match="has no model 'teacher'"):
         service.predict(_Unread(), config, runs_dir=tmp_path)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(("score_workers", "workers"), [(0, None), (1, 1), (3, 3)])
+def test_predicts_score_workers_reach_the_scorer(
+    score_workers: int, workers: int | None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``[predict] score_workers`` is the scorer's blocks at once (0: its own choice)."""
+    from kgdistill.config import Config
+    from kgdistill.service import PredictConfig, TrainedModel
+
+    asked: dict[str, object] = {}
+
+    class Scorer:
+        def top_k_blocks(self, ids: object, **options: object) -> object:
+            asked.update(options)
+            return iter(())
+
+    model = TrainedModel.__new__(TrainedModel)  # no run to load: only the wiring is tested
+    model.config = replace(Config(), predict=PredictConfig(score_workers=score_workers))
+    monkeypatch.setattr(model, "scorer", lambda runner: Scorer())
+    list(model.top_k_blocks(_Unread(), None, 5))  # type: ignore[arg-type]
+    assert asked["workers"] == workers and asked["k"] == 5
