@@ -695,6 +695,16 @@ class PredictionWriter:
 def _replace_batch(
     query: str, params: dict[str, Any], fence: Callable[[Any], None] | None = None
 ) -> Any:
+    """The transaction function writing ``params["rows"]`` (a batch of
+    :func:`group_batches`) with ``replace_predictions``: the batch's target ids once
+    (``targets``) and each row's positions among them (``pos``) added."""
+    targets: dict[Any, int] = {}
+    rows = [
+        {**row, "pos": [targets.setdefault(t, len(targets)) for t in row["ids"]]}
+        for row in params["rows"]
+    ]
+    params = {**params, "rows": rows, "targets": list(targets)}
+
     def work(tx: Any) -> dict[str, int]:
         result = tx.run(query, params)
         record = result.single(strict=True)

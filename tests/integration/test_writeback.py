@@ -144,6 +144,24 @@ def test_missing_nodes_are_counted_not_invented(graph: QueryRunner) -> None:
     assert graph.read_value("MATCH (c:Customer {id: 999}) RETURN count(c)") == 0
 
 
+def test_a_missing_target_leaves_every_other_target_where_it_was(graph: QueryRunner) -> None:
+    """The batch looks each target up once and rows point at it by position: a target
+    with no node must not shift the others (customer 2 names only ones that exist)."""
+    shop.build_shop(graph, customers=2)
+    frame = pd.DataFrame(
+        {
+            "customer_id": [1, 1, 1, 2, 2],
+            "product_id": [4242, 1003, 1001, 1001, 1002],
+            "score": [0.9, 0.8, 0.7, 0.6, 0.5],
+            "rank": [1, 2, 3, 1, 2],
+        }
+    )
+    summary = _recommend(graph, "run-1", frame)
+    assert (summary.missing_targets, summary.relationships_written) == (1, 4)
+    got = [(r["s"], r["t"], r["rank"], r["score"]) for r in _snapshot(graph)]
+    assert got == [(1, 1003, 2, 0.8), (1, 1001, 3, 0.7), (2, 1001, 1, 0.6), (2, 1002, 2, 0.5)]
+
+
 def test_bad_rows_write_nothing(graph: QueryRunner) -> None:
     shop.build_shop(graph, customers=2)
     frame = pd.DataFrame(
