@@ -600,14 +600,13 @@ class Scorer:
             # the first block alone, as it is: what is computed once per Scorer (the
             # embeddings, the cheap score's parts, its precision by timing) is ready
             # before threads share it
-            done = 0
-            for chunk in chunks[: 1 if workers > 1 else len(chunks)]:
+            alone = 1 if workers > 1 else len(chunks)
+            for chunk in chunks[:alone]:
                 yield block(chunk)
                 bar.update(len(chunk))
-                done += 1
-            if done < len(chunks):
+            if chunks[alone:]:
                 with _torch_threads(max(1, torch.get_num_threads() // workers)):
-                    for chunk, frame in _in_order(block, chunks[done:], workers):
+                    for chunk, frame in _in_order(block, chunks[alone:], workers):
                         yield frame
                         bar.update(len(chunk))
 
