@@ -15,8 +15,9 @@ steps a user runs, each in its own ``kgdistill`` process:
 3. ``train`` with ``--epochs`` epochs per model and one seed (teacher and default
    student with its twin); per-epoch time is the teacher's training seconds over its
    epochs (mini-batch training is chosen by ``[train] minibatch = "auto"``); each
-   ``--set`` is passed on to it (for example ``--set train.pretrain_adam=rows``, the id
-   fit whose time grows with the interactions alone); the children see no
+   ``--set`` is passed on to it (for example ``--set train.minibatch=off``; the id fit
+   steps the touched rows by default at these sizes, ``[train] pretrain_adam = "auto"``,
+   so ``train.pretrain_adam=rows`` of earlier runs is the default now); the children see no
    ``KGDISTILL_*`` variable of the caller's, so this is the way to change a setting;
 4. ``predict --write --k K`` for every customer: customers per second of the whole
    command (start, model load, extraction, scoring, write) and the write's
@@ -228,7 +229,7 @@ def main(argv: list[str] | None = None) -> int:
         action="append",
         default=[],
         metavar="SECTION.KEY=VALUE",
-        help="a configuration override for train (repeatable), e.g. train.pretrain_adam=rows",
+        help="a configuration override for train (repeatable), e.g. train.minibatch=off",
     )
     args = parser.parse_args(argv)
     sizes = [int(x) for x in args.interactions.split(",") if x.strip()]

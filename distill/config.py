@@ -312,8 +312,10 @@ class TrainConfig:
     customers and products have id embeddings of one width before the full-batch loop
     (:func:`distill.train.pretrain_ids`); 0 skips it. ``pretrain_adam``: ``dense``
     (every row every step; a step costs both whole tables, so the fit grows with
-    interactions times customers) or ``rows`` (Adam moves only the rows a batch
-    touched: a step costs the batch, not the tables; for large shops). ``freeze_ids``
+    interactions times customers), ``rows`` (Adam moves only the rows a batch
+    touched: a step costs the batch, not the tables; for large shops), or ``auto``:
+    ``rows`` once the two id tables hold ``pretrain_rows_above`` rows or more
+    (customers plus products), else ``dense``. ``freeze_ids``
     keeps them fixed in the full-batch loop; ``refresh_epochs`` passes fit them again
     on the graph the model scores on once the loop is done (0: not).
 
@@ -340,9 +342,12 @@ class TrainConfig:
     pretrain_epochs: int = 20
     pretrain_batch: int = 1024
     pretrain_lr: float = 0.01
-    # "dense": with "rows" the EComm e2e run's distilled student fell below its twin on
-    # AUC (0.8125 against 0.8137, three seeds; README "The id tables' fit at shop scale")
-    pretrain_adam: str = "dense"
+    # "auto": dense below pretrain_rows_above, where with "rows" the EComm e2e run's
+    # distilled student fell below its twin on AUC (0.8125 against 0.8137, three
+    # seeds); rows above it, where a dense pass grows with interactions x customers
+    # (5.4x the time of rows at 250,000 rows; README "The id tables' fit at shop scale")
+    pretrain_adam: str = "auto"
+    pretrain_rows_above: int = 100_000
     freeze_ids: bool = True
     refresh_epochs: int = 10
     minibatch: str = "auto"
@@ -362,7 +367,8 @@ class TrainConfig:
         _at_least("pretrain_batch", self.pretrain_batch, 2)
         if not self.pretrain_lr > 0:
             raise ValueError(f"pretrain_lr = {self.pretrain_lr!r}; must be > 0")
-        _one_of("pretrain_adam", self.pretrain_adam, ("rows", "dense"))
+        _one_of("pretrain_adam", self.pretrain_adam, ("auto", "rows", "dense"))
+        _at_least("pretrain_rows_above", self.pretrain_rows_above, 0)
         _one_of("minibatch", self.minibatch, ("auto", "on", "off"))
         _at_least("minibatch_above", self.minibatch_above, 0)
         _at_least("batch_size", self.batch_size, 1)
@@ -374,6 +380,13 @@ class TrainConfig:
         if self.minibatch == "auto":
             return interactions >= self.minibatch_above
         return self.minibatch == "on"
+
+    def rows_adam(self, rows: int) -> bool:
+        """Whether the id fit of tables holding ``rows`` rows in all steps Adam on the
+        touched rows only (see ``pretrain_adam``)."""
+        if self.pretrain_adam == "auto":
+            return rows >= self.pretrain_rows_above
+        return self.pretrain_adam == "rows"
 
 
 @dataclass(frozen=True)

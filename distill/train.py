@@ -75,11 +75,11 @@ RANK_CHUNK = 16  # customers ranked at a time (as distill.evaluate ranks them)
 def adam(params: Any, **options: Any) -> torch.optim.Adam:
     """Adam as every training loop here uses it: the fused implementation (one kernel
     per step for all of a parameter's moments and update, the same algorithm). With
-    ``[train] pretrain_adam = "dense"`` (the default) the id tables' fits step the whole of both
-    tables for every batch of 1,024 interactions: for the 652,514-interaction shop's
-    64-wide tables that step took 36.9 ms with the default single-tensor Adam and
-    8.1 ms fused (bench/adam_step.py, one thread); ``"rows"`` steps the touched rows
-    only (:class:`_IdFitStep`)."""
+    ``[train] pretrain_adam = "dense"`` (what "auto" picks below 100,000 id rows) the id
+    tables' fits step the whole of both tables for every batch of 1,024 interactions:
+    for the 652,514-interaction shop's 64-wide tables that step took 36.9 ms with the
+    default single-tensor Adam and 8.1 ms fused (bench/adam_step.py, one thread);
+    ``"rows"`` steps the touched rows only (:class:`_IdFitStep`)."""
     return torch.optim.Adam(params, fused=True, **options)
 
 
@@ -881,7 +881,7 @@ class _IdFitStep:
     def __init__(self, tables: tuple[Tensor, Tensor], weight: Tensor | None, train: TrainConfig):
         self.tables, self.weight = tables, weight
         self.lr = train.pretrain_lr
-        self.dense = train.pretrain_adam == "dense"
+        self.dense = not train.rows_adam(sum(t.size(0) for t in tables))
         dense = list(tables) if self.dense else []
         params = [*dense, *([weight] if weight is not None else [])]
         self.adam = adam(params, lr=self.lr) if params else None
@@ -983,7 +983,7 @@ def _fit_key(
         train.pretrain_batch,
         train.pretrain_lr,
         structure,
-        train.pretrain_adam,
+        train.rows_adam(ids[0].num_embeddings + ids[1].num_embeddings),
     )
     digest.update(repr(settings).encode())
     return digest.hexdigest()

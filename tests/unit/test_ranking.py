@@ -132,6 +132,28 @@ def test_row_adam_is_adam_on_the_rows_a_step_touches() -> None:
         TrainConfig(pretrain_adam="lazy")
 
 
+def test_auto_adam_steps_the_touched_rows_once_the_tables_are_large() -> None:
+    """``[train] pretrain_adam = "auto"`` (the default): dense Adam below
+    ``pretrain_rows_above`` rows of id tables, the touched rows' Adam from there on; the
+    fit's step takes what it picks, and "rows"/"dense" hold whatever the size."""
+    from distill.config import TrainConfig
+    from distill.train import _IdFitStep
+
+    auto = TrainConfig(progress=False, pretrain_rows_above=10)
+    assert auto.pretrain_adam == "auto" and TrainConfig().pretrain_rows_above == 100_000
+    assert [auto.rows_adam(n) for n in (0, 9, 10, 11)] == [False, False, True, True]
+    for adam, want in (("rows", True), ("dense", False)):
+        forced = TrainConfig(pretrain_adam=adam, pretrain_rows_above=10)
+        assert forced.rows_adam(5) is want and forced.rows_adam(50) is want
+    small = (torch.zeros(4, 2), torch.zeros(5, 2))  # 9 rows: dense
+    large = (torch.zeros(6, 2), torch.zeros(5, 2))  # 11 rows: rows
+    assert _IdFitStep(small, None, auto).dense
+    step = _IdFitStep(large, None, auto)
+    assert not step.dense and step.adam is None and len(step.moments) == 2
+    with pytest.raises(ValueError, match="pretrain_rows_above"):
+        TrainConfig(pretrain_rows_above=-1)
+
+
 def test_bpr_by_hand() -> None:
     logits = torch.tensor([[1.0, 0.0], [3.0, 2.0]])
     mask = torch.ones(2, 2, dtype=torch.bool)
