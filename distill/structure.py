@@ -25,7 +25,11 @@ them from the graph it is bound to, as it does the pair features.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from functools import partial
+from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
@@ -90,6 +94,7 @@ def fastrp(
     before_day: int | None = None,
     dense_bytes: int = FASTRP_DENSE_BYTES,
     block_bytes: int = FASTRP_BLOCK_BYTES,
+    workers: int | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """FastRP vectors of every customer and product (see the module docstring).
 
@@ -97,7 +102,10 @@ def fastrp(
     operator), and either three dense [N, dim] float32 arrays (N: every node of the
     frame) when one is at most ``dense_bytes``, or in column blocks
     (:func:`_fastrp_blocked`): every hop as float16 [N, dim], the returned
-    [N_c + N_p, dim] float32 and two blocks of at most ``block_bytes`` each.
+    [N_c + N_p, dim] float32 and two blocks of at most ``block_bytes`` each per
+    worker. ``workers``: column blocks propagated side by side, each in its own thread
+    (None: torch's thread count, which ``[train] threads`` and ``[predict] threads``
+    set; the same vectors bit for bit whatever the count).
 
     Shapes: returns customers [N_c, dim] and products [N_p, dim] float32, rows of unit
     length or zero.
@@ -116,7 +124,8 @@ def fastrp(
     n_out = frame.num_customers + frame.num_products
     if n * dim * 4 > dense_bytes:
         width = max(1, block_bytes // (4 * n))
-        out = _fastrp_blocked(mean, first, rng, n, dim, weights, n_out, width, block_bytes)
+        workers = torch.get_num_threads() if workers is None else workers
+        out = _fastrp_blocked(mean, first, rng, n, dim, weights, n_out, width, block_bytes, workers)
     else:
         h = _start_vectors(rng, n, dim, block_bytes)
         out = np.zeros((n, dim), np.float32)
@@ -185,6 +194,7 @@ def _fastrp_blocked(
     n_out: int,
     width: int,
     block_bytes: int,
+    workers: int = 1,
 ) -> np.ndarray:
     """FastRP with every hop held in float16, ``width`` columns to a block, each block
     its own array, propagated in place: a column of ``mean @ h`` needs only that column
@@ -194,7 +204,10 @@ def _fastrp_blocked(
     four propagations; float16 between hops moves the vectors by about float16's
     rounding, the precision they are held at anyway (:data:`distill.data.STRUCT_DTYPE`).
     The degree scaling is in ``first`` (:func:`_first_hop`), so the start stays exact in
-    float16, and every value held is a mean of values at most 1 in size.
+    float16, and every value held is a mean of values at most 1 in size. ``workers``
+    blocks of a hop are propagated side by side (:func:`_blocks_side_by_side`); each
+    writes only its own columns, and the squared norms are summed in the blocks' order,
+    so the vectors are the same bit for bit whatever the count.
     Shapes: -> [n_out, dim] float32."""
     cols = [slice(c, min(dim, c + width)) for c in range(0, dim, width)]
     hops = [np.empty((n, c.stop - c.start), np.float16) for c in cols]
@@ -203,18 +216,47 @@ def _fastrp_blocked(
             torch.from_numpy(block[rows]).copy_(torch.from_numpy(start[:, c]))
     out = np.zeros((n_out, dim), np.float32)
     inverse: np.ndarray | None = None  # the previous hop's row norms, inverted
-    for hop in range(len(weights) + 1):
-        squares = np.zeros(n, np.float64)
-        for block, c in zip(hops, cols, strict=True):
-            h = torch.from_numpy(block).float().numpy()  # float16 -> float32, vectorised
-            if inverse is not None:
-                h *= inverse
-                weight = np.float32(weights[hop - 1])
-                out[:, c] += h[:n_out] if weight == 1 else weight * h[:n_out]
-            if hop == len(weights):
-                continue
-            h = np.asarray((first if hop == 0 else mean) @ h, np.float32)
-            squares += np.einsum("nd,nd->n", h, h, dtype=np.float64)
-            torch.from_numpy(block).copy_(torch.from_numpy(h))
-        inverse = (1.0 / np.maximum(np.sqrt(squares), 1e-12)).astype(np.float32)[:, None]
+
+    def step(hop: int, i: int) -> np.ndarray | None:
+        """Block ``i`` read at ``hop`` (into the sum) and propagated in place to the
+        next hop; returns its part of the next hop's squared row norms."""
+        block, c = hops[i], cols[i]
+        h = torch.from_numpy(block).float().numpy()  # float16 -> float32, vectorised
+        if inverse is not None:
+            h *= inverse
+            weight = np.float32(weights[hop - 1])
+            out[:, c] += h[:n_out] if weight == 1 else weight * h[:n_out]
+        if hop == len(weights):
+            return None
+        h = np.asarray((first if hop == 0 else mean) @ h, np.float32)
+        torch.from_numpy(block).copy_(torch.from_numpy(h))
+        return np.einsum("nd,nd->n", h, h, dtype=np.float64)
+
+    with _blocks_side_by_side(workers) as run:
+        for hop in range(len(weights) + 1):
+            squares = np.zeros(n, np.float64)
+            for part in run(partial(step, hop), range(len(cols))):  # in the blocks' order
+                if part is not None:
+                    squares += part
+            inverse = (1.0 / np.maximum(np.sqrt(squares), 1e-12)).astype(np.float32)[:, None]
     return _normalise(out)
+
+
+@contextmanager
+def _blocks_side_by_side(
+    workers: int,
+) -> Iterator[Callable[[Callable[[int], np.ndarray | None], Iterable[int]], Iterator[Any]]]:
+    """A ``map`` for FastRP's column blocks: the builtin one, or with ``workers`` > 1 a
+    thread pool's (scipy's sparse product and numpy release the GIL), torch's
+    intra-op threads at 1 meanwhile so that its conversions do not start threads of
+    their own beside the pool's. Results come in the order given either way."""
+    if workers <= 1:
+        yield map
+        return
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        with ThreadPoolExecutor(workers, thread_name_prefix="kgdistill-fastrp") as pool:
+            yield pool.map
+    finally:
+        torch.set_num_threads(threads)

@@ -96,6 +96,49 @@ def test_a_cold_product_gets_a_vector_through_its_category_and_brand():
 # 4.0: a category's 30 products make its start 30**4 = 810,000 times a product's, past
 # float16's 65,504; -4.0: a product's neighbours' starts scaled to about 1e-6, where
 # float16 keeps a digit or two (subnormal); unless the blocked path rescales the first hop
+
+
+def test_blocks_side_by_side_give_the_same_vectors_bit_for_bit(monkeypatch):
+    """``workers`` > 1: a hop's column blocks propagate in a thread pool, torch at one
+    intra-op thread meanwhile (given back after); the squared norms are summed in the
+    blocks' order, so the vectors equal the one-thread ones exactly, ragged last block
+    and several workers included, and ``workers=None`` follows torch's thread count."""
+    import threading
+
+    import distill.structure as structure
+
+    frame = planted_frame()
+    n = frame.num_customers + frame.num_products + len(frame.categories) + len(frame.brands)
+    settings = {"dim": 48, "weights": [1.0, 0.5, 2.0], "normalization": -0.5, "dense_bytes": 0}
+    one = fastrp(frame, **settings, block_bytes=4 * n * 5, workers=1)
+    seen: list[tuple[str, int]] = []
+    step = structure.np.einsum
+
+    def spy(*args, **kwargs):
+        seen.append((threading.current_thread().name, torch.get_num_threads()))
+        return step(*args, **kwargs)
+
+    monkeypatch.setattr(structure.np, "einsum", spy)
+    before = torch.get_num_threads()
+    for workers in (2, 3):
+        seen.clear()
+        side = fastrp(frame, **settings, block_bytes=4 * n * 5, workers=workers)
+        assert all(np.array_equal(a, b) for a, b in zip(one, side, strict=True)), workers
+        pool = [s for s in seen if s[0].startswith("kgdistill-fastrp")]
+        assert len(pool) == 3 * 10 and all(threads == 1 for _, threads in pool)  # 10 blocks
+        assert torch.get_num_threads() == before
+    seen.clear()
+    fastrp(frame, **settings, block_bytes=4 * n * 5, workers=1)
+    assert seen and not any(name.startswith("kgdistill-fastrp") for name, _ in seen)
+    torch.set_num_threads(2)
+    try:
+        seen.clear()
+        fastrp(frame, **settings, block_bytes=4 * n * 5)  # workers=None: torch's 2 threads
+        assert any(name.startswith("kgdistill-fastrp") for name, _ in seen)
+    finally:
+        torch.set_num_threads(before)
+
+
 @pytest.mark.parametrize("normalization", [0.0, -0.5, 4.0, -4.0])
 def test_blocked_propagation_gives_the_dense_vectors(normalization):
     """Above ``dense_bytes`` FastRP propagates a few columns at a time, each hop held in
