@@ -10,7 +10,7 @@ import torch
 from distill import train as train_module
 from distill.artifact import build_model
 from distill.config import StructureConfig, StudentConfig, TeacherConfig
-from distill.data import PAIR_FEATURES, FeatureEncoder, build_graph
+from distill.data import PAIR_FEATURES, FeatureEncoder, History, build_graph
 from distill.models import STRUCT_WEIGHT, PairDecoder, pair_cosine
 from distill.structure import fastrp
 from kgframe import GraphFrame
@@ -311,6 +311,47 @@ def test_the_teachers_held_embeddings_share_the_graphs_vectors_instead_of_copyin
         teacher.decoder.rank_grid_of(c.h, p.h, f, c.s, p.s),
         teacher.decoder.rank_grid_of(fc.h, fp.h, f, fc.s, fp.s),
     )
+
+
+def test_a_gnns_pair_scores_never_append_the_vectors_to_every_row(monkeypatch):
+    """``scoring_logits`` of a GNN that scores with structural vectors (the evaluation's
+    100,000-pair latency, ``Scorer.score_pairs``) reads its learnt columns and each
+    pair's cosine apart, a chunk at a time: the logits and ranking logits of the whole
+    appended embeddings, without ever building them ([N, D + 1,024] float32 at once was
+    a 5,000,000-interaction run's peak). A graph without vectors: one clear error."""
+    from distill import predict
+
+    frame = planted_frame()
+    enc = FeatureEncoder.fit(frame, StructureConfig(dim=16).encoder_settings())
+    graph = build_graph(frame, enc)
+    teacher = build_model(
+        TeacherConfig(hidden=8).spec(), enc, frame.num_customers, frame.num_products
+    ).eval()
+    history = History.from_frame(frame)
+    rng = np.random.default_rng(0)
+    n = predict.PAIR_CHUNK + 5  # two chunks, the second ragged
+    c = rng.integers(0, frame.num_customers, n)
+    p = rng.integers(0, frame.num_products, n)
+    with torch.no_grad():
+        z_c, z_p = teacher.embeddings(graph)
+        rows_c, rows_p = z_c[torch.as_tensor(c)], z_p[torch.as_tensor(p)]
+        f = history.pair_features(c, p)
+        want = {
+            False: teacher.decoder(rows_c, rows_p, f),
+            True: teacher.decoder.rank(rows_c, rows_p, f),
+        }
+
+    def appended(*_):
+        raise AssertionError("the vectors appended to every row")
+
+    monkeypatch.setattr(type(teacher), "embeddings", appended)
+    for ranking in (False, True):
+        got = predict.scoring_logits(teacher, graph, history, c, p, ranking=ranking)
+        assert got.shape == (n,)
+        torch.testing.assert_close(got, want[ranking], rtol=1e-5, atol=1e-5)
+    del graph["product"].struct
+    with pytest.raises(ValueError, match="structural"):
+        predict.scoring_logits(teacher, graph, history, c, p)
 
 
 @pytest.mark.parametrize("config", [StudentConfig(kind="mlp", hidden=8), TeacherConfig(hidden=8)])
