@@ -105,7 +105,10 @@ def fastrp(
     [N_c + N_p, dim] float32 and two blocks of at most ``block_bytes`` each per
     worker. ``workers``: column blocks propagated side by side, each in its own thread
     (None: torch's thread count, which ``[train] threads`` and ``[predict] threads``
-    set; the same vectors bit for bit whatever the count).
+    set; the same vectors bit for bit whatever the count). Two workers took 12.6 s
+    against 25.0 s at 5,000,000 interactions, for a peak 476 MB higher (2,116 MB
+    against 1,640 MB; more than their blocks: each thread's allocator arena keeps its
+    own; bench/fastrp_memory.py).
 
     Shapes: returns customers [N_c, dim] and products [N_p, dim] float32, rows of unit
     length or zero.
