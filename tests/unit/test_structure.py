@@ -283,16 +283,22 @@ def test_decoder_adds_the_weighted_cosine_and_the_prior_ignores_it():
     )
 
 
+def _structured_teacher():
+    """The planted frame, its graph with 16-wide structural vectors and a small GAT
+    teacher (eval mode) that scores with them."""
+    frame = planted_frame()
+    enc = FeatureEncoder.fit(frame, StructureConfig(dim=16).encoder_settings())
+    teacher = build_model(
+        TeacherConfig(hidden=8).spec(), enc, frame.num_customers, frame.num_products
+    ).eval()
+    return frame, build_graph(frame, enc), teacher
+
+
 def test_the_teachers_held_embeddings_share_the_graphs_vectors_instead_of_copying_them():
     """A distilled student holds the teacher's embeddings of each snapshot through
     training: their structural columns are the graph's own tensor (at 1,024 columns a
     copy was 1 GB per snapshot for 250,000 nodes), their learnt ones the teacher's."""
-    frame = planted_frame()
-    enc = FeatureEncoder.fit(frame, StructureConfig(dim=16).encoder_settings())
-    graph = build_graph(frame, enc)
-    teacher = build_model(
-        TeacherConfig(hidden=8).spec(), enc, frame.num_customers, frame.num_products
-    ).eval()
+    frame, graph, teacher = _structured_teacher()
     with torch.no_grad():
         z = teacher.embeddings(graph)
         held = train_module.held_sides(teacher, graph)
@@ -321,12 +327,7 @@ def test_a_gnns_pair_scores_never_append_the_vectors_to_every_row(monkeypatch):
     a 5,000,000-interaction run's peak). A graph without vectors: one clear error."""
     from distill import predict
 
-    frame = planted_frame()
-    enc = FeatureEncoder.fit(frame, StructureConfig(dim=16).encoder_settings())
-    graph = build_graph(frame, enc)
-    teacher = build_model(
-        TeacherConfig(hidden=8).spec(), enc, frame.num_customers, frame.num_products
-    ).eval()
+    frame, graph, teacher = _structured_teacher()
     history = History.from_frame(frame)
     rng = np.random.default_rng(0)
     n = predict.PAIR_CHUNK + 5  # two chunks, the second ragged
