@@ -382,8 +382,8 @@ class TrainConfig:
         return self.minibatch == "on"
 
     def rows_adam(self, rows: int) -> bool:
-        """Whether the id fit of tables holding ``rows`` rows in all steps Adam on the
-        touched rows only (see ``pretrain_adam``)."""
+        """Whether an id fit over tables of ``rows`` rows in all (customers plus
+        products) steps Adam on the touched rows only (see ``pretrain_adam``)."""
         if self.pretrain_adam == "auto":
             return rows >= self.pretrain_rows_above
         return self.pretrain_adam == "rows"
