@@ -9,7 +9,6 @@ Scores are probabilities ``sigmoid(logit)`` of "the customer will interact".
 
 from __future__ import annotations
 
-import contextlib
 import time
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
@@ -29,6 +28,7 @@ from distill.config import IndexOptions
 from distill.data import History, build_graph
 from distill.models import FeatureMLP, LinkPredictor, PairDecoder, pair_cosine
 from distill.tasks import ids_to_rows
+from distill.threads import torch_threads
 from kgframe import GraphFrame, normalize_id
 
 PAIR_BATCH = 262_144
@@ -644,7 +644,7 @@ class Scorer:
                 yield block(chunk)
                 bar.update(len(chunk))
             if chunks[alone:]:
-                with _torch_threads(max(1, torch.get_num_threads() // workers)):
+                with torch_threads(max(1, torch.get_num_threads() // workers)):
                     for chunk, frame in _in_order(block, chunks[alone:], workers):
                         yield frame
                         bar.update(len(chunk))
@@ -666,18 +666,6 @@ class Scorer:
 # blocks of customers scored at once by default (each holds its cheap scores, up to
 # 128 MiB, and what the shortlist takes from them); more cores go inside each block
 SCORE_WORKERS = 4
-
-
-@contextlib.contextmanager
-def _torch_threads(n: int) -> Iterator[None]:
-    """torch's intra-op threads set to ``n``, and back (threads started meanwhile take
-    ``n`` when they first run an op)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(threads)
 
 
 def _in_order(

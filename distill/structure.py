@@ -35,6 +35,7 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 
+from distill.threads import torch_threads
 from kgframe import GraphFrame
 
 _SPARSITY = 3.0  # Achlioptas: a third of the entries non-zero
@@ -256,10 +257,8 @@ def _blocks_side_by_side(
     if workers <= 1:
         yield map
         return
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        with ThreadPoolExecutor(workers, thread_name_prefix="kgdistill-fastrp") as pool:
-            yield pool.map
-    finally:
-        torch.set_num_threads(threads)
+    with (
+        torch_threads(1),
+        ThreadPoolExecutor(workers, thread_name_prefix="kgdistill-fastrp") as pool,
+    ):
+        yield pool.map
